@@ -1,0 +1,327 @@
+"""Training: one (scenario, method, seed) run, resumable from its checkpoint.
+
+The loop is explicit: data (in memory), model, losses, optimiser, scheduler, checkpoint writer. Each
+epoch shuffles the training split with the ``shuffle`` stream, sums the method's losses per batch
+(L = Σᵢ Lᵢ, any weights live inside the losses), steps Adam, then scores the validation split
+(PSNR/SSIM, ``ssibench`` metric mode). After every epoch ``checkpoint.pt`` (model, optimiser,
+scheduler, log and every random stream's state) is written atomically, so a killed job restarted with
+the same arguments resumes where it stopped and ends with the same weights as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from ssibench import __version__
+from ssibench.data.measurements import MeasurementSet, read_measurements
+from ssibench.errors import ConfigError, DataFileError
+from ssibench.io import atomic_path
+from ssibench.losses import Loss, SplittingModel
+from ssibench.methods import build_losses, get_method
+from ssibench.metrics import image_metrics
+from ssibench.models import build_modl
+from ssibench.rng import derive_seed, stream
+
+__all__ = [
+    "ModelConfig",
+    "TrainConfig",
+    "adapt",
+    "build_network",
+    "forward_train",
+    "parse_model_config",
+    "parse_train_config",
+    "train",
+    "unwrap",
+]
+
+CHECKPOINT = "checkpoint.pt"
+MODEL = "model.pt"
+TRAIN_LOG = "train_log.csv"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """MoDL with a UNet denoiser (``model`` in the config)."""
+
+    num_iter: int = 3
+    step_order: str = "dc-first"
+    scales: int = 4
+    width: int = 64
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings (``train`` in the config)."""
+
+    epochs: int = 150
+    batch_size: int = 4
+    lr: float = 1e-3
+    lr_milestones: tuple[int, ...] = ()
+    lr_gamma: float = 0.1
+    val_every: int = 1
+
+
+def _from_mapping(cls: type, values: Mapping[str, Any], key: str) -> Any:  # noqa: ANN401
+    """Build the dataclass ``cls`` from ``values``; unknown keys raise ``ConfigError`` naming ``key``."""
+    fields = cls.__dataclass_fields__
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise ConfigError(f"{key}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(fields)}")
+    return cls(**{name: tuple(v) if isinstance(v, list) else v for name, v in values.items()})
+
+
+def parse_model_config(values: Mapping[str, Any]) -> ModelConfig:
+    """``ModelConfig`` from the ``model`` config slice."""
+    return _from_mapping(ModelConfig, values, "model")
+
+
+def parse_train_config(values: Mapping[str, Any]) -> TrainConfig:
+    """``TrainConfig`` from the ``train`` config slice, checked for sane values."""
+    config = _from_mapping(TrainConfig, values, "train")
+    if config.epochs < 0 or config.batch_size < 1 or config.lr <= 0 or config.val_every < 1:
+        raise ConfigError(
+            f"train: epochs must be ≥ 0, batch_size ≥ 1, lr > 0, val_every ≥ 1; got {config}"
+        )
+    return config
+
+
+def build_network(config: ModelConfig, seed: int) -> nn.Module:
+    """MoDL + UNet initialised from the ``init`` stream of ``seed`` (global RNG state is restored)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derive_seed(seed, "init"))
+        return build_modl(
+            num_iter=config.num_iter,
+            step_order=config.step_order,
+            scales=config.scales,
+            width=config.width,
+        )
+
+
+def adapt(model: nn.Module, losses: list[Loss]) -> nn.Module:
+    """Let each loss wrap the model, in order (measurement splitting does)."""
+    for loss in losses:
+        model = loss.adapt_model(model)
+    return model
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The network inside any loss wrappers (what ``model.pt`` stores)."""
+    while isinstance(model, SplittingModel):
+        model = model.model
+    return model
+
+
+def forward_train(model: nn.Module, y: Tensor, physics: Any) -> Tensor:  # noqa: ANN401
+    """The trainer's forward: wrappers record their randomness for the losses on this call only."""
+    if isinstance(model, SplittingModel):
+        return model(y, physics, update_parameters=True)
+    return model(y, physics)
+
+
+def _term_name(loss: Loss) -> str:
+    """Column name of a loss term in the log, e.g. ``EILoss`` → ``loss_ei``."""
+    return "loss_" + type(loss).__name__.removesuffix("Loss").lower()
+
+
+def _batches(n: int, batch_size: int, order: Tensor | None = None) -> list[Tensor]:
+    index = order if order is not None else torch.arange(n)
+    return list(index.split(batch_size))
+
+
+@torch.no_grad()
+def validate(model: nn.Module, data: MeasurementSet, batch_size: int) -> dict[str, float]:
+    """Mean PSNR and SSIM (``ssibench`` mode) of ``model`` over ``data``, model in eval mode."""
+    was_training = model.training
+    model.eval()
+    sums = {"psnr": torch.zeros((), device=data.x.device), "ssim": torch.zeros((), device=data.x.device)}
+    for index in _batches(len(data), batch_size):
+        scores = image_metrics(model(data.y[index], data.physics(index)), data.x[index], "ssibench")
+        for name in sums:
+            sums[name] += scores[name].sum()
+    model.train(was_training)
+    return {f"val_{name}": float(total) / max(len(data), 1) for name, total in sums.items()}
+
+
+def _validation_split(path: Path) -> MeasurementSet:
+    """The ``val`` split, or ``test`` when the configuration has no validation split (as the reference)."""
+    data = read_measurements(path, "val")
+    return data if len(data) > 0 else read_measurements(path, "test")
+
+
+def train(
+    data_path: Path,
+    out_dir: Path,
+    method: str,
+    seed: int,
+    spec: Mapping[str, Any],
+    device: torch.device,
+) -> Path:
+    """Train ``method`` on the measurement store ``data_path``; return the path of ``model.pt``.
+
+    Args:
+        data_path: measurement store written by ``ssibench simulate``.
+        out_dir: run directory; receives ``checkpoint.pt`` (every epoch), ``train_log.csv`` and
+            ``model.pt``. An existing checkpoint of the same method and seed is resumed.
+        method: registered method name (must train).
+        seed: training seed (network init, shuffling and the losses' random streams).
+        spec: ``{"model": ..., "train": ..., "method_options": ..., "scenario": ...}``.
+        device: compute device.
+    """
+    if not get_method(method).trains:
+        raise ConfigError(f"method {method!r} has no training step; evaluate it directly")
+    model_config = parse_model_config(spec.get("model", {}))
+    config = parse_train_config(spec.get("train", {}))
+    scenario = spec.get("scenario", {})
+    train_set = read_measurements(data_path, "train").to(device)
+    val_set = _validation_split(data_path).to(device)
+    if len(train_set) == 0:
+        raise DataFileError(f"{data_path}: the train split is empty; check data.split in the config")
+
+    shuffle = stream(seed, "shuffle")
+    loss_generator = stream(seed, "loss", device)
+    losses = build_losses(method, scenario, spec.get("method_options"), loss_generator)
+    network = build_network(model_config, seed).to(device)
+    model = adapt(network, losses)
+    optimizer = torch.optim.Adam(network.parameters(), lr=config.lr)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(
+        optimizer, milestones=list(config.lr_milestones), gamma=config.lr_gamma
+    )
+    log: list[dict[str, float]] = []
+    start_epoch = 0
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint_path = out_dir / CHECKPOINT
+    if checkpoint_path.exists():
+        start_epoch, log = _resume(
+            checkpoint_path, method, seed, network, optimizer, scheduler, shuffle, loss_generator
+        )
+        print(f"resuming {checkpoint_path} after epoch {start_epoch}", file=sys.stderr)
+
+    steps_per_epoch = -(-len(train_set) // config.batch_size)
+    progress = tqdm(
+        total=config.epochs * steps_per_epoch,
+        initial=min(start_epoch, config.epochs) * steps_per_epoch,
+        desc=f"train {method}",
+        file=sys.stderr,
+        disable=None,
+    )
+    model.train()
+    for epoch in range(start_epoch, config.epochs):
+        started = time.perf_counter()
+        term_sums = torch.zeros(len(losses), device=device)
+        for index in _batches(len(train_set), config.batch_size, torch.randperm(len(train_set), generator=shuffle)):
+            x, y, physics = train_set.x[index], train_set.y[index], train_set.physics(index)
+            optimizer.zero_grad(set_to_none=True)
+            x_net = forward_train(model, y, physics)
+            terms = torch.stack(
+                [loss(x_net=x_net, y=y, physics=physics, model=model, x=x, epoch=epoch) for loss in losses]
+            )
+            terms.sum().backward()
+            optimizer.step()
+            term_sums += terms.detach() * len(index)
+            progress.update()
+        scheduler.step()
+        row: dict[str, float] = {"epoch": epoch + 1}
+        means = (term_sums / len(train_set)).tolist()  # one host sync per epoch
+        row["loss_total"] = sum(means)
+        row.update({_term_name(loss): value for loss, value in zip(losses, means, strict=True)})
+        if (epoch + 1) % config.val_every == 0 or epoch + 1 == config.epochs:
+            row.update(validate(model, val_set, config.batch_size))
+        row["lr"] = optimizer.param_groups[0]["lr"]
+        row["time_s"] = time.perf_counter() - started
+        log.append(row)
+        progress.set_postfix(loss=f"{row['loss_total']:.3g}", val_psnr=f"{row.get('val_psnr', float('nan')):.2f}")
+        _write_log(out_dir / TRAIN_LOG, log)
+        _save_checkpoint(
+            checkpoint_path, epoch + 1, method, seed, network, optimizer, scheduler, shuffle, loss_generator, log
+        )
+    progress.close()
+    _write_log(out_dir / TRAIN_LOG, log)
+    model_path = out_dir / MODEL
+    with atomic_path(model_path) as tmp:
+        torch.save(
+            {
+                "model": network.state_dict(),
+                "method": method,
+                "seed": seed,
+                "spec": dict(spec),
+                "epochs": config.epochs,
+                "ssibench_version": __version__,
+            },
+            tmp,
+        )
+    return model_path
+
+
+def _write_log(path: Path, log: list[dict[str, float]]) -> None:
+    columns = ["epoch", "loss_total"]
+    frame = pd.DataFrame(log)
+    frame = frame[[*columns, *[c for c in frame.columns if c not in columns]]] if log else frame
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+
+
+def _save_checkpoint(
+    path: Path,
+    epoch: int,
+    method: str,
+    seed: int,
+    network: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    shuffle: torch.Generator,
+    loss_generator: torch.Generator,
+    log: list[dict[str, float]],
+) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(
+            {
+                "epoch": epoch,
+                "method": method,
+                "seed": seed,
+                "model": network.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "generators": {"shuffle": shuffle.get_state(), "loss": loss_generator.get_state()},
+                "log": log,
+            },
+            tmp,
+        )
+
+
+def _resume(
+    path: Path,
+    method: str,
+    seed: int,
+    network: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    shuffle: torch.Generator,
+    loss_generator: torch.Generator,
+) -> tuple[int, list[dict[str, float]]]:
+    """Restore a checkpoint into the given objects; return (completed epochs, log)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # a truncated or foreign file: say which and how to recover
+        raise DataFileError(f"{path}: cannot read the checkpoint ({error}); delete it to restart") from error
+    if state.get("method") != method or state.get("seed") != seed:
+        raise DataFileError(
+            f"{path}: checkpoint of method {state.get('method')!r} seed {state.get('seed')}, not "
+            f"{method!r} seed {seed}; delete it or use another run directory"
+        )
+    network.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    shuffle.set_state(state["generators"]["shuffle"])
+    loss_generator.set_state(state["generators"]["loss"])
+    return int(state["epoch"]), list(state["log"])
