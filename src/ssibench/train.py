@@ -30,7 +30,7 @@ from ssibench.losses import Loss, SplittingModel
 from ssibench.methods import build_losses, get_method
 from ssibench.metrics import image_metrics
 from ssibench.models import build_modl
-from ssibench.rng import derive_seed, stream
+from ssibench.rng import stream
 
 __all__ = [
     "ModelConfig",
@@ -96,15 +96,14 @@ def parse_train_config(values: Mapping[str, Any]) -> TrainConfig:
 
 
 def build_network(config: ModelConfig, seed: int) -> nn.Module:
-    """MoDL + UNet initialised from the ``init`` stream of ``seed`` (global RNG state is restored)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(derive_seed(seed, "init"))
-        return build_modl(
-            num_iter=config.num_iter,
-            step_order=config.step_order,
-            scales=config.scales,
-            width=config.width,
-        )
+    """MoDL + UNet initialised from the ``init`` stream of ``seed`` (the global RNG is not used)."""
+    return build_modl(
+        num_iter=config.num_iter,
+        step_order=config.step_order,
+        scales=config.scales,
+        width=config.width,
+        generator=stream(seed, "init"),
+    )
 
 
 def adapt(model: nn.Module, losses: list[Loss]) -> nn.Module:
