@@ -10,8 +10,14 @@ from ssibench.simulate import simulate
 from ssibench.train import CHECKPOINT, MODEL, TRAIN_LOG, train
 
 SIZE = 32
-SCENARIO = {"physics": "single-coil", "sigma": 0.0, "shared_mask": False, "mask": "gaussian",
-            "acceleration": 4, "center_fraction": None}
+SCENARIO = {
+    "physics": "single-coil",
+    "sigma": 0.0,
+    "shared_mask": False,
+    "mask": "gaussian",
+    "acceleration": 4,
+    "center_fraction": None,
+}
 MODEL_SPEC = {"num_iter": 2, "step_order": "dc-first", "scales": 2, "width": 8}
 
 
@@ -28,11 +34,18 @@ def _spec(epochs, **scenario):
 @pytest.fixture(scope="module")
 def measurements(tmp_path_factory):
     root = tmp_path_factory.mktemp("pipeline")
-    write_demo_volumes(root / "raw", n_volumes=20, n_slices=1, height=SIZE, width=SIZE, n_coils=2, seed=0)
+    write_demo_volumes(
+        root / "raw", n_volumes=20, n_slices=1, height=SIZE, width=SIZE, n_coils=2, seed=0
+    )
     extract_slices(root / "raw", root / "slices.h5", (SIZE, SIZE), (0.6, 0.2, 0.2), seed=0)
     stores = {}
-    for name, extra in {"single-coil": {}, "multicoil": {"physics": "multicoil", "n_coils": 2}}.items():
-        stores[name] = simulate(root / "slices.h5", root / f"{name}.h5", name, {**SCENARIO, **extra}, seed=0)
+    for name, extra in {
+        "single-coil": {},
+        "multicoil": {"physics": "multicoil", "n_coils": 2},
+    }.items():
+        stores[name] = simulate(
+            root / "slices.h5", root / f"{name}.h5", name, {**SCENARIO, **extra}, seed=0
+        )
     return stores
 
 
@@ -54,8 +67,12 @@ def test_interrupted_training_resumes_and_ends_with_identical_weights(measuremen
     assert all(torch.equal(straight[k], resumed[k]) for k in straight)
     log = pd.read_csv(tmp_path / "resumed" / TRAIN_LOG)
     assert log["epoch"].tolist() == [1, 2, 3]
-    assert {"loss_total", "loss_mc", "loss_ei", "val_psnr", "val_ssim", "lr", "time_s"} <= set(log.columns)
-    assert log["loss_total"].tolist() == pytest.approx(pd.read_csv(tmp_path / "straight" / TRAIN_LOG)["loss_total"].tolist())
+    assert {"loss_total", "loss_mc", "loss_ei", "val_psnr", "val_ssim", "lr", "time_s"} <= set(
+        log.columns
+    )
+    assert log["loss_total"].tolist() == pytest.approx(
+        pd.read_csv(tmp_path / "straight" / TRAIN_LOG)["loss_total"].tolist()
+    )
 
 
 def test_training_is_deterministic_for_a_seed_and_differs_between_seeds(measurements, tmp_path):
@@ -73,7 +90,9 @@ def test_every_method_trains_and_evaluates_on_multicoil(measurements, tmp_path, 
     data = measurements["multicoil"]
     spec = _spec(1, physics="multicoil", n_coils=2)
     train(data, tmp_path, method, 0, spec, torch.device("cpu"))
-    metrics = evaluate(data, method, tmp_path, 0, spec, torch.device("cpu"), tmp_path / "m.csv", tmp_path / "s.npz")
+    metrics = evaluate(
+        data, method, tmp_path, 0, spec, torch.device("cpu"), tmp_path / "m.csv", tmp_path / "s.npz"
+    )
     assert set(metrics["mode"]) == {"ssibench", "fastmri"}
     assert metrics[["psnr", "ssim", "nmse", "zf_psnr"]].notna().all().all()
 
@@ -82,8 +101,16 @@ def test_zero_filled_evaluation_equals_its_own_baseline(measurements, tmp_path):
     import numpy as np
 
     data = measurements["single-coil"]
-    metrics = evaluate(data, "zero-filled", tmp_path, 0, _spec(0), torch.device("cpu"),
-                       tmp_path / "metrics.csv", tmp_path / "samples.npz")
+    metrics = evaluate(
+        data,
+        "zero-filled",
+        tmp_path,
+        0,
+        _spec(0),
+        torch.device("cpu"),
+        tmp_path / "metrics.csv",
+        tmp_path / "samples.npz",
+    )
     assert (metrics["psnr"] == metrics["zf_psnr"]).all()
     assert len(metrics) == 2 * metrics["sample"].nunique()
     samples = np.load(tmp_path / "samples.npz")
@@ -96,17 +123,61 @@ def test_supervised_learning_beats_zero_filled(measurements, tmp_path):
     data = measurements["single-coil"]
     spec = _spec(80)
     train(data, tmp_path, "sup", 0, spec, torch.device("cpu"))
-    metrics = evaluate(data, "sup", tmp_path, 0, spec, torch.device("cpu"), tmp_path / "m.csv", tmp_path / "s.npz")
+    metrics = evaluate(
+        data, "sup", tmp_path, 0, spec, torch.device("cpu"), tmp_path / "m.csv", tmp_path / "s.npz"
+    )
     ours = metrics[metrics["mode"] == "ssibench"]
     assert ours["psnr"].mean() > ours["zf_psnr"].mean() + 1.0
 
 
 def test_bad_inputs_are_clear_errors(measurements, tmp_path):
     with pytest.raises(ConfigError, match=r"train: unknown key\(s\) epoch"):
-        train(measurements["single-coil"], tmp_path, "mc", 0, {**_spec(1), "train": {"epoch": 1}}, torch.device("cpu"))
+        train(
+            measurements["single-coil"],
+            tmp_path,
+            "mc",
+            0,
+            {**_spec(1), "train": {"epoch": 1}},
+            torch.device("cpu"),
+        )
     with pytest.raises(DataFileError, match="no trained model"):
-        evaluate(measurements["single-coil"], "mc", tmp_path / "none", 0, _spec(1), torch.device("cpu"),
-                 tmp_path / "m.csv", tmp_path / "s.npz")
+        evaluate(
+            measurements["single-coil"],
+            "mc",
+            tmp_path / "none",
+            0,
+            _spec(1),
+            torch.device("cpu"),
+            tmp_path / "m.csv",
+            tmp_path / "s.npz",
+        )
     train(measurements["single-coil"], tmp_path / "run", "mc", 0, _spec(1), torch.device("cpu"))
     with pytest.raises(DataFileError, match="checkpoint of method 'mc' seed 0, not 'ei' seed 0"):
         train(measurements["single-coil"], tmp_path / "run", "ei", 0, _spec(2), torch.device("cpu"))
+
+
+def test_a_killed_training_process_resumes_from_its_checkpoint(measurements, tmp_path):
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    spec = _spec(20)
+    command = [sys.executable, "-m", "ssibench.cli", "train", "--data", str(measurements["single-coil"]),
+               "--out-dir", str(tmp_path), "--method", "mc", "--seed", "0", "--spec", json.dumps(spec),
+               "--device", "cpu"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (tmp_path / CHECKPOINT).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert (tmp_path / CHECKPOINT).exists()
+    assert not (tmp_path / MODEL).exists()
+    done = torch.load(tmp_path / CHECKPOINT, weights_only=False)["epoch"]
+    assert 1 <= done < 20
+    subprocess.run(command, check=True, capture_output=True)
+    log = pd.read_csv(tmp_path / TRAIN_LOG)
+    assert log["epoch"].tolist() == list(range(1, 21))
+    assert (tmp_path / MODEL).exists()

@@ -264,8 +264,15 @@ def build_modl(
     width: int = 64,
     batch_norm: bool = False,
     generator: torch.Generator | None = None,
+    identity_init: bool = False,
 ) -> MoDL:
     """MoDL around a residual 2 → 2-channel :class:`UNet`; defaults are the SSIBench model.
+
+    With ``identity_init`` the U-Net's output convolution starts at zero, so the residual denoiser
+    starts as the identity and the untrained MoDL returns the zero-filled image (every data-consistency
+    step leaves Aᴴy unchanged): training starts from the baseline instead of from a random residual
+    several dB below it, which matters on a small CPU budget. The reference uses PyTorch's default
+    initialisation (``identity_init=False``).
 
     Args:
         num_iter: unrolled iterations K.
@@ -274,11 +281,16 @@ def build_modl(
         width: U-Net channels at the first level.
         batch_norm: BatchNorm2d in the U-Net.
         generator: initialise the U-Net from this generator (``rng.stream(seed, "init")``).
+        identity_init: zero-initialise the U-Net's output convolution (see above).
 
     Returns:
         The model, called ``model(y, physics)``.
     """
     unet = UNet(2, 2, scales=scales, width=width, batch_norm=batch_norm, generator=generator)
+    if identity_init:
+        with torch.no_grad():
+            unet.head.weight.zero_()
+            unet.head.bias.zero_()
     return MoDL(unet, num_iter=num_iter, step_order=step_order)
 
 

@@ -57,6 +57,7 @@ class ModelConfig:
     step_order: str = "dc-first"
     scales: int = 4
     width: int = 64
+    identity_init: bool = False
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,9 @@ def _from_mapping(cls: type, values: Mapping[str, Any], key: str) -> Any:  # noq
     fields = cls.__dataclass_fields__
     unknown = sorted(set(values) - set(fields))
     if unknown:
-        raise ConfigError(f"{key}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(fields)}")
+        raise ConfigError(
+            f"{key}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(fields)}"
+        )
     return cls(**{name: tuple(v) if isinstance(v, list) else v for name, v in values.items()})
 
 
@@ -103,6 +106,7 @@ def build_network(config: ModelConfig, seed: int) -> nn.Module:
         scales=config.scales,
         width=config.width,
         generator=stream(seed, "init"),
+        identity_init=config.identity_init,
     )
 
 
@@ -142,7 +146,10 @@ def validate(model: nn.Module, data: MeasurementSet, batch_size: int) -> dict[st
     """Mean PSNR and SSIM (``ssibench`` mode) of ``model`` over ``data``, model in eval mode."""
     was_training = model.training
     model.eval()
-    sums = {"psnr": torch.zeros((), device=data.x.device), "ssim": torch.zeros((), device=data.x.device)}
+    sums = {
+        "psnr": torch.zeros((), device=data.x.device),
+        "ssim": torch.zeros((), device=data.x.device),
+    }
     for index in _batches(len(data), batch_size):
         scores = image_metrics(model(data.y[index], data.physics(index)), data.x[index], "ssibench")
         for name in sums:
@@ -184,7 +191,9 @@ def train(
     train_set = read_measurements(data_path, "train").to(device)
     val_set = _validation_split(data_path).to(device)
     if len(train_set) == 0:
-        raise DataFileError(f"{data_path}: the train split is empty; check data.split in the config")
+        raise DataFileError(
+            f"{data_path}: the train split is empty; check data.split in the config"
+        )
 
     shuffle = stream(seed, "shuffle")
     loss_generator = stream(seed, "loss", device)
@@ -218,12 +227,17 @@ def train(
     for epoch in range(start_epoch, config.epochs):
         started = time.perf_counter()
         term_sums = torch.zeros(len(losses), device=device)
-        for index in _batches(len(train_set), config.batch_size, torch.randperm(len(train_set), generator=shuffle)):
+        for index in _batches(
+            len(train_set), config.batch_size, torch.randperm(len(train_set), generator=shuffle)
+        ):
             x, y, physics = train_set.x[index], train_set.y[index], train_set.physics(index)
             optimizer.zero_grad(set_to_none=True)
             x_net = forward_train(model, y, physics)
             terms = torch.stack(
-                [loss(x_net=x_net, y=y, physics=physics, model=model, x=x, epoch=epoch) for loss in losses]
+                [
+                    loss(x_net=x_net, y=y, physics=physics, model=model, x=x, epoch=epoch)
+                    for loss in losses
+                ]
             )
             terms.sum().backward()
             optimizer.step()
@@ -239,10 +253,21 @@ def train(
         row["lr"] = optimizer.param_groups[0]["lr"]
         row["time_s"] = time.perf_counter() - started
         log.append(row)
-        progress.set_postfix(loss=f"{row['loss_total']:.3g}", val_psnr=f"{row.get('val_psnr', float('nan')):.2f}")
+        progress.set_postfix(
+            loss=f"{row['loss_total']:.3g}", val_psnr=f"{row.get('val_psnr', float('nan')):.2f}"
+        )
         _write_log(out_dir / TRAIN_LOG, log)
         _save_checkpoint(
-            checkpoint_path, epoch + 1, method, seed, network, optimizer, scheduler, shuffle, loss_generator, log
+            checkpoint_path,
+            epoch + 1,
+            method,
+            seed,
+            network,
+            optimizer,
+            scheduler,
+            shuffle,
+            loss_generator,
+            log,
         )
     progress.close()
     _write_log(out_dir / TRAIN_LOG, log)
@@ -312,7 +337,9 @@ def _resume(
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as error:  # a truncated or foreign file: say which and how to recover
-        raise DataFileError(f"{path}: cannot read the checkpoint ({error}); delete it to restart") from error
+        raise DataFileError(
+            f"{path}: cannot read the checkpoint ({error}); delete it to restart"
+        ) from error
     if state.get("method") != method or state.get("seed") != seed:
         raise DataFileError(
             f"{path}: checkpoint of method {state.get('method')!r} seed {state.get('seed')}, not "

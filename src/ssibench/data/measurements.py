@@ -1,0 +1,290 @@
+"""The measurement store: simulated k-space per split, written by ``simulate``, read by training.
+
+File layout (HDF5), one group per split ``train``, ``val``, ``test``:
+
+- ``x`` float32 ``(n, 2, H, W)``: ground truth, real/imaginary in dim 1 (imaginary part 0);
+- ``y`` float32 ``(n, 2, H, W)`` single-coil or ``(n, 2, N, H, W)`` multicoil: the measurements;
+- ``mask`` float32 ``(n, 1, H, W)``, or ``(1, 1, H, W)`` when the scenario shares one mask;
+- ``index`` int64 ``(n,)``: row of each sample in the slices store;
+
+file-level ``coil_maps`` float32 ``(N, 2, H, W)`` (multicoil only, real/imaginary in dim 1) and
+attrs ``scenario``, ``physics`` (``single-coil`` | ``multicoil``), ``sigma``, ``spec`` (JSON),
+``seed``, ``slices_file``, ``ssibench_version``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+import h5py
+import numpy as np
+import torch
+from torch import Tensor
+
+import ssibench
+from ssibench.data.slices import SPLITS
+from ssibench.errors import DataFileError
+from ssibench.fft import to_complex, to_real
+from ssibench.io import atomic_path
+from ssibench.physics import MultiCoilMRI, SingleCoilMRI
+
+__all__ = [
+    "PHYSICS_KINDS",
+    "MeasurementSet",
+    "MeasurementWriter",
+    "read_measurements",
+    "write_measurements",
+]
+
+#: Values of the ``physics`` attribute.
+PHYSICS_KINDS = ("single-coil", "multicoil")
+#: gzip level for the mask datasets: column masks compress ~H-fold, x and y hardly at all.
+MASK_COMPRESSION_LEVEL = 4
+
+PhysicsKind = Literal["single-coil", "multicoil"]
+
+
+@dataclass(frozen=True, eq=False)
+class MeasurementSet:
+    """One split of a measurement store, in memory.
+
+    Attributes:
+        x: ground truth ``(n, 2, H, W)`` float32.
+        y: measurements ``(n, 2, H, W)`` (single-coil) or ``(n, 2, N, H, W)`` (multicoil) float32.
+        masks: ``(n, 1, H, W)`` per-sample masks, or ``(1, 1, H, W)`` shared by every sample.
+        coil_maps: ``(N, H, W)`` complex64 (multicoil) or ``None``.
+        sigma: noise standard deviation per real/imaginary k-space component.
+        physics_kind: ``"single-coil"`` or ``"multicoil"``.
+        scenario: scenario name.
+        index: ``(n,)`` int64 rows in the slices store (``None`` when not known).
+
+    Example:
+        >>> data = MeasurementSet(torch.zeros(3, 2, 8, 8), torch.zeros(3, 2, 8, 8),
+        ...                       torch.ones(1, 1, 8, 8), None, 0.0, "single-coil", "demo")
+        >>> len(data), data.physics(slice(0, 2)).mask.shape
+        (3, torch.Size([1, 1, 8, 8]))
+    """
+
+    x: Tensor
+    y: Tensor
+    masks: Tensor
+    coil_maps: Tensor | None
+    sigma: float
+    physics_kind: PhysicsKind
+    scenario: str
+    index: Tensor | None = None
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    @property
+    def shared_mask(self) -> bool:
+        """Whether one ``(1, 1, H, W)`` mask serves every sample."""
+        return self.masks.shape[0] == 1
+
+    def physics(self, index: Tensor | slice | None = None) -> SingleCoilMRI | MultiCoilMRI:
+        """The forward operator of the rows ``index`` (all rows when ``None``).
+
+        A shared mask stays ``(1, 1, H, W)``; per-sample masks are indexed like ``x``.
+        """
+        masks = self.masks
+        if index is not None and not self.shared_mask:
+            masks = masks[index]
+        if self.physics_kind == "multicoil":
+            if self.coil_maps is None:
+                raise ValueError(f"scenario {self.scenario!r}: multicoil data without coil maps")
+            return MultiCoilMRI(masks, self.coil_maps, sigma=self.sigma)
+        return SingleCoilMRI(masks, sigma=self.sigma)
+
+    def to(self, device: torch.device | str) -> MeasurementSet:
+        """A copy with every tensor on ``device``."""
+        return replace(
+            self,
+            x=self.x.to(device),
+            y=self.y.to(device),
+            masks=self.masks.to(device),
+            coil_maps=None if self.coil_maps is None else self.coil_maps.to(device),
+            index=None if self.index is None else self.index.to(device),
+        )
+
+
+class MeasurementWriter:
+    """Writes the splits of an open measurement store, chunk by chunk."""
+
+    def __init__(self, handle: h5py.File) -> None:
+        self._handle = handle
+        self._shared_mask_splits: set[str] = set()
+
+    def create_split(
+        self,
+        split: str,
+        index: Tensor,
+        y_shape: tuple[int, ...],
+        shared_mask: Tensor | None = None,
+    ) -> None:
+        """Create the group of ``split`` for ``n = len(index)`` samples.
+
+        Args:
+            split: one of ``train``, ``val``, ``test``.
+            index: ``(n,)`` rows in the slices store.
+            y_shape: shape of one measurement, ``(2, H, W)`` or ``(2, N, H, W)``.
+            shared_mask: the ``(1, 1, H, W)`` mask of a shared-mask scenario, written now; ``None``
+                for per-sample masks, which :meth:`write_rows` then fills.
+        """
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
+        n = index.shape[0]
+        height, width = y_shape[-2:]
+        group = self._handle.create_group(split)
+        group.create_dataset("index", data=index.numpy().astype(np.int64))
+        group.create_dataset("x", shape=(n, 2, height, width), dtype=np.float32)
+        group.create_dataset("y", shape=(n, *y_shape), dtype=np.float32)
+        mask_shape = (1, 1, height, width) if shared_mask is not None else (n, 1, height, width)
+        compressed = {
+            "chunks": (1, 1, height, width),
+            "compression": "gzip",
+            "compression_opts": MASK_COMPRESSION_LEVEL,
+        }
+        mask = group.create_dataset(
+            "mask", shape=mask_shape, dtype=np.float32, **(compressed if mask_shape[0] else {})
+        )
+        if shared_mask is not None:
+            mask[...] = shared_mask.numpy()
+            self._shared_mask_splits.add(split)
+
+    def write_rows(
+        self, split: str, start: int, x: Tensor, y: Tensor, masks: Tensor | None = None
+    ) -> None:
+        """Write rows [start, start + len(x)) of ``x``, ``y`` and, for per-sample masks, ``mask``.
+
+        Raises:
+            ValueError: if per-sample masks are expected and ``masks`` is ``None``, or the reverse.
+        """
+        stop = start + x.shape[0]
+        group = self._handle[split]
+        per_sample = split not in self._shared_mask_splits
+        if per_sample != (masks is not None):
+            raise ValueError(
+                f"split {split!r}: masks must be given exactly when the split has per-sample masks"
+            )
+        group["x"][start:stop] = x.numpy()
+        group["y"][start:stop] = y.numpy()
+        if masks is not None:
+            group["mask"][start:stop] = masks.numpy()
+
+
+@contextlib.contextmanager
+def write_measurements(
+    path: Path | str,
+    *,
+    scenario: str,
+    physics_kind: PhysicsKind,
+    sigma: float,
+    spec: Mapping[str, object],
+    seed: int,
+    slices_file: Path | str,
+    coil_maps: Tensor | None,
+) -> Iterator[MeasurementWriter]:
+    """Open a new measurement store at ``path`` (atomically) and yield a writer for its splits.
+
+    The file-level attrs and ``coil_maps`` are written here; the caller creates and fills each split
+    with :class:`MeasurementWriter`. The file appears at ``path`` only when the block succeeds.
+
+    Args:
+        path: target file.
+        scenario: scenario name.
+        physics_kind: ``"single-coil"`` or ``"multicoil"``.
+        sigma: noise standard deviation.
+        spec: the scenario spec (stored as sorted JSON).
+        seed: master seed.
+        slices_file: the slices store the images came from (recorded as given).
+        coil_maps: ``(N, H, W)`` complex for multicoil, else ``None``.
+    """
+    if physics_kind not in PHYSICS_KINDS:
+        raise ValueError(f"physics_kind must be one of {PHYSICS_KINDS}; got {physics_kind!r}")
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as handle:
+        handle.attrs["scenario"] = scenario
+        handle.attrs["physics"] = physics_kind
+        handle.attrs["sigma"] = float(sigma)
+        handle.attrs["spec"] = json.dumps(dict(spec), sort_keys=True)
+        handle.attrs["seed"] = int(seed)
+        handle.attrs["slices_file"] = str(slices_file)
+        handle.attrs["ssibench_version"] = ssibench.__version__
+        if coil_maps is not None:
+            maps = to_real(coil_maps.to(torch.complex64))  # (N, H, W) → (N, 2, H, W)
+            handle.create_dataset("coil_maps", data=maps.numpy().astype(np.float32))
+        yield MeasurementWriter(handle)
+
+
+def _missing(path: Path, key: str, what: str = "no dataset") -> DataFileError:
+    return DataFileError(f"{path}: {what} {key!r}; rebuild it with `snakemake {path}`")
+
+
+def _attr(handle: h5py.File, path: Path, key: str) -> object:
+    if key not in handle.attrs:
+        raise _missing(path, key, "no attribute")
+    value = handle.attrs[key]
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def read_measurements(path: Path | str, split: str) -> MeasurementSet:
+    """Read one split of a measurement store into CPU memory.
+
+    Args:
+        path: a store written by :func:`ssibench.simulate.simulate`.
+        split: ``train``, ``val`` or ``test``.
+
+    Returns:
+        The split's tensors and operator description.
+
+    Raises:
+        ValueError: for an unknown split name.
+        DataFileError: if the file, the split group or a dataset/attribute is missing, or the file
+            is not HDF5; the message names the path, the key and the rebuild command.
+    """
+    path = Path(path)
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
+    if not path.is_file():
+        raise DataFileError(
+            f"{path}: no such measurement store; rebuild it with `snakemake {path}`"
+        )
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as error:
+        raise DataFileError(
+            f"{path}: not a readable HDF5 file ({error}); rebuild it with `snakemake {path}`"
+        ) from error
+    with handle:
+        if split not in handle:
+            raise _missing(path, split, "no group")
+        for key in ("x", "y", "mask", "index"):
+            if key not in handle[split]:
+                raise _missing(path, f"{split}/{key}")
+        physics_kind = str(_attr(handle, path, "physics"))
+        if physics_kind not in PHYSICS_KINDS:
+            raise DataFileError(
+                f"{path}: attribute 'physics' is {physics_kind!r}, expected one of "
+                f"{PHYSICS_KINDS}; rebuild it with `snakemake {path}`"
+            )
+        coil_maps = None
+        if physics_kind == "multicoil":
+            if "coil_maps" not in handle:
+                raise _missing(path, "coil_maps")
+            coil_maps = to_complex(torch.from_numpy(handle["coil_maps"][()]))  # (N, H, W)
+        group = handle[split]
+        return MeasurementSet(
+            x=torch.from_numpy(group["x"][()]),
+            y=torch.from_numpy(group["y"][()]),
+            masks=torch.from_numpy(group["mask"][()]),
+            coil_maps=coil_maps,
+            sigma=float(_attr(handle, path, "sigma")),  # type: ignore[arg-type]
+            physics_kind=physics_kind,  # type: ignore[arg-type]
+            scenario=str(_attr(handle, path, "scenario")),
+            index=torch.from_numpy(group["index"][()].astype(np.int64)),
+        )

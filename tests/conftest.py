@@ -1,0 +1,92 @@
+"""Shared fixtures: a seeded torch generator and a tiny fastMRI-format tree built once per run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+#: Side of the images the tiny tree is extracted to in tests.
+TINY_SIZE = 16
+
+
+def _header(recon_rows: int, recon_cols: int) -> bytes:
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>'
+        '<ismrmrdHeader xmlns="http://www.ismrm.org/ISMRMRD"><encoding>'
+        "<reconSpace><matrixSize>"
+        f"<x>{recon_rows}</x><y>{recon_cols}</y><z>1</z>"
+        "</matrixSize></reconSpace></encoding></ismrmrdHeader>"
+    ).encode()
+
+
+def _write_volume(
+    path: Path,
+    rng: np.random.Generator,
+    kspace_shape: tuple[int, ...],
+    targets: dict[str, tuple[int, int]],
+    header: bytes | None,
+    acquisition: str,
+) -> None:
+    kspace = rng.normal(size=kspace_shape) + 1j * rng.normal(size=kspace_shape)
+    with h5py.File(path, "w") as handle:
+        handle.create_dataset("kspace", data=kspace.astype(np.complex64))
+        for key, (h, w) in targets.items():
+            target = rng.uniform(0.1, 3.0, size=(kspace_shape[0], h, w)).astype(np.float32)
+            handle.create_dataset(key, data=target)
+        if header is not None:
+            handle.create_dataset("ismrmrd_header", data=np.bytes_(header))
+        handle.attrs["acquisition"] = acquisition
+        handle.attrs["patient_id"] = path.stem
+
+
+@pytest.fixture
+def generator() -> torch.Generator:
+    """A CPU generator seeded with 0."""
+    return torch.Generator().manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def tiny_fastmri_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Five tiny fastMRI-format volumes covering the reader's cases (files sorted as listed).
+
+    - ``a_multicoil_4coils.h5``: 3 slices, 4 coils, kspace 32×16, rss 16×16 (= the test size);
+    - ``b_multicoil_narrow.h5``: 5 slices, 2 coils, rss 13×11 (narrower than 16: zero-padded);
+    - ``c_singlecoil_knee.h5``: 4 slices, single-coil, esc 21×19 (cropped) and an rss decoy;
+    - ``d_no_target_header.h5``: 4 slices, 3 coils, kspace 32×20, no target, header recon 16×14;
+    - ``e_no_target_no_header.h5``: 3 slices, 2 coils, kspace 24×12, no target, no header.
+    """
+    root = tmp_path_factory.mktemp("tiny_fastmri")
+    rng = np.random.default_rng(1234)
+    _write_volume(
+        root / "a_multicoil_4coils.h5",
+        rng,
+        (3, 4, 32, 16),
+        {"reconstruction_rss": (16, 16)},
+        _header(16, 16),
+        "AXT1",
+    )
+    _write_volume(
+        root / "b_multicoil_narrow.h5",
+        rng,
+        (5, 2, 26, 11),
+        {"reconstruction_rss": (13, 11)},
+        _header(13, 11),
+        "AXT2",
+    )
+    _write_volume(
+        root / "c_singlecoil_knee.h5",
+        rng,
+        (4, 40, 19),
+        {"reconstruction_esc": (21, 19), "reconstruction_rss": (21, 19)},
+        _header(21, 19),
+        "CORPD_FBK",
+    )
+    _write_volume(
+        root / "d_no_target_header.h5", rng, (4, 3, 32, 20), {}, _header(16, 14), "AXFLAIR"
+    )
+    _write_volume(root / "e_no_target_no_header.h5", rng, (3, 2, 24, 12), {}, None, "AXT1POST")
+    return root
