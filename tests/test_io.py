@@ -8,9 +8,14 @@ from ssibench.io import atomic_path, atomic_write_text
 def test_atomic_write_replaces_only_on_success(tmp_path):
     target = tmp_path / "out.txt"
     target.write_text("old")
-    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
-        tmp.write_text("half")
-        raise RuntimeError("interrupted")
+
+    def interrupted_write() -> None:
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError):
+        interrupted_write()
     assert target.read_text() == "old"
     assert list(tmp_path.iterdir()) == [target]
     atomic_write_text(target, "new")

@@ -164,9 +164,24 @@ def test_a_killed_training_process_resumes_from_its_checkpoint(measurements, tmp
     import time
 
     spec = _spec(20)
-    command = [sys.executable, "-m", "ssibench.cli", "train", "--data", str(measurements["single-coil"]),
-               "--out-dir", str(tmp_path), "--method", "mc", "--seed", "0", "--spec", json.dumps(spec),
-               "--device", "cpu"]
+    command = [
+        sys.executable,
+        "-m",
+        "ssibench.cli",
+        "train",
+        "--data",
+        str(measurements["single-coil"]),
+        "--out-dir",
+        str(tmp_path),
+        "--method",
+        "mc",
+        "--seed",
+        "0",
+        "--spec",
+        json.dumps(spec),
+        "--device",
+        "cpu",
+    ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while not (tmp_path / CHECKPOINT).exists() and time.monotonic() < deadline:

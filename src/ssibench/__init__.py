@@ -1,7 +1,7 @@
 """ssibench: self-supervised learning benchmark for accelerated MRI reconstruction.
 
-The package owns all math (FFT, MRI physics, masks, models, losses, metrics) and all file formats; the
-Snakemake workflow beside it calls the ``ssibench`` command line, one subcommand per rule.
+The package owns all math (FFT, MRI physics, masks, models, losses, metrics) and all file formats;
+the Snakemake workflow beside it calls the ``ssibench`` command line, one subcommand per rule.
 """
 
 from ssibench.fft import fft2c, ifft2c, to_complex, to_real

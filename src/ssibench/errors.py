@@ -1,7 +1,7 @@
 """Errors a user can fix: a bad configuration value or a bad input file.
 
-Both derive from ``ValueError`` so library callers can catch them generically; the CLI prints them as
-one line on stderr and exits with status 2 (anything else keeps its traceback).
+Both derive from ``ValueError`` so library callers can catch them generically; the CLI prints them
+as one line on stderr and exits with status 2 (anything else keeps its traceback).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ __all__ = ["ConfigError", "DataFileError"]
 
 
 class ConfigError(ValueError):
-    """A configuration key has a bad value. The message names the dotted key, the value and the fix."""
+    """A configuration key has a bad value; the message names the dotted key, value and fix."""
 
 
 class DataFileError(ValueError):

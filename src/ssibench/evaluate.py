@@ -1,9 +1,9 @@
 """Evaluation of one run on the test split: per-slice metrics and saved sample reconstructions.
 
 Every test slice is scored in both metric modes (``ssibench`` and ``fastmri``, see
-:mod:`ssibench.metrics`) for the method's reconstruction and for the zero-filled baseline Aᴴy, so each
-``metrics.csv`` carries its own baseline. The first ``n_samples`` test slices are saved as magnitude
-images for the figures.
+:mod:`ssibench.metrics`) for the method's reconstruction and for the zero-filled baseline Aᴴy, so
+each ``metrics.csv`` carries its own baseline. The first ``n_samples`` test slices are saved as
+magnitude images for the figures.
 """
 
 from __future__ import annotations
@@ -68,12 +68,19 @@ def evaluate(
     out_metrics: Path,
     out_samples: Path,
 ) -> pd.DataFrame:
-    """Score ``method`` on the test split; write ``metrics.csv`` and ``samples.npz``; return the metrics.
+    """Score ``method`` on the test split, write ``metrics.csv`` and ``samples.npz``.
 
     The zero-filled method reconstructs with Aᴴy and needs no run directory content.
+
+    Returns:
+        The per-slice metrics (the rows of ``metrics.csv``).
     """
     test_set = read_measurements(data_path, "test").to(device)
-    model = load_trained_model(run_dir, method, seed, spec, device) if get_method(method).trains else None
+    model = (
+        load_trained_model(run_dir, method, seed, spec, device)
+        if get_method(method).trains
+        else None
+    )
     batch_size = int(spec.get("train", {}).get("batch_size", 4))
     n_samples = int(spec.get("evaluate", {}).get("n_samples", 5))
     rows: list[dict[str, Any]] = []
@@ -105,10 +112,14 @@ def evaluate(
         if keep.any():
             for name, image in (("target", x), ("recon", recon), ("zero_filled", zero_filled)):
                 saved[name].append(complex_abs(image[keep.to(image.device)])[:, 0].cpu().numpy())
-    metrics = pd.DataFrame(rows).sort_values(["mode", "sample"], kind="stable").reset_index(drop=True)
+    metrics = (
+        pd.DataFrame(rows).sort_values(["mode", "sample"], kind="stable").reset_index(drop=True)
+    )
     with atomic_path(out_metrics) as tmp:
         metrics.to_csv(tmp, index=False)
-    arrays = {name: np.concatenate(parts).astype(np.float32) for name, parts in saved.items() if parts}
+    arrays = {
+        name: np.concatenate(parts).astype(np.float32) for name, parts in saved.items() if parts
+    }
     arrays["indices"] = np.arange(min(n_samples, len(test_set)), dtype=np.int64)
     with atomic_path(out_samples) as tmp, tmp.open("wb") as handle:
         np.savez_compressed(handle, **arrays)

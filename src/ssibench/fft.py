@@ -26,7 +26,7 @@ def fft2c(x: Tensor) -> Tensor:
 
 
 def ifft2c(k: Tensor) -> Tensor:
-    """Centred orthonormal inverse 2-D DFT over the last two axes of a complex tensor ``(..., H, W)``."""
+    """Centred orthonormal inverse 2-D DFT over the last two axes of a complex ``(..., H, W)``."""
     k = torch.fft.ifftshift(k, dim=_SPATIAL)
     k = torch.fft.ifft2(k, dim=_SPATIAL, norm="ortho")
     return torch.fft.fftshift(k, dim=_SPATIAL)

@@ -18,8 +18,8 @@ __all__ = ["atomic_path", "atomic_write_text"]
 def atomic_path(target: Path | str) -> Iterator[Path]:
     """Yield a temporary path next to ``target``; rename it onto ``target`` if the block succeeds.
 
-    The temporary file keeps the target's suffix (so h5py, numpy and pandas recognise the format). On an
-    exception the temporary file is removed and ``target`` is left untouched.
+    The temporary file keeps the target's suffix (so h5py, numpy and pandas recognise the format).
+    On an exception the temporary file is removed and ``target`` is left untouched.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)

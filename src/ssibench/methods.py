@@ -63,8 +63,8 @@ class MethodSpec:
         trains: False only for the zero-filled baseline.
         needs_noise: applies only to scenarios with a noise level σ > 0.
         supervised: uses ground truth (shown apart in tables).
-        defaults: hyper-parameters and their reference values (overridable per method in the config).
-        build: context → list of losses.
+        defaults: hyper-parameters and their reference values (overridable per method in the
+        config). build: context → list of losses.
         citation: where the method comes from.
     """
 

@@ -269,10 +269,10 @@ def build_modl(
     """MoDL around a residual 2 → 2-channel :class:`UNet`; defaults are the SSIBench model.
 
     With ``identity_init`` the U-Net's output convolution starts at zero, so the residual denoiser
-    starts as the identity and the untrained MoDL returns the zero-filled image (every data-consistency
-    step leaves Aᴴy unchanged): training starts from the baseline instead of from a random residual
-    several dB below it, which matters on a small CPU budget. The reference uses PyTorch's default
-    initialisation (``identity_init=False``).
+    starts as the identity and the untrained MoDL returns the zero-filled image (every
+    data-consistency step leaves Aᴴy unchanged): training starts from the baseline instead of from a
+    random residual several dB below it, which matters on a small CPU budget. The reference uses
+    PyTorch's default initialisation (``identity_init=False``).
 
     Args:
         num_iter: unrolled iterations K.

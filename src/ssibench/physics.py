@@ -1,13 +1,13 @@
 """MRI forward operators: single-coil and multicoil Cartesian MRI with additive Gaussian noise.
 
-Operators are small frozen dataclasses holding tensors (mask, coil maps) and the noise level; they are
-never mutated. ``with_mask(m)`` returns a new operator that shares every other tensor. They hold no
-random generator: noise is drawn from a ``torch.Generator`` passed to :meth:`measure`.
+Operators are small frozen dataclasses holding tensors (mask, coil maps) and the noise level; they
+are never mutated. ``with_mask(m)`` returns a new operator that shares every other tensor. They hold
+no random generator: noise is drawn from a ``torch.Generator`` passed to :meth:`measure`.
 
-Conventions (DESIGN.md): images ``x`` are ``(B, 2, H, W)`` float (real/imaginary in dim 1); single-coil
-k-space ``(B, 2, H, W)``; multicoil k-space ``(B, 2, N, H, W)``; masks ``(B, 1, H, W)`` or a shared
-``(1, 1, H, W)`` of 0/1, whole columns (phase-encode lines) for Cartesian sampling. F is the centred
-orthonormal 2-D DFT of :mod:`ssibench.fft`.
+Conventions (DESIGN.md): images ``x`` are ``(B, 2, H, W)`` float (real/imaginary in dim 1);
+single-coil k-space ``(B, 2, H, W)``; multicoil k-space ``(B, 2, N, H, W)``; masks ``(B, 1, H, W)``
+or a shared ``(1, 1, H, W)`` of 0/1, whole columns (phase-encode lines) for Cartesian sampling. F is
+the centred orthonormal 2-D DFT of :mod:`ssibench.fft`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ __all__ = [
     "conjugate_gradient",
 ]
 
-#: Birdcage coil-centre radius relative to the half field of view (sigpy's default, used by SSIBench).
+#: Birdcage coil-centre radius relative to the half field of view (sigpy's default, as SSIBench).
 BIRDCAGE_RADIUS = 1.5
 
 
@@ -75,7 +75,7 @@ def check_mask(mask: Tensor) -> None:
 def _gaussian_noise(
     shape: torch.Size, sigma: float, generator: torch.Generator | None, like: Tensor
 ) -> Tensor:
-    """σ ε with ε ~ N(0, I), drawn on the generator's device, returned on ``like``'s device/dtype."""
+    """σ ε, ε ~ N(0, I) drawn on the generator's device, returned on ``like``'s device/dtype."""
     device = generator.device if generator is not None else like.device
     noise = torch.randn(shape, generator=generator, device=device, dtype=like.dtype)
     return sigma * noise.to(like.device)
@@ -86,8 +86,9 @@ class SingleCoilMRI:
     """Single-coil Cartesian MRI: A x = M ⊙ F x, with noisy measurement y = M ⊙ (F x + σ ε).
 
     Shapes: x, y ``(B, 2, H, W)`` float; mask ``(B, 1, H, W)`` or shared ``(1, 1, H, W)``.
-    ``sigma`` is the standard deviation of each real and imaginary k-space component (the complex noise
-    variance is 2σ²); noise is drawn on the full grid then masked, so unsampled k-space stays 0.
+    ``sigma`` is the standard deviation of each real and imaginary k-space component (the complex
+    noise variance is 2σ²); noise is drawn on the full grid then masked, so unsampled k-space stays
+    0.
 
     Example:
         >>> mask = torch.ones(1, 1, 8, 8)
@@ -122,8 +123,8 @@ class SingleCoilMRI:
         """Closed-form data consistency u = argmin_u (γ/2)‖A u − y‖² + ½‖u − z‖².
 
         The normal equations (γ AᴴA + I) u = γ Aᴴy + z are diagonal in k-space:
-        u = F⁻¹[(γ M ⊙ y + F z) / (γ M² + 1)], so sampled points blend y and F z and unsampled points
-        keep F z.  z, y: ``(B, 2, H, W)``; γ: scalar (a 0-dim tensor may carry a gradient).
+        u = F⁻¹[(γ M ⊙ y + F z) / (γ M² + 1)], so sampled points blend y and F z and unsampled
+        points keep F z.  z, y: ``(B, 2, H, W)``; γ: scalar (a 0-dim tensor may carry a gradient).
         """
         m = self._m()
         kz = fft2c(to_complex(z))
@@ -176,8 +177,8 @@ class MultiCoilMRI:
             )
         if self.coil_maps.shape[-2:] != self.mask.shape[-2:]:
             raise ValueError(
-                f"coil maps {tuple(self.coil_maps.shape)} and mask {tuple(self.mask.shape)} differ in "
-                "their spatial size (H, W)"
+                f"coil maps {tuple(self.coil_maps.shape)} and mask {tuple(self.mask.shape)} "
+                "differ in their spatial size (H, W)"
             )
 
     @property
@@ -203,9 +204,9 @@ class MultiCoilMRI:
     def prox_l2(self, z: Tensor, y: Tensor, gamma: Tensor | float) -> Tensor:
         """U = argmin_u (γ/2)‖A u − y‖² + ½‖u − z‖² by conjugate gradient, started at u₀ = z.
 
-        Solves (γ AᴴA + I) u = γ Aᴴy + z, a Hermitian positive-definite system whose condition number
-        is at most 1 + γ (normalised coil maps), so a few iterations suffice. Gradients flow through the
-        unrolled iterations.  z: ``(B, 2, H, W)``; y: ``(B, 2, N, H, W)``.
+        Solves (γ AᴴA + I) u = γ Aᴴy + z, a Hermitian positive-definite system whose condition
+        number is at most 1 + γ (normalised coil maps), so a few iterations suffice. Gradients flow
+        through the unrolled iterations.  z: ``(B, 2, H, W)``; y: ``(B, 2, N, H, W)``.
         """
         rhs = to_complex(gamma * self.A_adjoint(y) + z)
         solution = conjugate_gradient(
@@ -253,8 +254,8 @@ def conjugate_gradient(
 
     Per sample b (dim 0): r = b − H u, p = r; repeat α = ⟨r,r⟩/⟨p,Hp⟩, u += α p, r −= α Hp,
     p = r + (⟨r',r'⟩/⟨r,r⟩) p until ‖r‖ ≤ tol·‖b‖ for every sample or ``max_iter`` is reached.
-    A sample that has converged is frozen (its step size is set to 0), so each sample's result does not
-    depend on the other samples of the batch.
+    A sample that has converged is frozen (its step size is set to 0), so each sample's result does
+    not depend on the other samples of the batch.
 
     Args:
         operator: u ↦ H u on complex tensors shaped like ``rhs``.
@@ -297,7 +298,8 @@ def birdcage_maps(n_coils: int, height: int, width: int, radius: float = BIRDCAG
     Coil c sits at (cx, cy) = r (cos 2πc/N, sin 2πc/N) with phase φ_c = −2πc/N; on the grid
     xc = (j − W/2)/(W/2) − cx, yc = (i − H/2)/(H/2) − cy, ρ = √(xc² + yc²):
     Sₙ = ρ⁻¹ exp(i (atan2(xc, −yc) + φ_c)), then every coil is divided by the root-sum-of-squares
-    over coils. Matches sigpy's ``birdcage_maps`` as used by SSIBench's ``MultiCoilMRI(coil_maps=N)``.
+    over coils. Matches sigpy's ``birdcage_maps`` as used by SSIBench's
+    ``MultiCoilMRI(coil_maps=N)``.
 
     Returns:
         ``(N, H, W)`` complex64.

@@ -5,8 +5,8 @@ name (``split``, ``masks``, ``noise``, ``shuffle``, ``loss``, ``eval``, ...). A 
 
     seed(master, name) = int.from_bytes(sha256(f"{master}/{name}")[:8]) mod 2⁶³
 
-so streams are stable across Python processes (unlike ``hash()``), independent of each other, and adding
-a consumer of one stream never shifts another. No function here touches the global torch RNG.
+so streams are stable across Python processes (unlike ``hash()``), independent of each other, and
+adding a consumer of one stream never shifts another. No function here touches the global torch RNG.
 """
 
 from __future__ import annotations

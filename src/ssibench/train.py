@@ -4,8 +4,9 @@ The loop is explicit: data (in memory), model, losses, optimiser, scheduler, che
 epoch shuffles the training split with the ``shuffle`` stream, sums the method's losses per batch
 (L = Σᵢ Lᵢ, any weights live inside the losses), steps Adam, then scores the validation split
 (PSNR/SSIM, ``ssibench`` metric mode). After every epoch ``checkpoint.pt`` (model, optimiser,
-scheduler, log and every random stream's state) is written atomically, so a killed job restarted with
-the same arguments resumes where it stopped and ends with the same weights as an uninterrupted run.
+scheduler, log and every random stream's state) is written atomically, so a killed job restarted
+with the same arguments resumes where it stopped and ends with the same weights as an uninterrupted
+run.
 """
 
 from __future__ import annotations
@@ -72,8 +73,8 @@ class TrainConfig:
     val_every: int = 1
 
 
-def _from_mapping(cls: type, values: Mapping[str, Any], key: str) -> Any:  # noqa: ANN401
-    """Build the dataclass ``cls`` from ``values``; unknown keys raise ``ConfigError`` naming ``key``."""
+def _from_mapping(cls: type, values: Mapping[str, Any], key: str) -> Any:
+    """Build the dataclass ``cls`` from ``values``; an unknown key raises ``ConfigError``."""
     fields = cls.__dataclass_fields__
     unknown = sorted(set(values) - set(fields))
     if unknown:
@@ -124,7 +125,7 @@ def unwrap(model: nn.Module) -> nn.Module:
     return model
 
 
-def forward_train(model: nn.Module, y: Tensor, physics: Any) -> Tensor:  # noqa: ANN401
+def forward_train(model: nn.Module, y: Tensor, physics: Any) -> Tensor:
     """The trainer's forward: wrappers record their randomness for the losses on this call only."""
     if isinstance(model, SplittingModel):
         return model(y, physics, update_parameters=True)
@@ -159,7 +160,7 @@ def validate(model: nn.Module, data: MeasurementSet, batch_size: int) -> dict[st
 
 
 def _validation_split(path: Path) -> MeasurementSet:
-    """The ``val`` split, or ``test`` when the configuration has no validation split (as the reference)."""
+    """The ``val`` split, or ``test`` when there is no validation split (as the reference)."""
     data = read_measurements(path, "val")
     return data if len(data) > 0 else read_measurements(path, "test")
 

@@ -1,9 +1,10 @@
 """The ``ssibench`` command line: one subcommand per workflow rule.
 
-Each subcommand lives in its own module exposing ``add_parser(subparsers)``; the parser binds a handler
-with ``set_defaults(handler=...)`` that turns arguments into typed values and calls one library
-function. User errors (:class:`~ssibench.errors.ConfigError`, :class:`~ssibench.errors.DataFileError`)
-are printed as one line on stderr with exit status 2; anything else keeps its traceback (status 1).
+Each subcommand lives in its own module exposing ``add_parser(subparsers)``; the parser binds a
+handler with ``set_defaults(handler=...)`` that turns arguments into typed values and calls one
+library function. User errors (:class:`~ssibench.errors.ConfigError`,
+:class:`~ssibench.errors.DataFileError`) are printed as one line on stderr with exit status 2;
+anything else keeps its traceback (status 1).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The root parser with every subcommand registered."""
     parser = argparse.ArgumentParser(
         prog="ssibench",
-        description="Self-supervised MRI reconstruction benchmark: one subcommand per pipeline step.",
+        description="Self-supervised MRI reconstruction benchmark: one subcommand per step.",
         epilog="Run `ssibench <subcommand> --help` for the options of a step.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="<subcommand>")

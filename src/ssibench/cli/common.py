@@ -31,7 +31,7 @@ def add_device_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device",
         default="auto",
-        help="compute device: auto (CUDA if available, honouring CUDA_VISIBLE_DEVICES), cpu, cuda[:N]",
+        help="compute device: auto (CUDA if visible; honours CUDA_VISIBLE_DEVICES), cpu, cuda[:N]",
     )
 
 

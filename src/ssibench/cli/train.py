@@ -24,7 +24,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         epilog=(
             "example: ssibench train --data data/measurements/single-coil.h5 "
             "--out-dir results/runs/single-coil/ei/seed0 --method ei --seed 0 "
-            "--spec '{\"train\": {\"epochs\": 10}}'"
+            '--spec \'{"train": {"epochs": 10}}\''
         ),
     )
     parser.add_argument("--data", type=Path, required=True, help="measurement store (.h5)")
