@@ -196,3 +196,17 @@ def test_a_killed_training_process_resumes_from_its_checkpoint(measurements, tmp
     log = pd.read_csv(tmp_path / TRAIN_LOG)
     assert log["epoch"].tolist() == list(range(1, 21))
     assert (tmp_path / MODEL).exists()
+
+
+def test_a_checkpoint_of_another_configuration_is_not_resumed(measurements, tmp_path, capfd):
+    data = measurements["single-coil"]
+    cpu = torch.device("cpu")
+    train(data, tmp_path / "run", "mc", 0, _spec(1), cpu)
+    changed = _spec(2)
+    changed["train"]["lr"] = 5e-3
+    train(data, tmp_path / "run", "mc", 0, changed, cpu)
+    assert "training from scratch" in capfd.readouterr().err
+    train(data, tmp_path / "fresh", "mc", 0, changed, cpu)
+    assert pd.read_csv(tmp_path / "run" / TRAIN_LOG)["epoch"].tolist() == [1, 2]
+    fresh, rerun = _state(tmp_path / "fresh" / MODEL), _state(tmp_path / "run" / MODEL)
+    assert all(torch.equal(fresh[k], rerun[k]) for k in fresh)

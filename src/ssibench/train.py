@@ -11,6 +11,7 @@ run.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Mapping
@@ -210,11 +211,22 @@ def train(
 
     out_dir.mkdir(parents=True, exist_ok=True)
     checkpoint_path = out_dir / CHECKPOINT
+    fingerprint = _resume_fingerprint(spec)
     if checkpoint_path.exists():
-        start_epoch, log = _resume(
-            checkpoint_path, method, seed, network, optimizer, scheduler, shuffle, loss_generator
+        resumed = _resume(
+            checkpoint_path,
+            method,
+            seed,
+            fingerprint,
+            network,
+            optimizer,
+            scheduler,
+            shuffle,
+            loss_generator,
         )
-        print(f"resuming {checkpoint_path} after epoch {start_epoch}", file=sys.stderr)
+        if resumed is not None:
+            start_epoch, log = resumed
+            print(f"resuming {checkpoint_path} after epoch {start_epoch}", file=sys.stderr)
 
     steps_per_epoch = -(-len(train_set) // config.batch_size)
     progress = tqdm(
@@ -269,6 +281,7 @@ def train(
             shuffle,
             loss_generator,
             log,
+            fingerprint,
         )
     progress.close()
     _write_log(out_dir / TRAIN_LOG, log)
@@ -286,6 +299,15 @@ def train(
             tmp,
         )
     return model_path
+
+
+def _resume_fingerprint(spec: Mapping[str, Any]) -> str:
+    """The part of the spec a checkpoint must share to be resumed: all of it but ``train.epochs``.
+
+    Extending ``epochs`` continues a run; any other change (model, lr, scenario, ...) starts over.
+    """
+    train_spec = {k: v for k, v in dict(spec.get("train", {})).items() if k != "epochs"}
+    return json.dumps({**dict(spec), "train": train_spec}, sort_keys=True, default=str)
 
 
 def _write_log(path: Path, log: list[dict[str, float]]) -> None:
@@ -307,6 +329,7 @@ def _save_checkpoint(
     shuffle: torch.Generator,
     loss_generator: torch.Generator,
     log: list[dict[str, float]],
+    fingerprint: str,
 ) -> None:
     with atomic_path(path) as tmp:
         torch.save(
@@ -314,6 +337,7 @@ def _save_checkpoint(
                 "epoch": epoch,
                 "method": method,
                 "seed": seed,
+                "fingerprint": fingerprint,
                 "model": network.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
@@ -328,13 +352,17 @@ def _resume(
     path: Path,
     method: str,
     seed: int,
+    fingerprint: str,
     network: nn.Module,
     optimizer: torch.optim.Optimizer,
     scheduler: torch.optim.lr_scheduler.LRScheduler,
     shuffle: torch.Generator,
     loss_generator: torch.Generator,
-) -> tuple[int, list[dict[str, float]]]:
-    """Restore a checkpoint into the given objects; return (completed epochs, log)."""
+) -> tuple[int, list[dict[str, float]]] | None:
+    """Restore a checkpoint into the given objects; return (completed epochs, log).
+
+    Returns None (train from scratch) when the checkpoint was made with another configuration.
+    """
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as error:  # a truncated or foreign file: say which and how to recover
@@ -346,6 +374,13 @@ def _resume(
             f"{path}: checkpoint of method {state.get('method')!r} seed {state.get('seed')}, not "
             f"{method!r} seed {seed}; delete it or use another run directory"
         )
+    if state.get("fingerprint") != fingerprint:
+        print(
+            f"{path}: made with another configuration (model, train or method settings differ); "
+            "training from scratch",
+            file=sys.stderr,
+        )
+        return None
     network.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])

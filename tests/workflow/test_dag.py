@@ -1,0 +1,269 @@
+"""Dry runs of the workflow: job counts per config, targeted re-runs, and config errors at DAG time.
+
+Each dry run starts Snakemake (and imports torch) in a subprocess, so all of them are launched
+together once per module and the tests check their results.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from snakemake.utils import update_config, validate
+
+from ssibench.methods import METHODS, skip_reason
+
+ROOT = Path(__file__).resolve().parents[2]
+SNAKEFILE = ROOT / "Snakefile"
+BASE_CONFIG = ROOT / "config" / "config.yaml"
+SMOKE_CONFIG = ROOT / "config" / "smoke.yaml"
+SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
+SIMULATE_KEYS = ("mask", "acceleration", "center_fraction")
+DRY_RUN_TIMEOUT_S = 300
+FIGURE = "results/figures/samples_noisy.png"
+FEW_METHODS = {"methods": ["zero-filled", "mc", "ssdu"]}
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """One ``snakemake -n`` call: overlays on config.yaml, targets, and a set-up of its workdir."""
+
+    overlays: tuple[Path | dict[str, Any], ...] = ()
+    targets: tuple[str, ...] = ()
+    setup: Callable[[Path], None] | None = None
+
+
+def _touch_upstream(workdir: Path) -> None:
+    """Create every file the noisy figure depends on (FEW_METHODS, seed 0), older files first."""
+    (workdir / "data/raw/demo").mkdir(parents=True)
+    paths = ["data/raw/demo/demo_000.h5", "data/raw/demo", "data/slices/demo.h5"]
+    paths.append("data/measurements/noisy.h5")
+    for method in FEW_METHODS["methods"]:
+        run = f"results/runs/noisy/{method}/seed0"
+        paths += [f"{run}/{name}" for name in ("model.pt", "train_log.csv")]
+        paths += [f"{run}/{name}" for name in ("metrics.csv", "samples.npz")]
+    for index, name in enumerate(paths):
+        path = workdir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.is_dir():
+            path.touch()
+        stamp = 1_700_000_000 + index
+        os.utime(path, (stamp, stamp))
+
+
+def _fastmri_folder(with_file: bool) -> Callable[[Path], None]:
+    def setup(workdir: Path) -> None:
+        raw = workdir / "fastmri"
+        raw.mkdir(parents=True)
+        if with_file:
+            (raw / "file_brain_AXT2_200_2000019.h5").touch()
+
+    return setup
+
+
+FASTMRI = {"data": {"source": "fastmri", "raw_dir": "fastmri"}}
+
+#: Dry runs of the default suite, by name.
+DRY_RUNS = {
+    "default": DryRun(),
+    "smoke": DryRun(overlays=(SMOKE_CONFIG,)),
+    "seeds": DryRun(overlays=({"seeds": [0, 1, 2], **FEW_METHODS},)),
+    "figure": DryRun(overlays=(FEW_METHODS,), targets=(FIGURE,), setup=_touch_upstream),
+}
+#: More dry runs, deselected by default (pytest -m slow).
+SLOW_DRY_RUNS = {
+    "one-table": DryRun(targets=("results/tables/leaderboard_noisy.md",)),
+    "fastmri": DryRun(overlays=(FASTMRI,), setup=_fastmri_folder(True)),
+    "fastmri-empty": DryRun(overlays=(FASTMRI,), setup=_fastmri_folder(False)),
+}
+#: Bad overlays and the message the failing dry run must print.
+BAD_CONFIGS = {
+    "schema": ({"train": {"epochs": 0}}, "0 is less than the minimum of 1"),
+    "method": (
+        {"methods": ["mc", "ssdx"]},
+        "methods[1]: unknown method 'ssdx' (did you mean 'ssdu'?)",
+    ),
+    "split": (
+        {"data": {"split": {"train": 0.5}}},
+        "data.split: train + val + test = 0.8, must be 1",
+    ),
+}
+SLOW_BAD_CONFIGS = {
+    "raw_dir": ({"data": {"source": "fastmri"}}, "data.raw_dir: required when data.source is"),
+    "option": ({"method_options": {"ssdu": {"split_ratoi": 0.5}}}, "method_options.ssdu: unknown"),
+    "sample_index": ({"report": {"sample_index": 9}}, "report.sample_index: 9 is not below"),
+}
+DRY_RUNS.update({f"bad-{name}": DryRun(overlays=(bad[0],)) for name, bad in BAD_CONFIGS.items()})
+SLOW_DRY_RUNS.update(
+    {f"bad-{name}": DryRun(overlays=(bad[0],)) for name, bad in SLOW_BAD_CONFIGS.items()}
+)
+
+
+def _launch(runs: dict[str, DryRun], factory: pytest.TempPathFactory) -> dict[str, tuple[int, str]]:
+    """Run the dry runs concurrently; {name: (exit status, stdout + stderr)}."""
+    processes = {}
+    for name, run in runs.items():
+        workdir = factory.mktemp(name)
+        if run.setup is not None:
+            run.setup(workdir)
+        command = [sys.executable, "-m", "snakemake", "-n", "-p", *run.targets, "--cores", "1"]
+        command += ["-s", str(SNAKEFILE), "-d", str(workdir), "--workflow-profile", "none"]
+        command += ["--configfile", str(BASE_CONFIG)]
+        for index, overlay in enumerate(run.overlays):
+            if isinstance(overlay, dict):
+                path = workdir / f"overlay{index}.yaml"
+                path.write_text(yaml.safe_dump(overlay))
+                overlay = path
+            command.append(str(overlay))
+        processes[name] = subprocess.Popen(
+            command, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+    results = {}
+    for name, process in processes.items():
+        output, _ = process.communicate(timeout=DRY_RUN_TIMEOUT_S)
+        results[name] = (process.returncode, output)
+    return results
+
+
+@pytest.fixture(scope="module")
+def dry_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, str]]:
+    return _launch(DRY_RUNS, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def slow_dry_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, str]]:
+    return _launch(SLOW_DRY_RUNS, tmp_path_factory)
+
+
+def _job_counts(output: str) -> dict[str, int]:
+    """The 'Job stats' table of a dry run as {rule: count} (empty if nothing is to be done)."""
+    if "Job stats:" not in output:
+        return {}
+    counts = {}
+    for line in output.split("Job stats:", 1)[1].splitlines()[3:]:
+        match = re.fullmatch(r"(\w+)\s+(\d+)", line.strip())
+        if not match:
+            break
+        counts[match[1]] = int(match[2])
+    return counts
+
+
+def _config(*overlays: Path | dict[str, Any]) -> dict[str, Any]:
+    config = yaml.safe_load(BASE_CONFIG.read_text())
+    for overlay in overlays:
+        update_config(
+            config, overlay if isinstance(overlay, dict) else yaml.safe_load(overlay.read_text())
+        )
+    validate(config, str(SCHEMA))
+    return config
+
+
+def _expected_counts(config: dict[str, Any]) -> dict[str, int]:
+    """Job counts derived independently from the config and the methods registry."""
+    n_scenarios = len(config["scenarios"])
+    pairs = [
+        (scenario, method)
+        for scenario, spec in config["scenarios"].items()
+        for method in config["methods"]
+        if skip_reason(method, {**{k: config["simulate"][k] for k in SIMULATE_KEYS}, **spec})
+        is None
+    ]
+    n_seeds = len(config["seeds"])
+    counts = {
+        "demo_data": 1 if config["data"]["source"] == "demo" else 0,
+        "extract": 1,
+        "simulate": n_scenarios,
+        "train": sum(METHODS[method].trains for _, method in pairs) * n_seeds,
+        "evaluate": len(pairs) * n_seeds,
+        "tables": n_scenarios,
+        "figures": n_scenarios,
+        "all": 1,
+    }
+    counts = {rule: n for rule, n in counts.items() if n}
+    return {**counts, "total": sum(counts.values())}
+
+
+@pytest.mark.parametrize("name", ["default", "smoke", "seeds"])
+def test_dry_run_job_counts(dry_runs: dict[str, tuple[int, str]], name: str) -> None:
+    status, output = dry_runs[name]
+    assert status == 0, output
+    assert _job_counts(output) == _expected_counts(_config(*DRY_RUNS[name].overlays))
+
+
+def test_skipped_pairs_are_reported_once(dry_runs: dict[str, tuple[int, str]]) -> None:
+    config = _config()
+    for scenario, spec in config["scenarios"].items():
+        full_spec = {**{k: config["simulate"][k] for k in SIMULATE_KEYS}, **spec}
+        for method in config["methods"]:
+            reason = skip_reason(method, full_spec)
+            prefix = f"ssibench: skipping {method} in scenario {scenario}: "
+            expected = 0 if reason is None else 1
+            assert dry_runs["default"][1].count(f"{prefix}{reason or ''}") == expected
+
+
+def test_seeds_multiply_runs(dry_runs: dict[str, tuple[int, str]]) -> None:
+    counts = _job_counts(dry_runs["seeds"][1])
+    n_scenarios = len(_config()["scenarios"])
+    assert counts["train"] == 3 * 2 * n_scenarios  # 3 seeds × (mc, ssdu)
+    assert counts["evaluate"] == 3 * 3 * n_scenarios  # zero-filled is evaluated too
+
+
+def test_deleted_figure_is_rebuilt_alone(dry_runs: dict[str, tuple[int, str]]) -> None:
+    """A figure depends only on metrics and samples: with those present, only it is rebuilt."""
+    status, output = dry_runs["figure"]
+    assert status == 0, output
+    assert _job_counts(output) == {"figures": 1, "total": 1}
+    inputs = re.search(r"rule figures:\n\s+input: (.*)\n", output)
+    assert inputs is not None, output
+    assert all(name.endswith(("metrics.csv", "samples.npz")) for name in inputs[1].split(", "))
+
+
+@pytest.mark.slow
+def test_fastmri_source_reads_the_given_folder(slow_dry_runs: dict[str, tuple[int, str]]) -> None:
+    status, output = slow_dry_runs["fastmri"]
+    assert status == 0, output
+    assert _job_counts(output) == _expected_counts(_config(FASTMRI))
+    assert "--raw-dir fastmri " in output
+
+
+@pytest.mark.slow
+def test_fastmri_folder_without_volumes_fails(slow_dry_runs: dict[str, tuple[int, str]]) -> None:
+    status, output = slow_dry_runs["fastmri-empty"]
+    assert status != 0
+    assert "data.raw_dir: 'fastmri' holds no .h5 files" in output
+
+
+@pytest.mark.slow
+def test_one_table_needs_only_its_scenario(slow_dry_runs: dict[str, tuple[int, str]]) -> None:
+    status, output = slow_dry_runs["one-table"]
+    assert status == 0, output
+    counts = _job_counts(output)
+    assert counts["simulate"] == 1
+    assert counts["tables"] == 1
+    assert "figures" not in counts
+    assert "data/measurements/multicoil.h5" not in output
+
+
+@pytest.mark.parametrize("name", list(BAD_CONFIGS))
+def test_bad_config_fails_naming_the_key(dry_runs: dict[str, tuple[int, str]], name: str) -> None:
+    status, output = dry_runs[f"bad-{name}"]
+    assert status != 0
+    assert BAD_CONFIGS[name][1] in output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(SLOW_BAD_CONFIGS))
+def test_more_bad_configs_fail_naming_the_key(
+    slow_dry_runs: dict[str, tuple[int, str]], name: str
+) -> None:
+    status, output = slow_dry_runs[f"bad-{name}"]
+    assert status != 0
+    assert SLOW_BAD_CONFIGS[name][1] in output

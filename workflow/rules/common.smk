@@ -1,0 +1,248 @@
+# Shared wiring: config checks that the schema cannot express, the valid (scenario, method, seed)
+# runs, wildcard constraints, resources, and every input/params function. Rule files only declare.
+
+import difflib
+import json
+import re
+import sys
+from pathlib import Path
+
+from ssibench.errors import ConfigError
+from ssibench.masks import make_mask_generator
+from ssibench.methods import METHODS, method_options, skip_reason
+
+# Tolerance of the check that the split fractions sum to 1.
+SPLIT_SUM_TOLERANCE = 1e-6
+# Keys of the `simulate` section that every scenario spec inherits.
+SIMULATE_KEYS = ("mask", "acceleration", "center_fraction")
+
+DATA = config["data"]
+SCENARIOS = config["scenarios"]
+METHOD_NAMES = config["methods"]
+SEEDS = config["seeds"]
+CONFIG_HINT = "fix it in the config file (or --config) and re-run"
+
+
+def _closest(name, valid):
+    close = difflib.get_close_matches(name, valid, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def check_config():
+    """Raise ConfigError for what the JSON schema cannot check (cross-key rules, registries, files)."""
+    split = DATA["split"]
+    total = split["train"] + split["val"] + split["test"]
+    if abs(total - 1.0) > SPLIT_SUM_TOLERANCE:
+        raise ConfigError(
+            f"data.split: train + val + test = {total:g}, must be 1 "
+            f"(got {split}); {CONFIG_HINT}"
+        )
+    for index, method in enumerate(METHOD_NAMES):
+        if method not in METHODS:
+            raise ConfigError(
+                f"methods[{index}]: unknown method {method!r}{_closest(method, METHODS)}; "
+                f"valid: {', '.join(METHODS)}; {CONFIG_HINT}"
+            )
+    for method, overrides in config["method_options"].items():
+        if method not in METHODS:
+            raise ConfigError(
+                f"method_options.{method}: unknown method{_closest(method, METHODS)}; "
+                f"valid: {', '.join(METHODS)}; {CONFIG_HINT}"
+            )
+        method_options(method, overrides)  # raises ConfigError naming an unknown option
+    n_samples = config["evaluate"]["n_samples"]
+    if config["report"]["sample_index"] >= n_samples:
+        raise ConfigError(
+            f"report.sample_index: {config['report']['sample_index']} is not below "
+            f"evaluate.n_samples = {n_samples} (the number of saved test slices); {CONFIG_HINT}"
+        )
+    simulate = config["simulate"]
+    try:  # the line counts at this image width must be feasible
+        masks = make_mask_generator(
+            simulate["mask"], simulate["acceleration"], simulate["center_fraction"]
+        )
+        masks.pdf(DATA["image_size"][1])
+    except ValueError as error:
+        raise ConfigError(
+            f"simulate (at data.image_size {DATA['image_size']}): {error}; {CONFIG_HINT}"
+        ) from None
+    if DATA["source"] == "fastmri":
+        raw_dir = DATA["raw_dir"]
+        if raw_dir is None:
+            raise ConfigError(
+                "data.raw_dir: required when data.source is 'fastmri'; set it to the folder of "
+                "fastMRI .h5 files, e.g. --config data='{source: fastmri, raw_dir: /data/brain}'"
+            )
+        if not Path(raw_dir).is_dir():
+            raise ConfigError(f"data.raw_dir: {raw_dir!r} is not a folder; {CONFIG_HINT}")
+        if not any(Path(raw_dir).glob("*.h5")):
+            raise ConfigError(
+                f"data.raw_dir: {raw_dir!r} holds no .h5 files; point it to the fastMRI volumes"
+            )
+
+
+check_config()
+
+
+def scenario_spec(scenario):
+    """The spec `simulate`, `train` and `evaluate` get: the scenario merged with `simulate`."""
+    spec = {key: config["simulate"][key] for key in SIMULATE_KEYS}
+    spec.update(SCENARIOS[scenario])
+    if spec["physics"] != "multicoil":
+        spec.pop("n_coils", None)  # single-coil: a coil count would only trigger needless reruns
+    return spec
+
+
+def _plan():
+    """Valid (scenario, method, seed) runs, and the skipped (method, reason) pairs per scenario."""
+    runs, skipped = [], {}
+    for scenario in SCENARIOS:
+        skipped[scenario] = []
+        for method in METHOD_NAMES:
+            reason = skip_reason(method, scenario_spec(scenario))
+            if reason is None:
+                runs.extend((scenario, method, seed) for seed in SEEDS)
+            else:
+                skipped[scenario].append((method, reason))
+        if not any(run[0] == scenario for run in runs):
+            raise ConfigError(
+                f"scenarios.{scenario}: none of the configured methods applies "
+                f"({'; '.join(f'{m}: {r}' for m, r in skipped[scenario])}); add a method to "
+                f"`methods` or remove the scenario"
+            )
+    return runs, skipped
+
+
+RUNS, SKIPPED = _plan()
+for _scenario, _pairs in SKIPPED.items():
+    for _method, _reason in _pairs:
+        print(f"ssibench: skipping {_method} in scenario {_scenario}: {_reason}", file=sys.stderr)
+
+
+wildcard_constraints:
+    dataset=re.escape(DATA["name"]),
+    scenario="|".join(re.escape(name) for name in SCENARIOS),
+    method="|".join(re.escape(name) for name in METHOD_NAMES),
+    seed=r"\d+",
+
+
+# ---------------------------------------------------------------- paths
+
+
+def slices_path():
+    return f"data/slices/{DATA['name']}.h5"
+
+
+def measurements_path(scenario):
+    return f"data/measurements/{scenario}.h5"
+
+
+def run_path(scenario, method, seed, name):
+    return f"results/runs/{scenario}/{method}/seed{seed}/{name}"
+
+
+def all_targets():
+    """Every leaderboard (CSV and Markdown) and sample figure of the configured scenarios."""
+    targets = []
+    for scenario in SCENARIOS:
+        targets += [
+            f"results/tables/leaderboard_{scenario}.csv",
+            f"results/tables/leaderboard_{scenario}.md",
+            f"results/figures/samples_{scenario}.png",
+        ]
+    return targets
+
+
+# ---------------------------------------------------------------- resources
+
+
+def res(rule, key):
+    """A resource of `rule` from config.resources (its own entry, else `default`)."""
+    resources = config["resources"]
+    return resources.get(rule, resources["default"])[key]
+
+
+def resources_of(rule):
+    """Snakemake resources of `rule`: memory and runtime grow with the attempt; gpu if any."""
+    mem_mb, runtime_min = res(rule, "mem_mb"), res(rule, "runtime_min")
+    resources = {
+        "mem_mb": lambda wildcards, attempt: mem_mb * attempt,
+        "runtime": lambda wildcards, attempt: runtime_min * attempt,
+    }
+    gpu = config["resources"].get(rule, {}).get("gpu", 0)
+    if gpu > 0:
+        resources["gpu"] = gpu
+    return resources
+
+
+# ---------------------------------------------------------------- input functions
+
+
+def raw_input(wildcards):
+    """The raw volume folder: built by demo_data, or the user's fastMRI folder."""
+    if DATA["source"] == "demo":
+        return f"data/raw/{wildcards.dataset}"
+    return DATA["raw_dir"]
+
+
+def evaluate_input(wildcards):
+    """The measurements, plus the trained model for methods that train."""
+    inputs = {"data": measurements_path(wildcards.scenario)}
+    if METHODS[wildcards.method].trains:
+        inputs["model"] = run_path(wildcards.scenario, wildcards.method, wildcards.seed, "model.pt")
+    return inputs
+
+
+def _scenario_runs(scenario):
+    return [run for run in RUNS if run[0] == scenario]
+
+
+def scenario_metrics(wildcards):
+    """metrics.csv of every run of the scenario (same order as scenario_samples)."""
+    return [run_path(*run, "metrics.csv") for run in _scenario_runs(wildcards.scenario)]
+
+
+def scenario_samples(wildcards):
+    """samples.npz of every run of the scenario (same order as scenario_metrics)."""
+    return [run_path(*run, "samples.npz") for run in _scenario_runs(wildcards.scenario)]
+
+
+# ---------------------------------------------------------------- params functions
+# Each job gets only the config slice it uses, so that an edit re-runs exactly the affected jobs.
+
+
+def _json(value):
+    return json.dumps(value, sort_keys=True)
+
+
+def simulate_spec(wildcards):
+    return _json(scenario_spec(wildcards.scenario))
+
+
+def train_spec(wildcards):
+    return _json(
+        {
+            "model": config["model"],
+            "train": config["train"],
+            "method_options": config["method_options"].get(wildcards.method, {}),
+            "scenario": scenario_spec(wildcards.scenario),
+        }
+    )
+
+
+def evaluate_spec(wildcards):
+    spec = {
+        "method_options": config["method_options"].get(wildcards.method, {}),
+        "scenario": scenario_spec(wildcards.scenario),
+        "evaluate": config["evaluate"],
+    }
+    if METHODS[wildcards.method].trains:
+        spec.update(model=config["model"], train=config["train"])
+    else:  # no network: only the batch size of the zero-filled pass matters
+        spec.update(train={"batch_size": config["train"]["batch_size"]})
+    return _json(spec)
+
+
+def skipped_notes(wildcards):
+    """`method: reason` for each method skipped in the scenario (shown under its leaderboard)."""
+    return [f"{method}: {reason}" for method, reason in SKIPPED[wildcards.scenario]]

@@ -1,0 +1,46 @@
+# Raw volumes → slices store (images + provenance + deterministic train/val/test split).
+
+if DATA["source"] == "demo":
+
+    rule demo_data:
+        output:
+            raw=directory("data/raw/{dataset}"),
+        log:
+            "logs/demo_data/{dataset}.log",
+        params:
+            n_volumes=DATA["demo"]["n_volumes"],
+            n_slices=DATA["demo"]["n_slices"],
+            n_coils=DATA["demo"]["n_coils"],
+            height=DATA["image_size"][0],
+            width=DATA["image_size"][1],
+            seed=config["seed"],
+        threads: res("demo_data", "threads")
+        resources:
+            **resources_of("demo_data"),
+        conda:
+            "../../envs/ssibench.yaml"
+        shell:
+            "ssibench demo-data --out-dir {output.raw:q} --n-volumes {params.n_volumes}"
+            " --n-slices {params.n_slices} --height {params.height} --width {params.width}"
+            " --n-coils {params.n_coils} --seed {params.seed} > {log:q} 2>&1"
+
+
+rule extract:
+    input:
+        raw=raw_input,
+    output:
+        slices="data/slices/{dataset}.h5",
+    log:
+        "logs/extract/{dataset}.log",
+    params:
+        size=DATA["image_size"],
+        split=[DATA["split"][part] for part in ("train", "val", "test")],
+        seed=config["seed"],
+    threads: res("extract", "threads")
+    resources:
+        **resources_of("extract"),
+    conda:
+        "../../envs/ssibench.yaml"
+    shell:
+        "ssibench extract --raw-dir {input.raw:q} --out {output.slices:q} --size {params.size}"
+        " --split {params.split} --seed {params.seed} > {log:q} 2>&1"

@@ -1,0 +1,26 @@
+# Trained network (or none, for zero-filled) → per-slice test metrics and saved test images.
+
+
+rule evaluate:
+    input:
+        unpack(evaluate_input),
+    output:
+        metrics="results/runs/{scenario}/{method}/seed{seed}/metrics.csv",
+        samples="results/runs/{scenario}/{method}/seed{seed}/samples.npz",
+    log:
+        "logs/evaluate/{scenario}/{method}/seed{seed}.log",
+    benchmark:
+        "results/runs/{scenario}/{method}/seed{seed}/benchmark_evaluate.tsv"
+    params:
+        spec=evaluate_spec,
+        run_dir=lambda wildcards, output: Path(output.metrics).parent,
+    threads: res("evaluate", "threads")
+    resources:
+        **resources_of("evaluate"),
+    conda:
+        "../../envs/ssibench.yaml"
+    shell:
+        "ssibench evaluate --data {input.data:q} --method {wildcards.method}"
+        " --run-dir {params.run_dir:q} --seed {wildcards.seed} --spec {params.spec:q}"
+        " --device auto --out-metrics {output.metrics:q} --out-samples {output.samples:q}"
+        " > {log:q} 2>&1"

@@ -1,0 +1,24 @@
+# Slices store → measurement store of one scenario (physics, masks and noise from seeded CPU streams).
+
+
+rule simulate:
+    input:
+        slices=slices_path(),
+    output:
+        measurements="data/measurements/{scenario}.h5",
+    log:
+        "logs/simulate/{scenario}.log",
+    benchmark:
+        "results/benchmarks/simulate/{scenario}.tsv"
+    params:
+        spec=simulate_spec,
+        seed=config["seed"],
+    threads: res("simulate", "threads")
+    resources:
+        **resources_of("simulate"),
+    conda:
+        "../../envs/ssibench.yaml"
+    shell:
+        "ssibench simulate --slices {input.slices:q} --out {output.measurements:q}"
+        " --scenario {wildcards.scenario} --spec {params.spec:q} --seed {params.seed}"
+        " > {log:q} 2>&1"

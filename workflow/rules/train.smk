@@ -1,0 +1,27 @@
+# Measurement store → trained network of one (scenario, method, seed).
+# checkpoint.pt is deliberately not an output: Snakemake would delete it before a re-run, and it is
+# what lets an interrupted job resume where it stopped.
+
+
+rule train:
+    input:
+        data=lambda wildcards: measurements_path(wildcards.scenario),
+    output:
+        model="results/runs/{scenario}/{method}/seed{seed}/model.pt",
+        train_log="results/runs/{scenario}/{method}/seed{seed}/train_log.csv",
+    log:
+        "logs/train/{scenario}/{method}/seed{seed}.log",
+    benchmark:
+        "results/runs/{scenario}/{method}/seed{seed}/benchmark.tsv"
+    params:
+        spec=train_spec,
+        run_dir=lambda wildcards, output: Path(output.model).parent,
+    threads: res("train", "threads")
+    resources:
+        **resources_of("train"),
+    conda:
+        "../../envs/ssibench.yaml"
+    shell:
+        "ssibench train --data {input.data:q} --out-dir {params.run_dir:q}"
+        " --method {wildcards.method} --seed {wildcards.seed} --spec {params.spec:q}"
+        " --device auto > {log:q} 2>&1"
