@@ -2,7 +2,15 @@ import pytest
 import torch
 from torch import nn
 
-from ssibench.losses import AdjointMCLoss, EILoss, MCLoss, MOILoss, SplittingLoss, SplittingModel, SupLoss
+from ssibench.losses import (
+    AdjointMCLoss,
+    EILoss,
+    MCLoss,
+    MOILoss,
+    SplittingLoss,
+    SplittingModel,
+    SupLoss,
+)
 from ssibench.masks import GaussianMaskGenerator
 from ssibench.physics import MultiCoilMRI, SingleCoilMRI, birdcage_maps
 from ssibench.transforms import Rotate
@@ -29,11 +37,15 @@ class CountingModel(nn.Module):
 
 def _single(batch=2, seed=0, sigma=0.0):
     g = torch.Generator().manual_seed(seed)
-    return SingleCoilMRI(GaussianMaskGenerator(acceleration=2).sample(batch, H, W, g).double(), sigma)
+    return SingleCoilMRI(
+        GaussianMaskGenerator(acceleration=2).sample(batch, H, W, g).double(), sigma
+    )
 
 
 def _image(batch=2, seed=1):
-    return torch.randn(batch, 2, H, W, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+    return torch.randn(
+        batch, 2, H, W, dtype=torch.float64, generator=torch.Generator().manual_seed(seed)
+    )
 
 
 def _call(loss, x_net, y, physics, model=None, x=None):
@@ -74,7 +86,9 @@ def test_adjoint_mc_is_coil_combined_in_multicoil():
     physics = MultiCoilMRI(mask, birdcage_maps(3, H, W).to(torch.complex128))
     x, x_net = _image(), _image(seed=5)
     expected = ((physics.A_adjoint(physics.A(x_net) - physics.A(x))) ** 2).mean()
-    assert _call(AdjointMCLoss(), x_net, physics.A(x), physics).item() == pytest.approx(expected.item())
+    assert _call(AdjointMCLoss(), x_net, physics.A(x), physics).item() == pytest.approx(
+        expected.item()
+    )
 
 
 @pytest.mark.parametrize("multicoil", [False, True])
@@ -98,7 +112,9 @@ def test_ssdu_equals_hand_formula_for_fixed_model_and_masks(multicoil):
     got = _call(loss, x_net, y, physics, model=model)
     assert got.item() == pytest.approx(expected.item(), rel=1e-10)
     assert torch.count_nonzero(m1 * (1 - physics.mask)) == 0
-    assert m1.sum(dim=(1, 2, 3)).tolist() == [int(0.6 * k) for k in physics.mask.sum(dim=(1, 2, 3)).tolist()]
+    assert m1.sum(dim=(1, 2, 3)).tolist() == [
+        int(0.6 * k) for k in physics.mask.sum(dim=(1, 2, 3)).tolist()
+    ]
 
 
 def test_splitting_loss_needs_its_adapted_model():
@@ -122,7 +138,9 @@ def test_adapt_model_uses_one_split_in_training_and_averages_n_at_eval():
     out = model(y, physics)
     assert inner.calls == 4
     # the eval output is the mean of three split reconstructions drawn from the same stream
-    replay = SplittingModel(CountingModel(), loss.mask_generator, torch.Generator().manual_seed(0), 3)
+    replay = SplittingModel(
+        CountingModel(), loss.mask_generator, torch.Generator().manual_seed(0), 3
+    )
     replay.train()
     replay(y, physics)  # consume the training split
     expected = sum(replay.split(y, physics)[1].A_adjoint(y) for _ in range(3)) / 3
@@ -167,7 +185,9 @@ def test_ei_is_zero_for_an_equivariant_model_and_positive_otherwise():
 def test_ei_hand_value_with_a_known_rotation():
     physics, x = _single(batch=1), _image(batch=1)
     loss = EILoss(Rotate(multiples=90, positive=True, limits=91), torch.Generator().manual_seed(0))
-    angle = Rotate(multiples=90, positive=True, limits=91).angles(1, torch.Generator().manual_seed(0))
+    angle = Rotate(multiples=90, positive=True, limits=91).angles(
+        1, torch.Generator().manual_seed(0)
+    )
     rotated = torch.rot90(x, k=int(angle.item()) // 90, dims=(-2, -1))
     expected = ((physics.A_adjoint(physics.A(rotated)) - rotated) ** 2).mean()
     got = _call(loss, x, physics.A(x), physics, model=ZeroFilled())
@@ -190,8 +210,20 @@ def test_moi_adds_noise_only_in_noisy_physics():
     x = _image()
     quiet, noisy = _single(sigma=0.0), _single(sigma=0.5)
     generator = GaussianMaskGenerator(acceleration=2)
-    a = _call(MOILoss(generator, torch.Generator().manual_seed(1)), x, quiet.A(x), quiet, model=ZeroFilled())
-    b = _call(MOILoss(generator, torch.Generator().manual_seed(1)), x, noisy.A(x), noisy, model=ZeroFilled())
+    a = _call(
+        MOILoss(generator, torch.Generator().manual_seed(1)),
+        x,
+        quiet.A(x),
+        quiet,
+        model=ZeroFilled(),
+    )
+    b = _call(
+        MOILoss(generator, torch.Generator().manual_seed(1)),
+        x,
+        noisy.A(x),
+        noisy,
+        model=ZeroFilled(),
+    )
     assert b.item() > a.item()
 
 

@@ -70,12 +70,16 @@ def test_inclusion_frequencies_match_sequential_multinomial_draws():
     ours = sample_without_replacement(weights.log(), k, draws, torch.Generator().manual_seed(2))
     ours_freq = torch.zeros(width).index_add_(0, ours.flatten(), torch.ones(draws * k)) / draws
     g = torch.Generator().manual_seed(3)
-    loop = torch.stack([torch.multinomial(weights, k, replacement=False, generator=g) for _ in range(draws)])
+    loop = torch.stack(
+        [torch.multinomial(weights, k, replacement=False, generator=g) for _ in range(draws)]
+    )
     loop_freq = torch.zeros(width).index_add_(0, loop.flatten(), torch.ones(draws * k)) / draws
     assert torch.allclose(ours_freq, loop_freq, atol=0.02)
 
 
-@pytest.mark.parametrize("cls", [GaussianMaskGenerator, RandomMaskGenerator, EquispacedMaskGenerator])
+@pytest.mark.parametrize(
+    "cls", [GaussianMaskGenerator, RandomMaskGenerator, EquispacedMaskGenerator]
+)
 def test_vectorised_sampler_equals_a_per_sample_loop(cls):
     generator = cls(acceleration=4)
     batch = generator.sample(6, 8, 48, torch.Generator().manual_seed(7))

@@ -6,6 +6,7 @@ from ssibench.data.demo import write_demo_volumes
 from ssibench.data.slices import extract_slices
 from ssibench.errors import ConfigError, DataFileError
 from ssibench.evaluate import evaluate
+from ssibench.methods import METHODS, skip_reason
 from ssibench.simulate import simulate
 from ssibench.train import CHECKPOINT, MODEL, TRAIN_LOG, train
 
@@ -85,8 +86,60 @@ def test_training_is_deterministic_for_a_seed_and_differs_between_seeds(measurem
     assert not all(torch.equal(a[k], c[k]) for k in a)
 
 
+TINY_SCENARIOS = {
+    "single-coil": {},
+    "noisy": {"sigma": 0.05},
+    "single-operator": {"shared_mask": True},
+    "multicoil": {"physics": "multicoil", "n_coils": 2},
+    "sequential": {"physics": "sequential", "n_frames": 4, "frame_partition": "random"},
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_stores(tmp_path_factory):
+    from ssibench.simulate_sequential import simulate_sequential
+
+    root = tmp_path_factory.mktemp("tiny")
+    write_demo_volumes(
+        root / "raw", n_volumes=6, n_slices=1, height=16, width=16, n_coils=2, seed=0
+    )
+    extract_slices(root / "raw", root / "slices.h5", (16, 16), (0.5, 0.25, 0.25), seed=0)
+    stores = {}
+    for name, extra in TINY_SCENARIOS.items():
+        spec = {**SCENARIO, **extra}
+        run = simulate_sequential if spec["physics"] == "sequential" else simulate
+        stores[name] = (run(root / "slices.h5", root / f"{name}.h5", name, spec, seed=0), spec)
+    return stores
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+@pytest.mark.parametrize("scenario", sorted(TINY_SCENARIOS))
+def test_every_method_trains_and_evaluates_where_it_applies(
+    tiny_stores, tmp_path, method, scenario
+):
+    data, scenario_spec = tiny_stores[scenario]
+    if skip_reason(method, scenario_spec) is not None:
+        pytest.skip(skip_reason(method, scenario_spec))
+    options = {"d_dim": 4, "d_blocks": 2} if METHODS[method].build_adversarial else {}
+    spec = {
+        "model": {"num_iter": 1, "scales": 2, "width": 4},
+        "train": {"epochs": 1, "batch_size": 2, "lr": 1e-3},
+        "method_options": options,
+        "scenario": scenario_spec,
+        "evaluate": {"n_samples": 1},
+    }
+    if METHODS[method].trains:
+        train(data, tmp_path, method, 0, spec, torch.device("cpu"))
+        log = pd.read_csv(tmp_path / TRAIN_LOG)
+        assert log.filter(like="loss_").notna().all().all()
+    metrics = evaluate(
+        data, method, tmp_path, 0, spec, torch.device("cpu"), tmp_path / "m.csv", tmp_path / "s.npz"
+    )
+    assert metrics[["psnr", "ssim", "nmse", "zf_psnr"]].notna().all().all()
+
+
 @pytest.mark.parametrize("method", ["sup", "mc", "noise2inverse", "moi"])
-def test_every_method_trains_and_evaluates_on_multicoil(measurements, tmp_path, method):
+def test_methods_train_and_evaluate_on_multicoil(measurements, tmp_path, method):
     data = measurements["multicoil"]
     spec = _spec(1, physics="multicoil", n_coils=2)
     train(data, tmp_path, method, 0, spec, torch.device("cpu"))

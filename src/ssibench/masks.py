@@ -26,6 +26,7 @@ __all__ = [
     "EquispacedMaskGenerator",
     "GaussianMaskGenerator",
     "MaskGenerator",
+    "MultiplicativeSplittingMaskGenerator",
     "RandomMaskGenerator",
     "center_block",
     "line_counts",
@@ -286,3 +287,51 @@ def make_mask_generator(
             f"unknown mask generator {name!r}{hint}; valid: {', '.join(sorted(MASK_GENERATORS))}"
         )
     return MASK_GENERATORS[name](acceleration=acceleration, center_fraction=center_fraction)
+
+
+@dataclass(frozen=True)
+class MultiplicativeSplittingMaskGenerator:
+    """Split an acquisition mask Ω line-wise by intersecting it with a random column mask.
+
+    M₁ = M_split ⊙ Ω, where M_split is a fresh draw of ``split_generator`` per sample (e.g. a
+    Gaussian column density at acceleration 2 without a centre block: W/2 columns); the loss mask
+    is M₂ = Ω − M₁. The split is a whole-line (column) split, unlike the pixel-wise Bernoulli
+    split, and the number of kept lines varies with how many split columns fall inside Ω.
+    Millard & Chiew, "A theoretical framework for self-supervised MR image reconstruction using
+    sub-sampling via variable density Noisier2Noise", IEEE TCI 2023, arXiv:2205.10278 (as
+    DeepInverse's ``MultiplicativeSplittingMaskGenerator`` with an input mask).
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> splitter = MultiplicativeSplittingMaskGenerator(GaussianMaskGenerator(2, 0.0))
+        >>> splitter.sample(torch.ones(3, 1, 8, 16), g).sum(dim=(1, 2, 3)).tolist()
+        [64.0, 64.0, 64.0]
+    """
+
+    split_generator: MaskGenerator
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.split_generator, MaskGenerator):
+            raise TypeError(
+                "split_generator must be a MaskGenerator (e.g. GaussianMaskGenerator(2, 0.0)); "
+                f"got {type(self.split_generator).__name__}"
+            )
+
+    def sample(
+        self, input_mask: Tensor, generator: torch.Generator, batch_size: int | None = None
+    ) -> Tensor:
+        """Draw M₁ = M_split ⊙ Ω for each sample, all samples in one call of the split generator.
+
+        Args:
+            input_mask: Ω, ``(B, 1, H, W)``, or a shared ``(1, 1, H, W)`` split independently
+                ``batch_size`` times.
+            generator: source of randomness (the split generator's draws for B samples).
+            batch_size: number of splits of a shared mask (default: Ω's batch size).
+
+        Returns:
+            ``(B, 1, H, W)`` float 0/1 on Ω's device and dtype, M₁ ⊆ Ω.
+        """
+        batch = batch_size if batch_size is not None else input_mask.shape[0]
+        height, width = input_mask.shape[-2:]
+        split = self.split_generator.sample(batch, height, width, generator)
+        return split.to(device=input_mask.device, dtype=input_mask.dtype) * input_mask

@@ -18,7 +18,18 @@ import torch
 __all__ = ["STREAMS", "derive_seed", "stream"]
 
 #: The stream names in use; a typo in a stream name raises instead of silently making a new stream.
-STREAMS = ("split", "masks", "noise", "shuffle", "loss", "eval", "init", "demo", "single_mask")
+STREAMS = (
+    "split",
+    "masks",
+    "noise",
+    "shuffle",
+    "loss",
+    "eval",
+    "init",
+    "demo",
+    "discriminator",
+    "unpaired",
+)
 
 
 def derive_seed(master: int, name: str) -> int:

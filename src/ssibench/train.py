@@ -11,11 +11,12 @@ run.
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +26,12 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from ssibench import __version__
+from ssibench.adversarial import AdversarialResources, adversarial_step
 from ssibench.data.measurements import MeasurementSet, read_measurements
 from ssibench.errors import ConfigError, DataFileError
 from ssibench.io import atomic_path
-from ssibench.losses import Loss, SplittingModel
-from ssibench.methods import build_losses, get_method
+from ssibench.losses import Loss
+from ssibench.methods import build_losses, get_method, method_context
 from ssibench.metrics import image_metrics
 from ssibench.models import build_modl
 from ssibench.rng import stream
@@ -42,6 +44,7 @@ __all__ = [
     "forward_train",
     "parse_model_config",
     "parse_train_config",
+    "records_randomness",
     "train",
     "unwrap",
 ]
@@ -120,15 +123,27 @@ def adapt(model: nn.Module, losses: list[Loss]) -> nn.Module:
 
 
 def unwrap(model: nn.Module) -> nn.Module:
-    """The network inside any loss wrappers (what ``model.pt`` stores)."""
-    while isinstance(model, SplittingModel):
+    """The network inside any loss wrappers (what ``model.pt`` stores).
+
+    Loss wrappers (measurement splitting, recorruption, ...) keep the wrapped network as ``.model``.
+    """
+    while isinstance(getattr(model, "model", None), nn.Module):
         model = model.model
     return model
 
 
+def records_randomness(model: nn.Module) -> bool:
+    """Whether ``model`` is a loss wrapper whose forward takes ``update_parameters``."""
+    return "update_parameters" in inspect.signature(model.forward).parameters
+
+
 def forward_train(model: nn.Module, y: Tensor, physics: Any) -> Tensor:
-    """The trainer's forward: wrappers record their randomness for the losses on this call only."""
-    if isinstance(model, SplittingModel):
+    """The trainer's forward: wrappers record their randomness for the losses on this call only.
+
+    Extra forwards made inside losses do not pass ``update_parameters``, so they do not overwrite
+    what the trainer's forward recorded (the DeepInverse/SSIBench convention).
+    """
+    if records_randomness(model):
         return model(y, physics, update_parameters=True)
     return model(y, physics)
 
@@ -197,15 +212,36 @@ def train(
             f"{data_path}: the train split is empty; check data.split in the config"
         )
 
-    shuffle = stream(seed, "shuffle")
-    loss_generator = stream(seed, "loss", device)
-    losses = build_losses(method, scenario, spec.get("method_options"), loss_generator)
+    method_spec = get_method(method)
     network = build_network(model_config, seed).to(device)
+    state = _TrainingState(
+        modules={"model": network},
+        optimizers={"optimizer": torch.optim.Adam(network.parameters(), lr=config.lr)},
+        generators={"shuffle": stream(seed, "shuffle"), "loss": stream(seed, "loss", device)},
+    )
+    loss_generator = state.generators["loss"]
+    adversarial = None
+    if method_spec.build_adversarial is not None:
+        state.generators["unpaired"] = stream(seed, "unpaired", device)
+        adversarial = method_spec.build_adversarial(
+            method_context(method, scenario, spec.get("method_options"), loss_generator),
+            AdversarialResources(
+                train_set, stream(seed, "discriminator", device), state.generators["unpaired"]
+            ),
+        )
+        discriminator = adversarial.discriminator.to(device)
+        state.modules["discriminator"] = discriminator
+        state.optimizers["optimizer_d"] = torch.optim.Adam(discriminator.parameters(), lr=config.lr)
+        losses = [*adversarial.generator_losses, *adversarial.discriminator_losses]
+    else:
+        losses = build_losses(method, scenario, spec.get("method_options"), loss_generator)
+    state.modules["losses"] = nn.ModuleList(losses)
     model = adapt(network, losses)
-    optimizer = torch.optim.Adam(network.parameters(), lr=config.lr)
+    optimizer = state.optimizers["optimizer"]
     scheduler = torch.optim.lr_scheduler.MultiStepLR(
         optimizer, milestones=list(config.lr_milestones), gamma=config.lr_gamma
     )
+    state.schedulers["scheduler"] = scheduler
     log: list[dict[str, float]] = []
     start_epoch = 0
 
@@ -213,17 +249,7 @@ def train(
     checkpoint_path = out_dir / CHECKPOINT
     fingerprint = _resume_fingerprint(spec)
     if checkpoint_path.exists():
-        resumed = _resume(
-            checkpoint_path,
-            method,
-            seed,
-            fingerprint,
-            network,
-            optimizer,
-            scheduler,
-            shuffle,
-            loss_generator,
-        )
+        resumed = _resume(checkpoint_path, method, seed, fingerprint, state)
         if resumed is not None:
             start_epoch, log = resumed
             print(f"resuming {checkpoint_path} after epoch {start_epoch}", file=sys.stderr)
@@ -240,21 +266,27 @@ def train(
     for epoch in range(start_epoch, config.epochs):
         started = time.perf_counter()
         term_sums = torch.zeros(len(losses), device=device)
-        for index in _batches(
-            len(train_set), config.batch_size, torch.randperm(len(train_set), generator=shuffle)
-        ):
+        order = torch.randperm(len(train_set), generator=state.generators["shuffle"])
+        for index in _batches(len(train_set), config.batch_size, order):
             x, y, physics = train_set.x[index], train_set.y[index], train_set.physics(index)
-            optimizer.zero_grad(set_to_none=True)
-            x_net = forward_train(model, y, physics)
-            terms = torch.stack(
-                [
-                    loss(x_net=x_net, y=y, physics=physics, model=model, x=x, epoch=epoch)
-                    for loss in losses
-                ]
-            )
-            terms.sum().backward()
-            optimizer.step()
-            term_sums += terms.detach() * len(index)
+            if adversarial is not None:
+                terms = torch.cat(
+                    adversarial_step(
+                        model,
+                        state.modules["discriminator"],
+                        adversarial.generator_losses,
+                        adversarial.discriminator_losses,
+                        optimizer,
+                        state.optimizers["optimizer_d"],
+                        x,
+                        y,
+                        physics,
+                        epoch,
+                    )
+                )
+            else:
+                terms = _standard_step(model, losses, optimizer, x, y, physics, epoch)
+            term_sums += terms * len(index)
             progress.update()
         scheduler.step()
         row: dict[str, float] = {"epoch": epoch + 1}
@@ -270,19 +302,7 @@ def train(
             loss=f"{row['loss_total']:.3g}", val_psnr=f"{row.get('val_psnr', float('nan')):.2f}"
         )
         _write_log(out_dir / TRAIN_LOG, log)
-        _save_checkpoint(
-            checkpoint_path,
-            epoch + 1,
-            method,
-            seed,
-            network,
-            optimizer,
-            scheduler,
-            shuffle,
-            loss_generator,
-            log,
-            fingerprint,
-        )
+        _save_checkpoint(checkpoint_path, epoch + 1, method, seed, fingerprint, state, log)
     progress.close()
     _write_log(out_dir / TRAIN_LOG, log)
     model_path = out_dir / MODEL
@@ -318,18 +338,59 @@ def _write_log(path: Path, log: list[dict[str, float]]) -> None:
         frame.to_csv(tmp, index=False)
 
 
+def _standard_step(
+    model: nn.Module,
+    losses: list[Loss],
+    optimizer: torch.optim.Optimizer,
+    x: Tensor,
+    y: Tensor,
+    physics: Any,
+    epoch: int,
+) -> Tensor:
+    """One step on L = Σᵢ Lᵢ(x̂), x̂ = f(y, A); returns the detached terms ``(len(losses),)``."""
+    optimizer.zero_grad(set_to_none=True)
+    x_net = forward_train(model, y, physics)
+    terms = torch.stack(
+        [loss(x_net=x_net, y=y, physics=physics, model=model, x=x, epoch=epoch) for loss in losses]
+    )
+    terms.sum().backward()
+    optimizer.step()
+    return terms.detach()
+
+
+@dataclass
+class _TrainingState:
+    """Everything a checkpoint must hold to resume a run exactly, by name."""
+
+    modules: dict[str, nn.Module]
+    optimizers: dict[str, torch.optim.Optimizer]
+    generators: dict[str, torch.Generator]
+    schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler] = field(default_factory=dict)
+
+    def state_dict(self) -> dict[str, dict[str, Any]]:
+        return {
+            "modules": {k: v.state_dict() for k, v in self.modules.items()},
+            "optimizers": {k: v.state_dict() for k, v in self.optimizers.items()},
+            "schedulers": {k: v.state_dict() for k, v in self.schedulers.items()},
+            "generators": {k: v.get_state() for k, v in self.generators.items()},
+        }
+
+    def load_state_dict(self, state: Mapping[str, Mapping[str, Any]]) -> None:
+        for group in ("modules", "optimizers", "schedulers"):
+            for name, target in getattr(self, group).items():
+                target.load_state_dict(state[group][name])
+        for name, generator in self.generators.items():
+            generator.set_state(state["generators"][name])
+
+
 def _save_checkpoint(
     path: Path,
     epoch: int,
     method: str,
     seed: int,
-    network: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    shuffle: torch.Generator,
-    loss_generator: torch.Generator,
-    log: list[dict[str, float]],
     fingerprint: str,
+    state: _TrainingState,
+    log: list[dict[str, float]],
 ) -> None:
     with atomic_path(path) as tmp:
         torch.save(
@@ -338,10 +399,7 @@ def _save_checkpoint(
                 "method": method,
                 "seed": seed,
                 "fingerprint": fingerprint,
-                "model": network.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "generators": {"shuffle": shuffle.get_state(), "loss": loss_generator.get_state()},
+                "state": state.state_dict(),
                 "log": log,
             },
             tmp,
@@ -349,41 +407,29 @@ def _save_checkpoint(
 
 
 def _resume(
-    path: Path,
-    method: str,
-    seed: int,
-    fingerprint: str,
-    network: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    shuffle: torch.Generator,
-    loss_generator: torch.Generator,
+    path: Path, method: str, seed: int, fingerprint: str, state: _TrainingState
 ) -> tuple[int, list[dict[str, float]]] | None:
-    """Restore a checkpoint into the given objects; return (completed epochs, log).
+    """Restore a checkpoint into ``state``; return (completed epochs, log).
 
     Returns None (train from scratch) when the checkpoint was made with another configuration.
     """
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        saved = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as error:  # a truncated or foreign file: say which and how to recover
         raise DataFileError(
             f"{path}: cannot read the checkpoint ({error}); delete it to restart"
         ) from error
-    if state.get("method") != method or state.get("seed") != seed:
+    if saved.get("method") != method or saved.get("seed") != seed:
         raise DataFileError(
-            f"{path}: checkpoint of method {state.get('method')!r} seed {state.get('seed')}, not "
+            f"{path}: checkpoint of method {saved.get('method')!r} seed {saved.get('seed')}, not "
             f"{method!r} seed {seed}; delete it or use another run directory"
         )
-    if state.get("fingerprint") != fingerprint:
+    if saved.get("fingerprint") != fingerprint:
         print(
             f"{path}: made with another configuration (model, train or method settings differ); "
             "training from scratch",
             file=sys.stderr,
         )
         return None
-    network.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    shuffle.set_state(state["generators"]["shuffle"])
-    loss_generator.set_state(state["generators"]["loss"])
-    return int(state["epoch"]), list(state["log"])
+    state.load_state_dict(saved["state"])
+    return int(saved["epoch"]), list(saved["log"])

@@ -88,8 +88,12 @@ def scenario_spec(scenario):
     """The spec `simulate`, `train` and `evaluate` get: the scenario merged with `simulate`."""
     spec = {key: config["simulate"][key] for key in SIMULATE_KEYS}
     spec.update(SCENARIOS[scenario])
+    # Keys of other physics would only trigger needless reruns when edited.
     if spec["physics"] != "multicoil":
-        spec.pop("n_coils", None)  # single-coil: a coil count would only trigger needless reruns
+        spec.pop("n_coils", None)
+    if spec["physics"] != "sequential":
+        spec.pop("n_frames", None)
+        spec.pop("frame_partition", None)
     return spec
 
 

@@ -46,12 +46,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
-    from ssibench.simulate import simulate  # imported here so --help stays fast
+    # imported here so --help stays fast
+    from ssibench.simulate import simulate
+    from ssibench.simulate_sequential import simulate_sequential
 
-    simulate(
+    spec = parse_spec(args.spec)
+    run = simulate_sequential if spec.get("physics") == "sequential" else simulate
+    run(
         slices_path=args.slices,
         out=args.out,
         scenario=args.scenario,
-        spec=parse_spec(args.spec),
+        spec=spec,
         seed=args.seed,
     )

@@ -3,13 +3,20 @@
 File layout (HDF5), one group per split ``train``, ``val``, ``test``:
 
 - ``x`` float32 ``(n, 2, H, W)``: ground truth, real/imaginary in dim 1 (imaginary part 0);
-- ``y`` float32 ``(n, 2, H, W)`` single-coil or ``(n, 2, N, H, W)`` multicoil: the measurements;
+  ``(n, 2, T, H, W)`` for ``dynamic`` (a video);
+- ``y`` float32 ``(n, 2, H, W)`` single-coil, ``(n, 2, N, H, W)`` multicoil or ``(n, 2, T, H, W)``
+  time-resolved (``sequential``, ``dynamic``): the measurements;
 - ``mask`` float32 ``(n, 1, H, W)``, or ``(1, 1, H, W)`` when the scenario shares one mask;
+  ``(n|1, 1, T, H, W)`` (one mask per frame) for the time-resolved kinds;
 - ``index`` int64 ``(n,)``: row of each sample in the slices store;
 
 file-level ``coil_maps`` float32 ``(N, 2, H, W)`` (multicoil only, real/imaginary in dim 1) and
-attrs ``scenario``, ``physics`` (``single-coil`` | ``multicoil``), ``sigma``, ``spec`` (JSON),
-``seed``, ``slices_file``, ``ssibench_version``.
+attrs ``scenario``, ``physics`` (``single-coil`` | ``multicoil`` | ``sequential`` | ``dynamic``),
+``sigma``, ``spec`` (JSON), ``seed``, ``slices_file``, ``ssibench_version``.
+
+``sequential`` is a static image acquired as T frames
+(:class:`~ssibench.physics_dynamic.SequentialMRI`), ``dynamic`` a video
+(:class:`~ssibench.physics_dynamic.DynamicMRI`); both are single-coil.
 """
 
 from __future__ import annotations
@@ -32,21 +39,29 @@ from ssibench.errors import DataFileError
 from ssibench.fft import to_complex, to_real
 from ssibench.io import atomic_path
 from ssibench.physics import MultiCoilMRI, SingleCoilMRI
+from ssibench.physics_dynamic import DynamicMRI, SequentialMRI
 
 __all__ = [
     "PHYSICS_KINDS",
+    "STORE_PHYSICS_KINDS",
+    "TIME_PHYSICS_KINDS",
     "MeasurementSet",
     "MeasurementWriter",
     "read_measurements",
     "write_measurements",
 ]
 
-#: Values of the ``physics`` attribute.
+#: The 2-D acquisitions (one k-space per image), as simulated by ``ssibench.simulate.simulate``.
 PHYSICS_KINDS = ("single-coil", "multicoil")
+#: Time-resolved single-coil acquisitions: T frames, one mask per frame (5-D masks and y).
+TIME_PHYSICS_KINDS = ("sequential", "dynamic")
+#: Every value of the ``physics`` attribute a store may carry.
+STORE_PHYSICS_KINDS = PHYSICS_KINDS + TIME_PHYSICS_KINDS
 #: gzip level for the mask datasets: column masks compress ~H-fold, x and y hardly at all.
 MASK_COMPRESSION_LEVEL = 4
 
-PhysicsKind = Literal["single-coil", "multicoil"]
+PhysicsKind = Literal["single-coil", "multicoil", "sequential", "dynamic"]
+Operator = SingleCoilMRI | MultiCoilMRI | SequentialMRI | DynamicMRI
 
 
 @dataclass(frozen=True, eq=False)
@@ -54,12 +69,14 @@ class MeasurementSet:
     """One split of a measurement store, in memory.
 
     Attributes:
-        x: ground truth ``(n, 2, H, W)`` float32.
-        y: measurements ``(n, 2, H, W)`` (single-coil) or ``(n, 2, N, H, W)`` (multicoil) float32.
-        masks: ``(n, 1, H, W)`` per-sample masks, or ``(1, 1, H, W)`` shared by every sample.
+        x: ground truth ``(n, 2, H, W)`` float32 (``(n, 2, T, H, W)`` for ``dynamic``).
+        y: measurements ``(n, 2, H, W)`` (single-coil), ``(n, 2, N, H, W)`` (multicoil) or
+            ``(n, 2, T, H, W)`` (sequential, dynamic) float32.
+        masks: ``(n, 1, H, W)`` per-sample masks, or ``(1, 1, H, W)`` shared by every sample;
+            ``(n|1, 1, T, H, W)`` for the time-resolved kinds.
         coil_maps: ``(N, H, W)`` complex64 (multicoil) or ``None``.
         sigma: noise standard deviation per real/imaginary k-space component.
-        physics_kind: ``"single-coil"`` or ``"multicoil"``.
+        physics_kind: one of :data:`STORE_PHYSICS_KINDS`.
         scenario: scenario name.
         index: ``(n,)`` int64 rows in the slices store (``None`` when not known).
 
@@ -84,13 +101,14 @@ class MeasurementSet:
 
     @property
     def shared_mask(self) -> bool:
-        """Whether one ``(1, 1, H, W)`` mask serves every sample."""
+        """Whether one mask (``(1, 1, H, W)`` or ``(1, 1, T, H, W)``) serves every sample."""
         return self.masks.shape[0] == 1
 
-    def physics(self, index: Tensor | slice | None = None) -> SingleCoilMRI | MultiCoilMRI:
+    def physics(self, index: Tensor | slice | None = None) -> Operator:
         """The forward operator of the rows ``index`` (all rows when ``None``).
 
-        A shared mask stays ``(1, 1, H, W)``; per-sample masks are indexed like ``x``.
+        A shared mask keeps its batch dim of 1; per-sample masks are indexed like ``x``. The kind
+        gives the class: ``SingleCoilMRI``, ``MultiCoilMRI``, ``SequentialMRI`` or ``DynamicMRI``.
         """
         masks = self.masks
         if index is not None and not self.shared_mask:
@@ -99,6 +117,10 @@ class MeasurementSet:
             if self.coil_maps is None:
                 raise ValueError(f"scenario {self.scenario!r}: multicoil data without coil maps")
             return MultiCoilMRI(masks, self.coil_maps, sigma=self.sigma)
+        if self.physics_kind == "sequential":
+            return SequentialMRI(masks, sigma=self.sigma)
+        if self.physics_kind == "dynamic":
+            return DynamicMRI(masks, sigma=self.sigma)
         return SingleCoilMRI(masks, sigma=self.sigma)
 
     def to(self, device: torch.device | str) -> MeasurementSet:
@@ -114,10 +136,16 @@ class MeasurementSet:
 
 
 class MeasurementWriter:
-    """Writes the splits of an open measurement store, chunk by chunk."""
+    """Writes the splits of an open measurement store, chunk by chunk.
 
-    def __init__(self, handle: h5py.File) -> None:
+    ``physics_kind`` fixes the shapes of ``x`` and ``mask`` from that of one measurement (module
+    docstring): 2-D kinds have x ``(2, H, W)`` and masks ``(1, H, W)``; time-resolved kinds masks
+    ``(1, T, H, W)`` and x ``(2, H, W)`` (sequential) or ``(2, T, H, W)`` (dynamic).
+    """
+
+    def __init__(self, handle: h5py.File, physics_kind: PhysicsKind = "single-coil") -> None:
         self._handle = handle
+        self._physics_kind = physics_kind
         self._shared_mask_splits: set[str] = set()
 
     def create_split(
@@ -132,21 +160,37 @@ class MeasurementWriter:
         Args:
             split: one of ``train``, ``val``, ``test``.
             index: ``(n,)`` rows in the slices store.
-            y_shape: shape of one measurement, ``(2, H, W)`` or ``(2, N, H, W)``.
-            shared_mask: the ``(1, 1, H, W)`` mask of a shared-mask scenario, written now; ``None``
-                for per-sample masks, which :meth:`write_rows` then fills.
+            y_shape: shape of one measurement, ``(2, H, W)``, ``(2, N, H, W)`` or ``(2, T, H, W)``.
+            shared_mask: the ``(1, 1, H, W)`` (time-resolved: ``(1, 1, T, H, W)``) mask of a
+                shared-mask scenario, written now; ``None`` for per-sample masks, which
+                :meth:`write_rows` then fills.
+
+        Raises:
+            ValueError: for an unknown split or a shared mask of the wrong shape.
         """
         if split not in SPLITS:
             raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
         n = index.shape[0]
         height, width = y_shape[-2:]
+        timed = self._physics_kind in TIME_PHYSICS_KINDS
+        one_mask = (1, y_shape[1], height, width) if timed else (1, height, width)
+        one_x = (
+            (2, y_shape[1], height, width)
+            if self._physics_kind == "dynamic"
+            else (2, height, width)
+        )
+        if shared_mask is not None and tuple(shared_mask.shape) != (1, *one_mask):
+            raise ValueError(
+                f"split {split!r}: shared mask of shape {tuple(shared_mask.shape)}, expected "
+                f"{(1, *one_mask)} for {self._physics_kind} measurements {tuple(y_shape)}"
+            )
         group = self._handle.create_group(split)
         group.create_dataset("index", data=index.numpy().astype(np.int64))
-        group.create_dataset("x", shape=(n, 2, height, width), dtype=np.float32)
+        group.create_dataset("x", shape=(n, *one_x), dtype=np.float32)
         group.create_dataset("y", shape=(n, *y_shape), dtype=np.float32)
-        mask_shape = (1, 1, height, width) if shared_mask is not None else (n, 1, height, width)
+        mask_shape = (1 if shared_mask is not None else n, *one_mask)
         compressed = {
-            "chunks": (1, 1, height, width),
+            "chunks": (1, *[1] * (len(one_mask) - 2), height, width),
             "compression": "gzip",
             "compression_opts": MASK_COMPRESSION_LEVEL,
         }
@@ -198,15 +242,15 @@ def write_measurements(
     Args:
         path: target file.
         scenario: scenario name.
-        physics_kind: ``"single-coil"`` or ``"multicoil"``.
+        physics_kind: one of :data:`STORE_PHYSICS_KINDS`.
         sigma: noise standard deviation.
         spec: the scenario spec (stored as sorted JSON).
         seed: master seed.
         slices_file: the slices store the images came from (recorded as given).
         coil_maps: ``(N, H, W)`` complex for multicoil, else ``None``.
     """
-    if physics_kind not in PHYSICS_KINDS:
-        raise ValueError(f"physics_kind must be one of {PHYSICS_KINDS}; got {physics_kind!r}")
+    if physics_kind not in STORE_PHYSICS_KINDS:
+        raise ValueError(f"physics_kind must be one of {STORE_PHYSICS_KINDS}; got {physics_kind!r}")
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as handle:
         handle.attrs["scenario"] = scenario
         handle.attrs["physics"] = physics_kind
@@ -218,7 +262,7 @@ def write_measurements(
         if coil_maps is not None:
             maps = to_real(coil_maps.to(torch.complex64))  # (N, H, W) → (N, 2, H, W)
             handle.create_dataset("coil_maps", data=maps.numpy().astype(np.float32))
-        yield MeasurementWriter(handle)
+        yield MeasurementWriter(handle, physics_kind)
 
 
 def _missing(path: Path, key: str, what: str = "no dataset") -> DataFileError:
@@ -267,10 +311,16 @@ def read_measurements(path: Path | str, split: str) -> MeasurementSet:
             if key not in handle[split]:
                 raise _missing(path, f"{split}/{key}")
         physics_kind = str(_attr(handle, path, "physics"))
-        if physics_kind not in PHYSICS_KINDS:
+        if physics_kind not in STORE_PHYSICS_KINDS:
             raise DataFileError(
                 f"{path}: attribute 'physics' is {physics_kind!r}, expected one of "
-                f"{PHYSICS_KINDS}; rebuild it with `snakemake {path}`"
+                f"{STORE_PHYSICS_KINDS}; rebuild it with `snakemake {path}`"
+            )
+        mask_ndim = 5 if physics_kind in TIME_PHYSICS_KINDS else 4
+        if handle[split]["mask"].ndim != mask_ndim:
+            raise DataFileError(
+                f"{path}: dataset '{split}/mask' has shape {handle[split]['mask'].shape}, but "
+                f"{physics_kind} masks have {mask_ndim} dims; rebuild it with `snakemake {path}`"
             )
         coil_maps = None
         if physics_kind == "multicoil":

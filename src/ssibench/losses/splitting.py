@@ -5,13 +5,15 @@ network sees only M₁ y (with the operator restricted to M₁) and is scored on
 
     L = (m / m₂) · mean((M₂ ⊙ (A f(M₁ y, A_{M₁}) − y))²),   m = #mask entries, m₂ = Σ M₂,
 
-i.e. the squared error summed over the held-out points divided by their number (per coil for multicoil).
-Yaman et al., "Self-supervised learning of physics-guided reconstruction neural networks without fully
-sampled reference data" (SSDU), MRM 2020, arXiv:1912.07669; Noise2Inverse: Hendriksen et al., IEEE TCI
-2020, arXiv:2001.11801 (evaluation averages the reconstructions of several splits).
+i.e. the squared error summed over the held-out points divided by their number (per coil for
+multicoil). Yaman et al., "Self-supervised learning of physics-guided reconstruction neural networks
+without fully sampled reference data" (SSDU), MRM 2020, arXiv:1912.07669; Noise2Inverse: Hendriksen
+et al., IEEE TCI 2020, arXiv:2001.11801 (evaluation averages the reconstructions of several splits).
 """
 
 from __future__ import annotations
+
+from typing import Protocol
 
 import torch
 from torch import Tensor, nn
@@ -20,16 +22,36 @@ from ssibench.losses.base import Loss
 from ssibench.masks import BernoulliSplittingMaskGenerator
 from ssibench.physics import Physics
 
-__all__ = ["SplittingLoss", "SplittingModel"]
+__all__ = [
+    "SplittingLoss",
+    "SplittingMaskGenerator",
+    "SplittingModel",
+    "mask_measurements",
+    "recorded_split",
+]
+
+
+class SplittingMaskGenerator(Protocol):
+    """What a splitting wrapper needs of a split-mask generator (Bernoulli, multiplicative, ...)."""
+
+    def sample(
+        self, input_mask: Tensor, generator: torch.Generator, batch_size: int | None = None
+    ) -> Tensor:
+        """Draw input masks M₁ ⊆ Ω, ``(B, 1, H, W)``, for Ω ``(B|1, 1, H, W)``."""
 
 
 class SplittingModel(nn.Module):
     """Wrap a model so that it reconstructs from a random split M₁ of the acquired points.
 
-    Training mode: one split per call, x̂ = f(M₁ y, A_{M₁}); with ``update_parameters=True`` the split is
-    recorded for the loss (the trainer's own forward does this; extra forwards made inside other losses
-    do not overwrite it). Evaluation mode: with ``eval_split_input`` the average of ``eval_n_samples``
-    split reconstructions (1/K) Σₖ f(M₁ᵏ y, A_{M₁ᵏ}), otherwise the plain f(y, A).
+    Training mode: one split per call, x̂ = f(M₁ y, A_{M₁}); with ``update_parameters=True`` the
+    split is recorded for the loss (the trainer's own forward does this; extra forwards made inside
+    other losses do not overwrite it). Evaluation mode: with ``eval_split_input`` the average of
+    ``eval_n_samples`` split reconstructions (1/K) Σₖ f(M₁ᵏ y, A_{M₁ᵏ}), otherwise the plain
+    f(y, A).
+
+    With ``input_noise_sigma`` s > 0 (Robust-SSDU), training inputs are also made noisier:
+    ỹ₁ = M₁ ⊙ (M₁ y + s ε), ε ~ N(0, I) on every real component, drawn from ``generator`` after the
+    mask; evaluation inputs never get extra noise.
 
     Shapes: y ``(B, 2, H, W)`` or ``(B, 2, N, H, W)``; masks ``(B, 1, H, W)``.
     """
@@ -37,24 +59,33 @@ class SplittingModel(nn.Module):
     def __init__(
         self,
         model: nn.Module,
-        mask_generator: BernoulliSplittingMaskGenerator,
+        mask_generator: SplittingMaskGenerator,
         generator: torch.Generator,
         eval_n_samples: int = 5,
         eval_split_input: bool = True,
+        input_noise_sigma: float = 0.0,
     ) -> None:
         super().__init__()
+        if input_noise_sigma < 0:
+            raise ValueError(f"input_noise_sigma must be ≥ 0; got {input_noise_sigma}")
         self.model = model
         self.mask_generator = mask_generator
         self.generator = generator
         self.eval_n_samples = eval_n_samples
         self.eval_split_input = eval_split_input
+        self.input_noise_sigma = float(input_noise_sigma)
         self.last_input_masks: Tensor | None = None
 
     def split(self, y: Tensor, physics: Physics) -> tuple[Tensor, Physics, Tensor]:
-        """Draw M₁ ⊆ Ω per sample; return (M₁ y, A restricted to M₁, M₁)."""
+        """Draw M₁ ⊆ Ω per sample; return (M₁ y [+ M₁ s ε in training], A restricted to M₁, M₁)."""
         input_mask = self.mask_generator.sample(physics.mask, self.generator, batch_size=y.shape[0])
         split_physics = physics.with_mask(input_mask)
-        return _mask_measurements(y, input_mask), split_physics, input_mask
+        if self.training and self.input_noise_sigma > 0:
+            noise = torch.randn(
+                y.shape, generator=self.generator, device=self.generator.device, dtype=y.dtype
+            )
+            y = y + self.input_noise_sigma * noise.to(y.device)
+        return mask_measurements(y, input_mask), split_physics, input_mask
 
     def forward(self, y: Tensor, physics: Physics, update_parameters: bool = False) -> Tensor:
         """Reconstruct from split measurements (see the class docstring)."""
@@ -71,9 +102,33 @@ class SplittingModel(nn.Module):
         return total / n_splits
 
 
-def _mask_measurements(y: Tensor, mask: Tensor) -> Tensor:
-    """M ⊙ y for single-coil ``(B, 2, H, W)`` or multicoil ``(B, 2, N, H, W)`` k-space."""
+def mask_measurements(y: Tensor, mask: Tensor) -> Tensor:
+    """M ⊙ y for single-coil ``(B, 2, H, W)`` or multicoil ``(B, 2, N, H, W)`` k-space.
+
+    mask: ``(B|1, 1, H, W)``, broadcast over real/imaginary (and coils).
+    """
     return y * (mask.unsqueeze(2) if y.ndim == 5 else mask)
+
+
+def recorded_split(model: nn.Module, physics: Physics, loss_name: str) -> tuple[Tensor, Tensor]:
+    """The split of the trainer's last forward: (M₁ ⊙ Ω, M₂ = Ω − M₁ ⊙ Ω), each ``(B, 1, H, W)``.
+
+    Args:
+        model: the :class:`SplittingModel` returned by the loss's ``adapt_model``.
+        physics: the batch operator, whose mask is Ω ``(B|1, 1, H, W)``.
+        loss_name: the calling loss, named in the error.
+
+    Raises:
+        RuntimeError: if ``model`` is not a splitting wrapper or has recorded no split yet.
+    """
+    if not isinstance(model, SplittingModel) or model.last_input_masks is None:
+        raise RuntimeError(
+            f"{loss_name} needs the model returned by its adapt_model(), called in training mode "
+            "with update_parameters=True before the loss"
+        )
+    acquired = physics.mask.expand_as(model.last_input_masks)
+    input_mask = model.last_input_masks * acquired
+    return input_mask, acquired - input_mask
 
 
 class SplittingLoss(Loss):
@@ -81,7 +136,7 @@ class SplittingLoss(Loss):
 
     Args:
         generator: random stream for the split masks (training and, via the wrapper, evaluation).
-        split_ratio: fraction ρ of the acquired points given to the network (exactly ⌊ρ K⌋ per sample).
+        split_ratio: fraction ρ of the acquired points given to the network (⌊ρ K⌋ per sample).
         eval_n_samples: number of splits averaged at evaluation when ``eval_split_input``.
         eval_split_input: evaluate on split inputs (Noise2Inverse) instead of the full y (SSDU).
         normalize_loss: divide by the fraction of held-out points m₂/m (the reference default).
@@ -130,15 +185,9 @@ class SplittingLoss(Loss):
         x: Tensor | None = None,
         epoch: int | None = None,
     ) -> Tensor:
-        """(m/m₂) · mean((M₂ ⊙ (A x̂ − y))²) with M₁ taken from the wrapper's last training forward."""
-        if not isinstance(model, SplittingModel) or model.last_input_masks is None:
-            raise RuntimeError(
-                "SplittingLoss needs the model returned by its adapt_model(), called in training mode "
-                "with update_parameters=True before the loss"
-            )
-        acquired = physics.mask.expand_as(model.last_input_masks)
-        target_mask = acquired - model.last_input_masks * acquired
-        residual = _mask_measurements(physics.A(x_net) - y, target_mask)
+        """(m/m₂) · mean((M₂ ⊙ (A x̂ − y))²), M₁ taken from the wrapper's last training forward."""
+        _, target_mask = recorded_split(model, physics, "SplittingLoss")
+        residual = mask_measurements(physics.A(x_net) - y, target_mask)
         loss = residual.pow(2).mean()
         if self.normalize_loss:
             loss = loss * target_mask.numel() / target_mask.sum().clamp_min(1.0)
