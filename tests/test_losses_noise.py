@@ -1,4 +1,3 @@
-import itertools
 import math
 from dataclasses import dataclass
 
@@ -19,15 +18,8 @@ from ssibench.losses.sure import (
     SureGaussianLoss,
     SurePGLoss,
     SurePoissonLoss,
-    sampling_probability,
-    successive_sampling_inclusion,
 )
-from ssibench.masks import (
-    EquispacedMaskGenerator,
-    GaussianMaskGenerator,
-    RandomMaskGenerator,
-    line_counts,
-)
+from ssibench.masks import EquispacedMaskGenerator, GaussianMaskGenerator, inclusion_probabilities
 from ssibench.physics import MultiCoilMRI, SingleCoilMRI, birdcage_maps
 
 H = W = 8
@@ -196,52 +188,6 @@ def test_unsure_ascends_sigma2_with_momentum_and_keeps_no_graph():
 # --------------------------------------------------------------------------------------- ENSURE
 
 
-def _brute_force_inclusion(weights: list[float], k: int) -> Tensor:
-    """Exact inclusion probabilities by enumerating every ordered draw."""
-    pi = [0.0] * len(weights)
-    for order in itertools.permutations(range(len(weights)), k):
-        p, remaining = 1.0, sum(weights)
-        for i in order:
-            p *= weights[i] / remaining
-            remaining -= weights[i]
-        for i in order:
-            pi[i] += p
-    return torch.tensor(pi, dtype=torch.float64)
-
-
-@pytest.mark.parametrize("k", [1, 2, 3, 5])
-def test_successive_sampling_inclusion_equals_enumeration(k):
-    weights = [0.1, 2.0, 0.5, 1.0, 3.0, 1e-3, 0.7]
-    got = successive_sampling_inclusion(torch.tensor(weights, dtype=torch.float64), k)
-    assert torch.allclose(got, _brute_force_inclusion(weights, k), atol=1e-12)
-
-
-@pytest.mark.parametrize("acceleration", [2.0, 4.0, 6.0, 12.0])
-def test_sampling_probability_sums_to_the_line_count_at_full_size(acceleration):
-    mask_generator = GaussianMaskGenerator(acceleration)
-    p = sampling_probability(mask_generator, 320)
-    n_center, n_lines = line_counts(320, acceleration, mask_generator.effective_center_fraction)
-    assert float(p.sum()) == pytest.approx(n_center + n_lines, abs=1e-9)
-    assert float(p.min()) > 0
-    assert float(p.max()) == 1.0
-
-
-def test_sampling_probability_matches_many_sampled_masks():
-    cases = [GaussianMaskGenerator(3.0), RandomMaskGenerator(4.0), EquispacedMaskGenerator(4.0)]
-    for mask_generator in cases:
-        p = sampling_probability(mask_generator, 32)
-        masks = mask_generator.sample(20000, 1, 32, _gen(0))[:, 0, 0, :].double()
-        se = (p * (1 - p) / masks.shape[0]).sqrt()
-        assert bool(((masks.mean(dim=0) - p).abs() <= 5 * se + 1e-12).all())
-    uniform = sampling_probability(RandomMaskGenerator(4.0), 32)
-    n_center, n_lines = line_counts(32, 4.0, 0.08)
-    random_columns = uniform[uniform < 1]
-    assert random_columns.numel() == 32 - n_center
-    assert torch.allclose(
-        random_columns, torch.full_like(random_columns, n_lines / (32 - n_center))
-    )
-
-
 def test_ensure_weights_invert_the_sampling_probability():
     mask_generator = GaussianMaskGenerator(3.0)
     weights = ENSURELoss(0.1, mask_generator, _gen(0)).column_weights(16)
@@ -263,7 +209,7 @@ def test_ensure_hand_value_with_a_replayed_probe(weighted_divergence):
         sigma, mask_generator, _gen(3), tau=tau, weighted_divergence=weighted_divergence
     )
     got = _call(loss, model(y, physics), y, physics, model)
-    w = 1 / sampling_probability(mask_generator, W)
+    w = 1 / inclusion_probabilities(mask_generator, W)
     b = torch.randn(y.shape, dtype=y.dtype, generator=_gen(3)) * physics.mask
     # A f(y + τ b) − A f(y) = c τ M b exactly for this linear model
     divergence = (b * (w if weighted_divergence else 1) * c * physics.mask * b).mean()
@@ -283,7 +229,7 @@ def test_weighted_ensure_is_unbiased_for_the_weighted_measurement_error():
     loss, model = ENSURELoss(sigma, mask_generator, _gen(5), weighted_divergence=True), Linear(c)
     values = [_call(loss, model(y, physics), y, physics, model).item() for y in ys]
     mean, se = _chunked_mean_and_se(values)
-    w = 1 / sampling_probability(mask_generator, W)
+    w = 1 / inclusion_probabilities(mask_generator, W)
     z = physics.A(x)
     truth = ((c - 1) ** 2 * (w * z**2).mean() + c**2 * sigma**2 * (w * physics.mask).mean()).item()
     assert abs(mean - truth) < 4 * se
@@ -291,7 +237,7 @@ def test_weighted_ensure_is_unbiased_for_the_weighted_measurement_error():
 
 def test_ensure_is_finite_when_a_column_is_never_sampled():
     mask_generator = EquispacedMaskGenerator(4.0)
-    assert float(sampling_probability(mask_generator, W * 4).min()) == 0.0  # B15's case
+    assert float(inclusion_probabilities(mask_generator, W * 4).min()) == 0.0  # B15's case
     physics = SingleCoilMRI(mask_generator.sample(2, H, W * 4, _gen(0)).double(), 0.1)
     x = torch.randn(2, 2, H, W * 4, dtype=torch.float64, generator=_gen(1))
     y = physics.measure(x, _gen(2))

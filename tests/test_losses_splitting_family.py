@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 import torch
 from torch import nn
@@ -14,20 +12,14 @@ from ssibench.losses.splitting_consistency import SplittingConsistencyLoss
 from ssibench.losses.weighted_splitting import (
     RobustSplittingLoss,
     WeightedSplittingLoss,
-    column_inclusion_probabilities,
     kspace_weights,
-    successive_sampling_inclusion,
 )
 from ssibench.masks import (
-    MASK_GENERATORS,
     BernoulliSplittingMaskGenerator,
-    EquispacedMaskGenerator,
     GaussianMaskGenerator,
-    MaskGenerator,
     MultiplicativeSplittingMaskGenerator,
     RandomMaskGenerator,
-    line_counts,
-    make_mask_generator,
+    inclusion_probabilities,
 )
 from ssibench.physics import MultiCoilMRI, SingleCoilMRI, birdcage_maps
 
@@ -77,20 +69,6 @@ def _kspace_mask(mask, y):
     return mask.unsqueeze(2) if y.ndim == 5 else mask
 
 
-def _brute_force_inclusion(weights, k):
-    """Σ over every ordered k-tuple of Π wᵢ / (remaining weight): exact successive sampling."""
-    w = weights.tolist()
-    inclusion = [0.0] * len(w)
-    for order in itertools.permutations(range(len(w)), k):
-        probability, remaining = 1.0, sum(w)
-        for i in order:
-            probability *= w[i] / remaining
-            remaining -= w[i]
-        for i in order:
-            inclusion[i] += probability
-    return torch.tensor(inclusion, dtype=torch.float64)
-
-
 # ----------------------------------------------------------------------------- masks
 
 
@@ -120,70 +98,6 @@ def test_multiplicative_split_needs_a_mask_generator():
         MultiplicativeSplittingMaskGenerator(BernoulliSplittingMaskGenerator(0.5))
 
 
-# -------------------------------------------------------------- inclusion probabilities
-
-
-def test_uniform_inclusion_probabilities_equal_their_closed_form():
-    p = column_inclusion_probabilities(ACQUISITION, W)
-    n_center, n_lines = line_counts(W, 2, 0.25)
-    expected = torch.full((W,), n_lines / (W - n_center), dtype=torch.float64)
-    expected[CENTRE] = 1.0
-    assert torch.allclose(p, expected, rtol=0, atol=1e-15)
-
-
-@pytest.mark.parametrize("k", range(1, 6))
-def test_successive_sampling_inclusion_equals_brute_force_enumeration(k):
-    weights = torch.tensor([0.05, 0.3, 1.0, 2.5, 7.0, 0.8], dtype=torch.float64)
-    exact = _brute_force_inclusion(weights, k)
-    assert torch.allclose(successive_sampling_inclusion(weights, k), exact, rtol=0, atol=1e-12)
-
-
-def test_gaussian_column_probabilities_equal_brute_force_enumeration():
-    generator = GaussianMaskGenerator(acceleration=2, center_fraction=0.25)  # 2 centre + 2 lines
-    pdf = generator.pdf(8)
-    candidates = pdf > 0
-    expected = torch.ones(8, dtype=torch.float64)
-    expected[candidates] = _brute_force_inclusion(pdf[candidates], 2)
-    got = column_inclusion_probabilities(generator, 8)
-    assert torch.allclose(got, expected, rtol=0, atol=1e-12)
-    assert not torch.allclose(got[candidates], 2 * pdf[candidates], atol=1e-3)  # not n · pdf
-
-
-@pytest.mark.parametrize(
-    "mask_generator",
-    [make_mask_generator(name, 4, None) for name in sorted(MASK_GENERATORS)]
-    + [GaussianMaskGenerator(2, 0.0)],
-    ids=[*sorted(MASK_GENERATORS), "gaussian-split"],
-)
-def test_inclusion_probabilities_match_the_sampler_frequencies(mask_generator):
-    n_draws, width = 4000, 32
-    masks = mask_generator.sample(n_draws, 1, width, _gen(11))[:, 0, 0].double()
-    exact = column_inclusion_probabilities(mask_generator, width)
-    # 5 standard errors of a frequency over 4000 draws (≤ 0.04)
-    tolerance = 5 * (exact * (1 - exact) / n_draws).sqrt() + 1e-12
-    assert ((masks.mean(dim=0) - exact).abs() <= tolerance).all()
-    if not isinstance(mask_generator, EquispacedMaskGenerator):
-        assert exact.sum().item() == pytest.approx(masks.sum(dim=1)[0].item(), abs=1e-9)
-
-
-@pytest.mark.parametrize("k", [1, 99])
-def test_inclusion_of_very_few_and_very_many_draws_is_consistent(k):
-    weights = torch.linspace(1.0, 20.0, 100, dtype=torch.float64)
-    p = successive_sampling_inclusion(weights, k)
-    assert p.sum().item() == pytest.approx(k, abs=1e-10)
-    assert (p.diff() > 0).all()  # heavier items are more likely drawn
-    assert ((p > 0) & (p < 1)).all()
-
-
-def test_inclusion_probabilities_are_refused_for_unknown_generators():
-    class Other(MaskGenerator):
-        def sample(self, batch_size, height, width, generator):
-            return torch.ones(batch_size, 1, height, width)
-
-    with pytest.raises(TypeError, match="supported"):
-        column_inclusion_probabilities(Other(), W)
-
-
 # ------------------------------------------------------------------------- weights
 
 
@@ -196,8 +110,8 @@ def test_weights_equal_their_closed_form_for_uniform_sampling():
 
 def test_weights_follow_the_closed_form_for_gaussian_densities():
     acquisition, split = GaussianMaskGenerator(4), GaussianMaskGenerator(2, 0.0)
-    p = column_inclusion_probabilities(acquisition, 32)
-    p_split = column_inclusion_probabilities(split, 32)
+    p = inclusion_probabilities(acquisition, 32)
+    p_split = inclusion_probabilities(split, 32)
     expected_squared = (1 - p_split * p) / (p * (1 - p_split))
     weights = kspace_weights(acquisition, split, 32)
     assert torch.allclose(weights**2, expected_squared, rtol=1e-12)

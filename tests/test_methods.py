@@ -49,7 +49,9 @@ def test_every_applicable_method_builds_losses(method, scenario):
         return
     losses = build_losses(method, spec, None, torch.Generator())
     assert all(isinstance(loss, Loss) for loss in losses)
-    assert (len(losses) == 0) == (not METHODS[method].trains)
+    # zero-filled trains nothing; adversarial methods are built by the trainer's adversarial mode
+    no_losses = not METHODS[method].trains or METHODS[method].build_adversarial is not None
+    assert (len(losses) == 0) == no_losses
 
 
 def test_multicoil_mc_is_adjoint_domain():
@@ -90,4 +92,13 @@ def test_unknown_option_and_method_are_clear_errors():
 def test_noise_aware_methods_are_skipped_without_noise():
     for name, spec in METHODS.items():
         reason = skip_reason(name, SCENARIOS["single-coil"])
-        assert (reason is not None) == spec.needs_noise
+        expected = spec.needs_noise or spec.time_series == "only"
+        assert (reason is not None) == expected
+        if spec.needs_noise:
+            assert "noise" in reason
+
+
+def test_time_series_methods_apply_only_to_time_series():
+    sequential = {"physics": "sequential", "sigma": 0.0, "n_frames": 4}
+    applicable = {name for name in METHODS if skip_reason(name, sequential) is None}
+    assert applicable == {"zero-filled", "sup", "mc", "ei", "phase2phase", "artifact2artifact"}

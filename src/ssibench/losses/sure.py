@@ -25,19 +25,11 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from ssibench.losses.base import Loss
-from ssibench.masks import (
-    EquispacedMaskGenerator,
-    GaussianMaskGenerator,
-    MaskGenerator,
-    RandomMaskGenerator,
-    center_block,
-    line_counts,
-)
+from ssibench.masks import MaskGenerator, inclusion_probabilities
 from ssibench.physics import Physics
 
 __all__ = [
@@ -47,9 +39,7 @@ __all__ = [
     "SurePoissonLoss",
     "mc_divergence",
     "measurement_support",
-    "sampling_probability",
     "standard_normal",
-    "successive_sampling_inclusion",
 ]
 
 #: Probability of the negative value of the asymmetric two-point probe of SurePGLoss; with it the
@@ -59,13 +49,6 @@ PG_PROBE_P = 0.7236
 #: sampled has M = 0 in every measurement, so its weight never multiplies data; the floor only
 #: avoids 0 · ∞ = NaN (the reference's bug B15).
 MIN_PROBABILITY = 1e-6
-#: Gauss–Legendre nodes per panel, and the tail mass below which the inclusion integral stops.
-_QUADRATURE_NODES = 16
-_TAIL_TOLERANCE = 1e-14
-#: End of the first panel in units of the mean arrival time 1/Σw (arrivals are rare before it).
-_FIRST_PANEL = 0.25
-#: Panels double in length up to 2⁹⁶ mean arrival times: enough for any weight ratio below 10²⁵.
-_MAX_DOUBLINGS = 96
 
 
 def measurement_support(y: Tensor, physics: Physics) -> Tensor:
@@ -318,8 +301,8 @@ class ENSURELoss(Loss):
         L = mean(w ⊙ (A x̂ − y)²) + 2σ² div − σ² mean(w ⊙ M),   w = 1 / max(p, 10⁻⁶),
 
     p = E[M] the probability that each k-space column is sampled by the acquisition mask generator
-    (:func:`sampling_probability`, exact), broadcast along W. E_M[w ⊙ M] = 1, so the weighted
-    k-space error estimates the full image error ‖x̂ − x‖² on average over masks.
+    (exact, :func:`ssibench.masks.inclusion_probabilities`), broadcast along W. E_M[w ⊙ M] = 1, so
+    the weighted k-space error estimates the full image error ‖x̂ − x‖² on average over masks.
     div = mean(b ⊙ (A f(y + τ b, A) − A x̂)) / τ as in :class:`SureGaussianLoss` (the reference
     code); with ``weighted_divergence=True`` it is mean(b ⊙ w ⊙ (…)) / τ, which makes L an unbiased
     estimate of mean(w ⊙ (A x̂ − A x)²) for every mask (each sampled entry's Stein identity is
@@ -339,6 +322,7 @@ class ENSURELoss(Loss):
     residual is dropped (F is unitary, so the value is unchanged).
 
     Example:
+        >>> from ssibench.masks import GaussianMaskGenerator
         >>> loss = ENSURELoss(0.1, GaussianMaskGenerator(6.0), torch.Generator().manual_seed(0))
         >>> loss.column_weights(320).shape
         torch.Size([320])
@@ -365,7 +349,8 @@ class ENSURELoss(Loss):
 
     def column_weights(self, width: int) -> Tensor:
         """Column weights 1 / max(p, 10⁻⁶), ``(W,)`` float64 on the CPU."""
-        return 1.0 / sampling_probability(self.mask_generator, width).clamp_min(MIN_PROBABILITY)
+        probability = inclusion_probabilities(self.mask_generator, width)
+        return 1.0 / probability.clamp_min(MIN_PROBABILITY)
 
     def _weight_like(self, y: Tensor) -> Tensor:
         """Column weights for ``y``'s width, device and dtype (computed once per key)."""
@@ -399,131 +384,3 @@ class ENSURELoss(Loss):
         )
         data = (weight * (h_y - y).pow(2)).mean()
         return data + 2 * self.sigma2 * divergence - self.sigma2 * (weight * physics.mask).mean()
-
-
-def sampling_probability(mask_generator: MaskGenerator, width: int) -> Tensor:
-    """Exact probability E[M] that each column is sampled by ``mask_generator``, ``(W,)`` float64.
-
-    Centre-block columns have probability 1. For :class:`RandomMaskGenerator` and
-    :class:`GaussianMaskGenerator` the n_lines other columns are drawn without replacement with
-    probabilities ∝ ``pdf`` (the inclusion probabilities of :func:`successive_sampling_inclusion`,
-    not n_lines · pdf). For :class:`EquispacedMaskGenerator` the masks of all equally likely
-    offsets are averaged.
-
-    Raises:
-        TypeError: for another mask generator type.
-    """
-    if isinstance(mask_generator, EquispacedMaskGenerator):
-        return _equispaced_probability(mask_generator, width)
-    if isinstance(mask_generator, (RandomMaskGenerator, GaussianMaskGenerator)):
-        n_center, n_lines = line_counts(
-            width, mask_generator.acceleration, mask_generator.effective_center_fraction
-        )
-        if n_center + n_lines >= width:
-            return torch.ones(width, dtype=torch.float64)
-        probability = torch.zeros(width, dtype=torch.float64)
-        probability[center_block(width, n_center)] = 1.0
-        pdf = mask_generator.pdf(width)
-        candidates = pdf > 0
-        probability[candidates] = successive_sampling_inclusion(pdf[candidates], n_lines)
-        return probability
-    raise TypeError(
-        f"no exact sampling probability for {type(mask_generator).__name__}; supported: "
-        "RandomMaskGenerator, GaussianMaskGenerator, EquispacedMaskGenerator"
-    )
-
-
-def _equispaced_probability(mask_generator: EquispacedMaskGenerator, width: int) -> Tensor:
-    """Average of the equispaced masks over all offsets o ∈ [0, round(a)) (as its ``sample``)."""
-    n_center = int(mask_generator.effective_center_fraction * width)
-    acceleration = mask_generator.acceleration
-    if n_center >= width or acceleration <= 1:
-        return torch.ones(width, dtype=torch.float64)
-    spacing = acceleration * (n_center - width) / (n_center * acceleration - width)
-    offsets = torch.arange(max(round(spacing), 1), dtype=torch.float64)[:, None]
-    steps = torch.arange(math.ceil(width / spacing) + 1, dtype=torch.float64)
-    positions = offsets + spacing * steps
-    valid = (positions < width - 1).to(torch.float64)
-    columns = torch.zeros(offsets.shape[0], width, dtype=torch.float64)
-    columns.scatter_reduce_(1, positions.round().long().clamp_(0, width - 1), valid, reduce="amax")
-    pad = (width - n_center + 1) // 2
-    columns[:, pad : pad + n_center] = 1.0
-    return columns.mean(dim=0)
-
-
-def successive_sampling_inclusion(weights: Tensor, k: int) -> Tensor:
-    """Inclusion probabilities of k draws without replacement with probabilities ∝ ``weights``.
-
-    Sequential (Plackett–Luce) sampling, which the masks' Gumbel-top-k draw reproduces, equals an
-    exponential race: item i arrives at Tᵢ ~ Exp(wᵢ) and the first k arrivals are kept. So
-
-        πⱼ = ∫₀^∞ wⱼ e^{−wⱼ t} P(Nⱼ(t) ≤ k − 1) dt,   Nⱼ(t) = Σ_{i≠j} Bernoulli(1 − e^{−wᵢ t}),
-
-    the Poisson-binomial probability computed by prefix/suffix dynamic programming over the items,
-    the integral by Gauss–Legendre on doubling panels until P(Nⱼ(t) ≤ k − 1) < 10⁻¹⁴; agrees with
-    enumeration of all draw orders to ~10⁻¹⁴ and sums to k.
-
-    Args:
-        weights: ``(K,)`` positive weights.
-        k: number of draws, 0 ≤ k ≤ K.
-
-    Returns:
-        ``(K,)`` float64 probabilities πⱼ.
-    """
-    weights = weights.to(torch.float64)
-    count = weights.numel()
-    if not 0 <= k <= count:
-        raise ValueError(f"k must be in [0, {count}]; got {k}")
-    if k == 0:
-        return torch.zeros(count, dtype=torch.float64)
-    if k == count:
-        return torch.ones(count, dtype=torch.float64)
-    rates = weights / weights.sum()
-    candidates = _FIRST_PANEL * 2.0 ** torch.arange(_MAX_DOUBLINGS, dtype=torch.float64)
-    tail = _others_below(rates, k, candidates).amax(dim=1)
-    n_panels = int(torch.nonzero(tail < _TAIL_TOLERANCE)[0, 0]) + 1
-    nodes, node_weights = _gauss_legendre_panels([0.0, *candidates[:n_panels].tolist()])
-    below = _others_below(rates, k, nodes)  # (T, K)
-    density = rates * torch.exp(-rates * nodes[:, None])
-    return (node_weights[:, None] * density * below).sum(dim=0).clamp_(0.0, 1.0)
-
-
-def _others_below(rates: Tensor, k: int, times: Tensor) -> Tensor:
-    """P(#{i ≠ j arrived by t} ≤ k − 1) for every time t and item j, ``(T, K)``.
-
-    Count distributions truncated at k − 1 are built item by item from the back (suffix, stored as
-    cumulative distributions) and from the front (prefix), then combined for each left-out j:
-    P(a + b ≤ k − 1) = Σₐ P(before = a) · P(after ≤ k − 1 − a).
-    """
-    arrived = -torch.expm1(-times[:, None] * rates[None, :])  # (T, K)
-    n_times, count = arrived.shape
-
-    def add_item(distribution: Tensor, q: Tensor) -> Tensor:
-        """Add one Bernoulli(q) item to ``(T, k)`` count distributions truncated at k − 1."""
-        out = distribution * (1 - q)[:, None]
-        out[:, 1:] += distribution[:, :-1] * q[:, None]
-        return out
-
-    distribution = torch.zeros(n_times, k, dtype=torch.float64)
-    distribution[:, 0] = 1.0
-    after_cdf = torch.empty(count, n_times, k, dtype=torch.float64)  # [j]: items > j, reversed
-    for j in range(count - 1, -1, -1):
-        after_cdf[j] = distribution.cumsum(dim=-1).flip(-1)
-        distribution = add_item(distribution, arrived[:, j])
-    distribution = torch.zeros(n_times, k, dtype=torch.float64)
-    distribution[:, 0] = 1.0
-    below = torch.empty(n_times, count, dtype=torch.float64)
-    for j in range(count):
-        below[:, j] = (distribution * after_cdf[j]).sum(dim=-1)
-        distribution = add_item(distribution, arrived[:, j])
-    return below
-
-
-def _gauss_legendre_panels(edges: list[float]) -> tuple[Tensor, Tensor]:
-    """Nodes and weights of Gauss–Legendre rules on the panels [edges[i], edges[i+1]]."""
-    unit_nodes, unit_weights = np.polynomial.legendre.leggauss(_QUADRATURE_NODES)
-    lower = np.asarray(edges[:-1])[:, None]
-    upper = np.asarray(edges[1:])[:, None]
-    nodes = (lower + upper) / 2 + (upper - lower) / 2 * unit_nodes[None, :]
-    weights = (upper - lower) / 2 * unit_weights[None, :]
-    return torch.from_numpy(nodes.ravel()), torch.from_numpy(weights.ravel())

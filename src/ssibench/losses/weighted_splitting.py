@@ -11,230 +11,36 @@ where P_j and P̃_j are the probabilities that column j is in an acquisition mas
 This is the diagonal (I − K)^(−1/2) of Millard & Chiew's variable-density Noisier2Noise analysis,
 which makes the expected loss equal (up to a constant) to a fully sampled loss.
 
-Sampling densities are computed analytically, not by Monte-Carlo: the acquisition and split
-samplers draw n_lines columns without replacement with probability ∝ pdf (Plackett–Luce, done by
-Gumbel-top-k in :func:`ssibench.masks.sample_without_replacement`), whose inclusion probabilities
-have no closed form but an exact one-dimensional integral: with independent arrival times
-Eⱼ ~ Exp(rate wⱼ) the sampler keeps the n_lines earliest, so
-
-    π_i = ∫₀^∞ wᵢ e^(−wᵢ t) Pr[#{j ≠ i : Eⱼ < t} ≤ n_lines − 1] dt,
-
-a Poisson-binomial tail integrated by composite Gauss–Legendre quadrature in float64 (error below
-1e-12; checked by Σᵢ πᵢ = n_lines). Equispaced masks are averaged exactly over their offsets. The
-reference (DeepInverse's ``WeightedSplittingLoss``) instead averages 2000 sequential draws of each
-generator, consuming 4000 draws of the shared generator and leaving ~13 % error on rare columns.
+P and P̃ are the exact inclusion probabilities of the two column samplers
+(:func:`ssibench.masks.inclusion_probabilities`), not Monte-Carlo estimates. The reference
+(DeepInverse's ``WeightedSplittingLoss``) instead averages 2000 sequential draws of each generator,
+consuming 4000 draws of the shared generator and leaving ~13 % error on rare columns.
 """
 
 from __future__ import annotations
 
-import functools
-import math
-
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from ssibench.losses.base import Loss
 from ssibench.losses.splitting import SplittingModel, mask_measurements, recorded_split
 from ssibench.masks import (
-    EquispacedMaskGenerator,
-    GaussianMaskGenerator,
     MaskGenerator,
     MultiplicativeSplittingMaskGenerator,
-    RandomMaskGenerator,
-    center_block,
-    line_counts,
+    inclusion_probabilities,
 )
 from ssibench.physics import Physics
 
 __all__ = [
     "RobustSplittingLoss",
     "WeightedSplittingLoss",
-    "column_inclusion_probabilities",
     "kspace_weights",
-    "successive_sampling_inclusion",
 ]
 
 #: Clamp of the reference for 1 − P̃P, 1 − K and P̃ ≤ 1 − ε (keeps the weights finite).
 WEIGHT_EPS = 1e-9
-#: Gauss–Legendre nodes per quadrature panel.
-QUADRATURE_ORDER = 16
-#: Uniform panels on u ∈ [0, 1] (resolve the tail when most items are drawn, k ≈ n).
-UNIFORM_PANELS = 32
-#: Geometric panels towards u = 1, edges 1 − ρᵐ down to 1 − u = SMALLEST_GAP: when few items are
-#: drawn (k ≪ n) the tail drops within a relative distance ~ 1/√k of 1 − u ≈ k / (2 n r̄).
-GRADING_RATIO = 0.75
-SMALLEST_GAP = 1e-9
-#: Elements of the (n + 1, nodes, k) dynamic-programming table held in memory at once (64 MiB).
-QUADRATURE_CHUNK_ELEMENTS = 1 << 23
-#: Largest tolerated |Σ π − k| (an internal check of the quadrature).
-INCLUSION_SUM_TOLERANCE = 1e-8
 #: Robust-SSDU default ratio α of the extra noise level to the measurement noise level (reference).
 DEFAULT_ALPHA = 0.75
-
-
-@functools.lru_cache(maxsize=1)
-def _quadrature() -> tuple[Tensor, Tensor]:
-    """Composite Gauss–Legendre nodes and weights on [0, 1], uniform plus graded towards 1."""
-    uniform = torch.linspace(0.0, 1.0, UNIFORM_PANELS + 1, dtype=torch.float64)
-    n_graded = math.ceil(math.log(SMALLEST_GAP) / math.log(GRADING_RATIO))
-    graded = 1 - GRADING_RATIO ** torch.arange(1, n_graded + 1, dtype=torch.float64)
-    edges = torch.unique(torch.cat([uniform, graded]))  # sorted
-    unit_nodes, unit_weights = np.polynomial.legendre.leggauss(QUADRATURE_ORDER)
-    left, right = edges[:-1, None], edges[1:, None]
-    half = (right - left) / 2
-    nodes = left + half * (1 + torch.from_numpy(unit_nodes))
-    weights = half * torch.from_numpy(unit_weights)
-    return nodes.flatten(), weights.flatten()
-
-
-def _leave_one_out_tails(stay: Tensor, k: int) -> Tensor:
-    """Pr[fewer than k of the other items have arrived], for every item and node.
-
-    Args:
-        stay: ``(T, n)`` probability that item j has not arrived yet, at each of T nodes.
-        k: the threshold (1 ≤ k < n).
-
-    Returns:
-        ``(n, T)``: Σ_a prefixᵢ(a) · Pr[arrivals among items > i ≤ k − 1 − a], where prefixᵢ is the
-        count distribution of items < i; both Poisson-binomial, truncated to counts < k.
-    """
-    nodes, n = stay.shape
-    arrived = 1 - stay
-    suffix = stay.new_zeros(n + 1, nodes, k)  # suffix[j, :, c] = Pr[c arrivals among items ≥ j]
-    suffix[n, :, 0] = 1
-    for j in range(n - 1, -1, -1):
-        suffix[j] = suffix[j + 1] * stay[:, j, None]
-        suffix[j, :, 1:] += suffix[j + 1, :, :-1] * arrived[:, j, None]
-    at_most = suffix.cumsum_(dim=-1).flip(-1)  # at_most[j, :, a] = Pr[≤ k − 1 − a among ≥ j]
-    prefix = stay.new_zeros(nodes, k)
-    prefix[:, 0] = 1
-    tails = stay.new_empty(n, nodes)
-    for i in range(n):
-        tails[i] = (prefix * at_most[i + 1]).sum(dim=-1)
-        following = prefix * stay[:, i, None]
-        following[:, 1:] += prefix[:, :-1] * arrived[:, i, None]
-        prefix = following
-    return tails
-
-
-def successive_sampling_inclusion(weights: Tensor, k: int) -> Tensor:
-    """Exact probability that each item is among k draws without replacement ∝ ``weights``.
-
-    Plackett–Luce (successive) sampling, as ``torch.multinomial(weights, k, replacement=False)`` or
-    Gumbel-top-k: πᵢ = ∫₀^∞ wᵢ e^(−wᵢ t) Pr[N₋ᵢ(t) ≤ k − 1] dt, where
-    N₋ᵢ(t) = Σ_{j≠i} Bernoulli(1 − e^(−wⱼ t)) counts the other items drawn before time t.
-    With rᵢ = wᵢ / min w and e^(−t min w) = u², the integrand 2rᵢ u^(2rᵢ − 1) F₋ᵢ(u) is smooth on
-    [0, 1]; the tails F₋ᵢ come from prefix/suffix Poisson-binomial tables (O(n k) per node) and the
-    integral from composite Gauss–Legendre quadrature on uniform plus geometrically graded panels
-    (error ~1e-15 against brute-force enumeration; 1 of 615 to 319 of 320 items checked). Uniform
-    weights give k/n directly. About 2 s on one CPU core for 160 of 320 columns.
-
-    Args:
-        weights: ``(n,)`` positive weights (float; computed in float64 on the CPU).
-        k: number of draws, 0 ≤ k ≤ n.
-
-    Returns:
-        ``(n,)`` float64 inclusion probabilities summing to k.
-
-    Raises:
-        ValueError: for non-positive weights or k outside [0, n].
-        RuntimeError: if the quadrature misses Σ π = k (an internal check; should not happen).
-    """
-    w = weights.detach().to(device="cpu", dtype=torch.float64).flatten()
-    n = w.numel()
-    if not 0 <= k <= n:
-        raise ValueError(f"cannot draw {k} of {n} items without replacement")
-    if n > 0 and not bool((w > 0).all()):
-        raise ValueError("successive sampling needs positive weights; drop zero-weight items first")
-    if k == 0 or k == n or bool((w == w[0]).all()):
-        return torch.full((n,), k / max(n, 1), dtype=torch.float64)
-    rates = w / w.min()
-    nodes, node_weights = _quadrature()
-    chunk = max(1, QUADRATURE_CHUNK_ELEMENTS // ((n + 1) * k))
-    inclusion = torch.zeros(n, dtype=torch.float64)
-    for start in range(0, nodes.numel(), chunk):
-        u = nodes[start : start + chunk]
-        stay = u[:, None] ** (2 * rates[None, :])  # e^(−wⱼ t) at e^(−t min w) = u²
-        density = 2 * rates[:, None] * u[None, :] ** (2 * rates[:, None] - 1)
-        tails = _leave_one_out_tails(stay, k)
-        inclusion += (density * tails) @ node_weights[start : start + chunk]
-    total = float(inclusion.sum())
-    if abs(total - k) > INCLUSION_SUM_TOLERANCE:
-        raise RuntimeError(
-            f"inclusion probabilities sum to {total}, not {k} (n = {n}); refine the quadrature"
-        )
-    return inclusion
-
-
-def _equispaced_inclusion(mask_generator: EquispacedMaskGenerator, width: int) -> Tensor:
-    """Column frequencies of equispaced masks averaged over every offset (each equally likely)."""
-    n_center = int(mask_generator.effective_center_fraction * width)
-    acceleration = mask_generator.acceleration
-    if n_center >= width or acceleration <= 1:
-        return torch.ones(width, dtype=torch.float64)
-    spacing = acceleration * (n_center - width) / (n_center * acceleration - width)
-    offsets = torch.arange(max(round(spacing), 1), dtype=torch.float64)[:, None]
-    steps = torch.arange(math.ceil(width / spacing) + 1, dtype=torch.float64)
-    positions = offsets + spacing * steps
-    valid = (positions < width - 1).to(torch.float64)
-    columns = torch.zeros(offsets.shape[0], width, dtype=torch.float64)
-    index = positions.round().long().clamp_(0, width - 1)
-    columns.scatter_reduce_(1, index, valid, reduce="amax")
-    pad = (width - n_center + 1) // 2
-    columns[:, pad : pad + n_center] = 1.0
-    return columns.mean(dim=0)
-
-
-@functools.lru_cache(maxsize=64)
-def _cached_inclusion(mask_generator: MaskGenerator, width: int) -> Tensor:
-    if isinstance(mask_generator, EquispacedMaskGenerator):
-        return _equispaced_inclusion(mask_generator, width)
-    n_center, n_lines = line_counts(
-        width, mask_generator.acceleration, mask_generator.effective_center_fraction
-    )
-    if n_center + n_lines >= width:
-        return torch.ones(width, dtype=torch.float64)
-    pdf = mask_generator.pdf(width)
-    candidates = pdf > 0
-    inclusion = torch.zeros(width, dtype=torch.float64)
-    inclusion[candidates] = successive_sampling_inclusion(pdf[candidates], n_lines)
-    inclusion[center_block(width, n_center)] = 1.0
-    return inclusion
-
-
-def column_inclusion_probabilities(mask_generator: MaskGenerator, width: int) -> Tensor:
-    """Exact probability that column j is sampled by ``mask_generator`` at width W: P_j = E[M_j].
-
-    Centre block columns have P = 1; the n_lines random columns of Gaussian/random masks follow
-    :func:`successive_sampling_inclusion` of the first-draw pdf (not n_lines · pdf, which is wrong
-    for sampling without replacement); equispaced masks average over their offsets. Cached per
-    (generator, W); a copy is returned.
-
-    Args:
-        mask_generator: a :class:`~ssibench.masks.GaussianMaskGenerator`,
-            :class:`~ssibench.masks.RandomMaskGenerator` or
-            :class:`~ssibench.masks.EquispacedMaskGenerator`.
-        width: W, the number of columns.
-
-    Returns:
-        ``(W,)`` float64 on the CPU.
-
-    Raises:
-        TypeError: for another kind of mask generator.
-
-    Example:
-        >>> p = column_inclusion_probabilities(RandomMaskGenerator(2, 0.25), 16)
-        >>> [round(float(v), 4) for v in p[:2]], float(p[8])
-        ([0.3333, 0.3333], 1.0)
-    """
-    supported = (GaussianMaskGenerator, RandomMaskGenerator, EquispacedMaskGenerator)
-    if not isinstance(mask_generator, supported):
-        raise TypeError(
-            f"no exact sampling density for {type(mask_generator).__name__}; supported: "
-            f"{', '.join(cls.__name__ for cls in supported)}"
-        )
-    return _cached_inclusion(mask_generator, int(width)).clone()
 
 
 def kspace_weights(
@@ -257,8 +63,8 @@ def kspace_weights(
     Returns:
         ``(W,)`` float64 on the CPU.
     """
-    acquired = column_inclusion_probabilities(acquisition_masks, width)
-    split = column_inclusion_probabilities(split_masks, width).clamp(max=1 - eps)
+    acquired = inclusion_probabilities(acquisition_masks, width)
+    split = inclusion_probabilities(split_masks, width).clamp(max=1 - eps)
     k = (1 - acquired) / (1 - split * acquired).clamp_min(eps)
     return (1 - k).clamp_min(eps).rsqrt()
 
