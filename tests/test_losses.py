@@ -102,7 +102,8 @@ def test_ssdu_equals_hand_formula_for_fixed_model_and_masks(multicoil):
     x_net = model(y, physics, update_parameters=True)
     m1 = model.last_input_masks
     m2 = physics.mask - m1
-    # by hand: x̂ = A_{M1}ᴴ (M1 y); L = Σ |M2 (A x̂ − y)|² / (channels · coils · Σ M2) = m/m2 · mean(...)
+    # by hand: x̂ = A_{M1}ᴴ (M1 y); L = Σ |M2 (A x̂ − y)|² / (channels · coils · Σ M2)
+    #        = m/m2 · mean(...)
     x_hand = physics.with_mask(m1).A_adjoint(y)
     assert torch.allclose(x_net, x_hand)
     m2b = m2.unsqueeze(2) if multicoil else m2
@@ -240,4 +241,5 @@ def test_losses_are_differentiable_through_the_network():
         scale.grad = None
         value = _call(loss, Scaled()(y, physics), y, physics, model=Scaled())
         value.backward()
-        assert scale.grad is not None and scale.grad.abs() > 0
+        assert scale.grad is not None
+        assert scale.grad.abs() > 0

@@ -4,10 +4,11 @@ A loss is an ``nn.Module`` called with keywords only::
 
     loss(x_net=x̂, y=y, physics=A, model=f, x=x, epoch=e) -> 0-dim tensor
 
-where x̂ = f(y, A) is the network output of the current batch, ``x`` the ground truth (only supervised
-losses may read it) and ``epoch`` the current epoch. A loss that must change the model (measurement
-splitting) overrides :meth:`Loss.adapt_model`; the trainer calls it once before training. This matches
-the DeepInverse / SSIBench "add your own loss" signature, so a user's loss ports unchanged.
+where x̂ = f(y, A) is the network output of the current batch, ``x`` the ground truth (only
+supervised losses may read it) and ``epoch`` the current epoch. A loss that must change the model
+(measurement splitting) overrides :meth:`Loss.adapt_model`; the trainer calls it once before
+training. This matches the DeepInverse / SSIBench "add your own loss" signature, so a user's loss
+ports unchanged.
 """
 
 from __future__ import annotations

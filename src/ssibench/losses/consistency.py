@@ -40,8 +40,8 @@ class SupLoss(Loss):
 class MCLoss(Loss):
     """Measurement consistency L = mean((A x̂ − y)²) over all k-space entries (sampled or not).
 
-    Unsampled entries of both A x̂ and y are 0, so only sampled k-space constrains x̂: in single-coil MRI
-    this loss alone cannot fill in missing k-space and trains towards the zero-filled image.
+    Unsampled entries of both A x̂ and y are 0, so only sampled k-space constrains x̂: in single-coil
+    MRI this loss alone cannot fill in missing k-space and trains towards the zero-filled image.
     """
 
     def forward(
@@ -61,9 +61,9 @@ class MCLoss(Loss):
 class AdjointMCLoss(Loss):
     """Image-domain measurement consistency L = mean((AᴴA x̂ − Aᴴy)²) over ``(B, 2, H, W)``.
 
-    SSIBench uses this variant for every MC term in the multicoil scenario: the residual is coil-combined
-    with conj(Sₙ) before the squared norm. In single-coil MRI it equals :class:`MCLoss` (F unitary,
-    M idempotent).
+    SSIBench uses this variant for every MC term in the multicoil scenario: the residual is
+    coil-combined with conj(Sₙ) before the squared norm. In single-coil MRI it equals
+    :class:`MCLoss` (F unitary, M idempotent).
     """
 
     def forward(
