@@ -211,9 +211,15 @@ def test_skipped_pairs_are_reported_once(dry_runs: dict[str, tuple[int, str]]) -
 
 def test_seeds_multiply_runs(dry_runs: dict[str, tuple[int, str]]) -> None:
     counts = _job_counts(dry_runs["seeds"][1])
-    n_scenarios = len(_config()["scenarios"])
-    assert counts["train"] == 3 * 2 * n_scenarios  # 3 seeds × (mc, ssdu)
-    assert counts["evaluate"] == 3 * 3 * n_scenarios  # zero-filled is evaluated too
+    config = _config()
+    specs = [
+        {**{k: config["simulate"][k] for k in SIMULATE_KEYS}, **spec}
+        for spec in config["scenarios"].values()
+    ]
+    trained = sum(skip_reason(m, spec) is None for spec in specs for m in ("mc", "ssdu"))
+    assert trained == 2 * len(specs) - 1  # ssdu does not apply to the sequential scenario
+    assert counts["train"] == 3 * trained  # 3 seeds
+    assert counts["evaluate"] == 3 * (trained + len(specs))  # zero-filled is evaluated too
 
 
 def test_deleted_figure_is_rebuilt_alone(dry_runs: dict[str, tuple[int, str]]) -> None:

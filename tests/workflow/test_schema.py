@@ -139,6 +139,8 @@ def test_defaults_are_filled_and_match_the_documented_scenarios() -> None:
         "sigma": 0.0,
         "shared_mask": False,
         "n_coils": 4,
+        "n_frames": 4,
+        "frame_partition": "random",
     }
 
 

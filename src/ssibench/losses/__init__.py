@@ -1,10 +1,10 @@
 """Training losses, one module per family.
 
 consistency (supervised, MC), splitting (SSDU, Noise2Inverse), weighted_splitting (weighted and
-robust SSDU), splitting_consistency, moc, equivariant (EI, MOI, MO-EI), augmentation (VORTEX,
-Noise2Recon), sure (SURE family, ENSURE), noise (R2R, Neighbor2Neighbor, Noise2Score), regularisers
-(TV, Jacobian spectral norms), adversarial (GAN losses, UAIR), dynamic (Phase2Phase,
-Artifact2Artifact), schedulers (loss schedules).
+robust SSDU), splitting_consistency, moc, equivariant (EI, MOI, MO-EI), equivariant_splitting,
+augmentation (VORTEX, Noise2Recon), sure (SURE family, ENSURE), noise (R2R, Neighbor2Neighbor,
+Noise2Score), regularisers (TV, Jacobian spectral norms), adversarial (GAN losses, UAIR), dynamic
+(Phase2Phase, Artifact2Artifact), schedulers (loss schedules).
 """
 
 from ssibench.losses.adversarial import (
@@ -22,6 +22,10 @@ from ssibench.losses.base import Loss, mse
 from ssibench.losses.consistency import AdjointMCLoss, MCLoss, SupLoss
 from ssibench.losses.dynamic import Artifact2ArtifactLoss, FrameSplittingModel, Phase2PhaseLoss
 from ssibench.losses.equivariant import EILoss, MOEILoss, MOILoss
+from ssibench.losses.equivariant_splitting import (
+    EquivariantReconstructor,
+    EquivariantSplittingLoss,
+)
 from ssibench.losses.moc import MOConsistencyLoss
 from ssibench.losses.noise import Neighbor2NeighborLoss, R2RLoss, R2RModel, ScoreLoss, ScoreModel
 from ssibench.losses.regularisers import FNEJacobianSpectralNorm, JacobianSpectralNorm, TVLoss
@@ -42,6 +46,8 @@ __all__ = [
     "AugmentConsistencyLoss",
     "EILoss",
     "ENSURELoss",
+    "EquivariantReconstructor",
+    "EquivariantSplittingLoss",
     "FNEJacobianSpectralNorm",
     "FrameSplittingModel",
     "InterleavedEpochLossScheduler",
