@@ -7,10 +7,9 @@ and trained by measurement splitting, scoring both the held-out and the input po
     L = (m / m₂) · ℓ_pred(x̂; M₂ y, A_{M₂}) + (m / m₁) · ℓ_cons(x̂; M₁ y, A_{M₁}),
 
 with x̂ = f_eq(M₁ y, A_{M₁}), M₂ = Ω − M₁, m = #mask entries, m₁ = Σ M₁, m₂ = Σ M₂ and ℓ = the
-measurement-consistency MSE mean((A' x̂ − y')²) by default. Method: Sechaud, Jacques, Davies,
-Tachella et al., "Equivariant splitting: self-supervised learning from incomplete data", 2025 (as
-cited by DeepInverse ``deepinv/loss/es.py``, which this follows; venue and arXiv id not recorded
-in the spec we work from).
+measurement-consistency MSE mean((A' x̂ − y')²) by default. Method: Sechaud, Scanvic,
+Barthélemy, Abry, Tachella, "Equivariant splitting: self-supervised learning from incomplete
+data", ICLR 2026, arXiv:2510.00929 (as DeepInverse's ``deepinv/loss/es.py``, which this follows).
 """
 
 from __future__ import annotations
