@@ -278,15 +278,32 @@ class BernoulliSplittingMaskGenerator:
             ``(B, 1, H, W)`` float 0/1 on Ω's device, with exactly ⌊ρ Σ Ω_b⌋ ones per sample.
         """
         batch = batch_size if batch_size is not None else input_mask.shape[0]
-        omega = input_mask.expand(batch, *input_mask.shape[1:]).flatten(1)
+        omega = input_mask.expand(batch, *input_mask.shape[1:]).flatten(1) != 0
+        counts = omega.sum(dim=1)
+        split = torch.zeros(omega.shape, dtype=torch.bool, device=omega.device)
+        # The kept points are the ⌊ρ K_b⌋ smallest of K_b uniforms drawn on the sampled points of
+        # row b, found by a k-th-value threshold (an O(K) selection, not a sort). Column masks give
+        # every row the same K: uniforms are then drawn for the sampled points only, one call.
+        if bool((counts == counts[0]).all()):  # one host sync
+            n_points = int(counts[0])
+            keep = int(self.split_ratio * n_points)
+            if keep == 0:
+                return split.to(input_mask.dtype).view(batch, *input_mask.shape[1:])
+            points = omega.nonzero()[:, 1].view(batch, n_points)  # row-major within each row
+            uniform = torch.rand(batch, n_points, generator=generator, device=generator.device)
+            uniform = uniform.to(omega.device)
+            threshold = uniform.kthvalue(keep, dim=1, keepdim=True).values
+            split.scatter_(1, points, uniform <= threshold)
+            return split.to(input_mask.dtype).view(batch, *input_mask.shape[1:])
         uniform = torch.rand(omega.shape, generator=generator, device=generator.device)
-        uniform = uniform.to(omega.device).masked_fill(omega == 0, 2.0)  # outside Ω ranks last
-        order = uniform.argsort(dim=1)
-        ranks = torch.empty_like(order).scatter_(
-            1, order, torch.arange(order.shape[1], device=order.device).expand_as(order)
-        )
-        keep = torch.floor(self.split_ratio * omega.sum(dim=1, keepdim=True)).long()
-        return (ranks < keep).to(input_mask.dtype).view(batch, *input_mask.shape[1:])
+        uniform = uniform.to(omega.device).masked_fill(~omega, 2.0)  # outside Ω ranks last
+        keep_per_row = torch.floor(self.split_ratio * counts).long()
+        for k in keep_per_row.unique().tolist():  # rows with different counts: one call per count
+            rows = keep_per_row == k
+            if k > 0:
+                threshold = uniform[rows].kthvalue(k, dim=1, keepdim=True).values
+                split[rows] = uniform[rows] <= threshold
+        return split.to(input_mask.dtype).view(batch, *input_mask.shape[1:])
 
 
 #: Acquisition-mask generators by config name.
