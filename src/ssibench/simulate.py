@@ -23,7 +23,7 @@ Scenario spec (JSON object; key → meaning):
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +32,13 @@ from torch import Tensor
 from tqdm import tqdm
 
 from ssibench.data.measurements import PHYSICS_KINDS, write_measurements
-from ssibench.data.slices import SPLITS, read_slice_store
+from ssibench.data.slices import SPLITS, SliceStore, read_slice_store
 from ssibench.errors import ConfigError
 from ssibench.masks import MASK_GENERATORS, make_mask_generator
 from ssibench.physics import MultiCoilMRI, SingleCoilMRI, birdcage_maps
 from ssibench.rng import stream
 
-__all__ = ["SIMULATE_CHUNK", "SPEC_KEYS", "simulate", "validate_spec"]
+__all__ = ["SIMULATE_CHUNK", "SPEC_KEYS", "simulate", "validate_spec", "write_simulation"]
 
 #: Samples simulated at once: bounds memory (a 320×320, 4-coil chunk of y is ~200 MB) and fixes the
 #: order of the draws, so it must not change between runs that should give the same file.
@@ -157,22 +157,77 @@ def simulate(
     spec = validate_spec(scenario, spec)
     store = read_slice_store(slices_path)
     height, width = store.images.shape[-2:]
-    mask_stream = stream(seed, "masks")
-    noise_stream = stream(seed, "noise")
-    shared_mask = (
-        _draw_masks(spec, scenario, 1, height, width, mask_stream) if spec["shared_mask"] else None
-    )
     coil_maps = None
     y_shape: tuple[int, ...] = (2, height, width)
     if spec["physics"] == "multicoil":
         coil_maps = birdcage_maps(spec["n_coils"], height, width)
         y_shape = (2, spec["n_coils"], height, width)
 
+    def draw_masks(batch: int, generator: torch.Generator) -> Tensor:
+        return _draw_masks(spec, scenario, batch, height, width, generator)
+
+    def make_physics(masks: Tensor) -> SingleCoilMRI | MultiCoilMRI:
+        if coil_maps is None:
+            return SingleCoilMRI(masks, sigma=spec["sigma"])
+        return MultiCoilMRI(masks, coil_maps, sigma=spec["sigma"])
+
+    return write_simulation(
+        out,
+        store,
+        scenario=scenario,
+        spec=spec,
+        seed=seed,
+        slices_path=slices_path,
+        physics_kind=spec["physics"],
+        y_shape=y_shape,
+        draw_masks=draw_masks,
+        make_physics=make_physics,
+        coil_maps=coil_maps,
+    )
+
+
+def write_simulation(
+    out: Path | str,
+    store: SliceStore,
+    *,
+    scenario: str,
+    spec: Mapping[str, Any],
+    seed: int,
+    slices_path: Path | str,
+    physics_kind: str,
+    y_shape: tuple[int, ...],
+    draw_masks: Callable[[int, torch.Generator], Tensor],
+    make_physics: Callable[[Tensor], Any],
+    coil_maps: Tensor | None = None,
+) -> Path:
+    """Measure every slice of ``store`` and write the measurement store ``out``.
+
+    The one place that fixes the order of random draws, so a file is bit-identical for a seed:
+    a shared mask (when ``spec["shared_mask"]``) is drawn first from the ``masks`` stream; then per
+    split (train, val, test) and per chunk of :data:`SIMULATE_CHUNK` slices, the chunk's masks
+    (unless shared) from ``masks`` and y = physics.measure(x) from ``noise``. Everything is on CPU.
+
+    Args:
+        out: measurement store to write.
+        store: the slices store (images in [0, 1] and the split).
+        scenario: scenario name, recorded in the file.
+        spec: the validated scenario spec, recorded in the file.
+        seed: master seed of the ``masks`` and ``noise`` streams.
+        slices_path: path of the slices store, recorded in the file.
+        physics_kind: the ``physics`` attribute of the file.
+        y_shape: shape of one measurement, e.g. ``(2, H, W)``.
+        draw_masks: (batch, generator) → masks of that many slices.
+        make_physics: masks → operator with a ``measure(x, generator)`` method.
+        coil_maps: ``(N, H, W)`` complex coil maps stored with multicoil data.
+    """
+    mask_stream = stream(seed, "masks")
+    noise_stream = stream(seed, "noise")
+    shared_mask = draw_masks(1, mask_stream) if spec["shared_mask"] else None
     out = Path(out)
     with write_measurements(
         out,
         scenario=scenario,
-        physics_kind=spec["physics"],
+        physics_kind=physics_kind,
         sigma=spec["sigma"],
         spec=spec,
         seed=seed,
@@ -188,16 +243,9 @@ def simulate(
                 images = store.images[rows]
                 x = torch.stack([images, torch.zeros_like(images)], dim=1)
                 masks = (
-                    shared_mask
-                    if shared_mask is not None
-                    else _draw_masks(spec, scenario, rows.shape[0], height, width, mask_stream)
+                    shared_mask if shared_mask is not None else draw_masks(len(rows), mask_stream)
                 )
-                physics: SingleCoilMRI | MultiCoilMRI
-                if coil_maps is None:
-                    physics = SingleCoilMRI(masks, sigma=spec["sigma"])
-                else:
-                    physics = MultiCoilMRI(masks, coil_maps, sigma=spec["sigma"])
-                y = physics.measure(x, generator=noise_stream)
+                y = make_physics(masks).measure(x, generator=noise_stream)
                 writer.write_rows(
                     split, start, x, y, masks=None if shared_mask is not None else masks
                 )

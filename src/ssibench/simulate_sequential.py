@@ -28,15 +28,12 @@ from typing import Any, Literal
 
 import torch
 from torch import Tensor
-from tqdm import tqdm
 
-from ssibench.data.measurements import write_measurements
-from ssibench.data.slices import SPLITS, read_slice_store
+from ssibench.data.slices import read_slice_store
 from ssibench.errors import ConfigError
 from ssibench.masks import make_mask_generator
 from ssibench.physics_dynamic import SequentialMRI
-from ssibench.rng import stream
-from ssibench.simulate import SIMULATE_CHUNK, SPEC_KEYS, validate_spec
+from ssibench.simulate import SPEC_KEYS, validate_spec, write_simulation
 
 __all__ = [
     "FRAME_PARTITIONS",
@@ -229,45 +226,19 @@ def simulate_sequential(
     spec = validate_sequential_spec(scenario, spec)
     store = read_slice_store(slices_path)
     height, width = store.images.shape[-2:]
-    mask_stream = stream(seed, "masks")
-    noise_stream = stream(seed, "noise")
-    shared_mask = (
-        _draw_frame_masks(spec, scenario, 1, height, width, mask_stream)
-        if spec["shared_mask"]
-        else None
-    )
-    y_shape = (2, spec["n_frames"], height, width)
 
-    out = Path(out)
-    with write_measurements(
+    def draw_masks(batch: int, generator: torch.Generator) -> Tensor:
+        return _draw_frame_masks(spec, scenario, batch, height, width, generator)
+
+    return write_simulation(
         out,
+        store,
         scenario=scenario,
-        physics_kind=SEQUENTIAL_PHYSICS,
-        sigma=spec["sigma"],
         spec=spec,
         seed=seed,
-        slices_file=slices_path,
-        coil_maps=None,
-    ) as writer:
-        progress = tqdm(total=len(store), desc=f"simulate {scenario}", unit="slice")
-        for split in SPLITS:
-            index = store.split[split]
-            writer.create_split(split, index, y_shape, shared_mask=shared_mask)
-            for start in range(0, index.shape[0], SIMULATE_CHUNK):
-                rows = index[start : start + SIMULATE_CHUNK]
-                images = store.images[rows]
-                x = torch.stack([images, torch.zeros_like(images)], dim=1)
-                masks = (
-                    shared_mask
-                    if shared_mask is not None
-                    else _draw_frame_masks(
-                        spec, scenario, rows.shape[0], height, width, mask_stream
-                    )
-                )
-                y = SequentialMRI(masks, sigma=spec["sigma"]).measure(x, generator=noise_stream)
-                writer.write_rows(
-                    split, start, x, y, masks=None if shared_mask is not None else masks
-                )
-                progress.update(rows.shape[0])
-        progress.close()
-    return out
+        slices_path=slices_path,
+        physics_kind=SEQUENTIAL_PHYSICS,
+        y_shape=(2, spec["n_frames"], height, width),
+        draw_masks=draw_masks,
+        make_physics=lambda masks: SequentialMRI(masks, sigma=spec["sigma"]),
+    )

@@ -11,6 +11,7 @@ run.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import sys
@@ -134,7 +135,13 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 def records_randomness(model: nn.Module) -> bool:
     """Whether ``model`` is a loss wrapper whose forward takes ``update_parameters``."""
-    return "update_parameters" in inspect.signature(model.forward).parameters
+    return _forward_takes_update_parameters(type(model))
+
+
+@functools.cache
+def _forward_takes_update_parameters(model_class: type) -> bool:
+    # Inspected once per class: the trainer asks on every step.
+    return "update_parameters" in inspect.signature(model_class.forward).parameters
 
 
 def forward_train(model: nn.Module, y: Tensor, physics: Any) -> Tensor:
