@@ -1,63 +1,30 @@
-"""Leaderboard statistics and ordering, the Markdown table, the sample figure, and their CLI."""
+"""Leaderboard statistics and ordering, Wilcoxon marks, published columns, text tables, CLI."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from matplotlib.figure import Figure
 
+from report_data import PSNR, SCENARIO, make_metrics, write_metrics
 from ssibench.cli import main
 from ssibench.methods import METHODS
-from ssibench.report import RunSamples, build_leaderboard, leaderboard_table, sample_figure
-
-SCENARIO = "noisy"
-#: PSNR per (method, seed) over three test slices; sup is worse than ssdu on purpose (must still
-#: be listed last), zero-filled sits between mc and ssdu.
-PSNR = {
-    ("mc", 0): [10.0, 12.0, 14.0],
-    ("mc", 1): [11.0, 13.0, 15.0],
-    ("zero-filled", 0): [20.0, 20.0, 20.0],
-    ("zero-filled", 1): [20.0, 20.0, 20.0],
-    ("ssdu", 0): [30.0, 31.0, 32.0],
-    ("ssdu", 1): [30.0, 31.0, 32.0],
-    ("sup", 0): [25.0, 25.0, 25.0],
-    ("sup", 1): [27.0, 27.0, 27.0],
-}
-
-
-def _metrics(psnr: dict[tuple[str, int], list[float]] = PSNR, fastmri: bool = True) -> pd.DataFrame:
-    """Hand-made metrics rows: SSIM = PSNR / 100, NMSE = 1 / PSNR, zf_psnr = 20 + sample."""
-    rows = []
-    modes = ("ssibench", "fastmri") if fastmri else ("ssibench",)
-    for (method, seed), values in psnr.items():
-        for sample, value in enumerate(values):
-            for mode in modes:
-                offset = 0.0 if mode == "ssibench" else 1.0
-                rows.append(
-                    {
-                        "scenario": SCENARIO,
-                        "method": method,
-                        "seed": seed,
-                        "sample": sample,
-                        "mode": mode,
-                        "psnr": value + offset,
-                        "ssim": value / 100,
-                        "nmse": 1 / value,
-                        "zf_psnr": 20.0 + sample,
-                        "zf_ssim": 0.2,
-                        "zf_nmse": 0.05,
-                    }
-                )
-    return pd.DataFrame(rows)
+from ssibench.report import (
+    build_leaderboard,
+    combined_latex,
+    combined_markdown,
+    leaderboard_table,
+    scenario_latex,
+    scenario_markdown,
+)
+from ssibench.report.published import published_leaderboards
 
 
 def test_leaderboard_statistics_are_exact() -> None:
-    table = leaderboard_table(_metrics()).set_index("method")
+    table = leaderboard_table(make_metrics()).set_index("method")
     mc = table.loc["mc"]
     # seed means 12 and 13; population std over slices √(8/3) for both seeds
     assert mc["psnr_mean"] == pytest.approx(12.5)
@@ -77,145 +44,185 @@ def test_leaderboard_statistics_are_exact() -> None:
 
 def test_single_seed_has_undefined_seed_std() -> None:
     one_seed = {key: value for key, value in PSNR.items() if key[1] == 0}
-    table = leaderboard_table(_metrics(one_seed, fastmri=False)).set_index("method")
+    table = leaderboard_table(make_metrics(one_seed, fastmri=False)).set_index("method")
     assert table.loc["mc", "psnr_mean"] == pytest.approx(12.0)
     assert np.isnan(table.loc["mc", "psnr_seed_std"])
     assert "fastmri_psnr_mean" not in table.columns
 
 
 def test_leaderboard_sorted_by_psnr_with_supervised_last() -> None:
-    table = leaderboard_table(_metrics())
+    table = leaderboard_table(make_metrics())
     assert table["method"].tolist() == ["mc", "zero-filled", "ssdu", "sup"]
     assert table["label"].tolist()[-1] == METHODS["sup"].label == "(Supervised)"
     assert table["label"].tolist()[1] == METHODS["zero-filled"].label
 
 
-def test_markdown_is_paper_style_with_skipped_note() -> None:
-    board = build_leaderboard(
-        _metrics(), SCENARIO, skipped=[("moi", "needs a test reason"), ("ei", "another reason")]
+def test_best_self_supervised_and_wilcoxon_marks() -> None:
+    table = leaderboard_table(make_metrics()).set_index("method")
+    assert table["best"].tolist() == [False, False, True, False]  # ssdu; sup is not eligible
+    # 3 slices, every difference to ssdu negative: smallest exact two-sided p = 2/2³ = 0.25
+    assert table.loc["mc", "psnr_p_value"] == pytest.approx(0.25)
+    assert np.isnan(table.loc["ssdu", "psnr_p_value"])
+    assert not table["differs_from_best"].any()  # 0.25 ≥ 0.05 with only three slices
+
+
+def test_markdown_is_paper_style_with_groups_marks_and_skipped_note() -> None:
+    table = build_leaderboard(make_metrics(), SCENARIO)
+    text = scenario_markdown(
+        table, SCENARIO, skipped=[("moi", "needs a test reason"), ("ei", "another reason")]
     )
-    lines = board.markdown.splitlines()
+    lines = text.splitlines()
     rows = [line for line in lines if line.startswith("| ") and "---" not in line][1:]
     labels = [row.split("|")[1].strip().strip("*") for row in rows]
-    assert labels == [METHODS[m].label for m in ("mc", "zero-filled", "ssdu", "sup")]
-    assert rows[0].split("|")[2].strip() == f"12.50 ± {math.sqrt(8 / 3):.2f}"
-    assert rows[0].split("|")[3].strip().startswith(".1250 ± ")  # SSIM without the leading zero
-    assert rows[2].startswith("| **SSDU**")  # best self-supervised method in bold
+    # zero-filled first, self-supervised by PSNR, supervised last; blank rows between groups
+    assert labels == [METHODS["zero-filled"].label, "", "MC", "SSDU", "", "(Supervised)"]
+    mc = rows[2].split("|")
+    assert mc[2].strip() == f"12.50 ± {math.sqrt(8 / 3):.2f}"
+    assert mc[3].strip().startswith(".1250 ± ")  # SSIM without the leading zero
+    assert rows[3].startswith("| **SSDU**")  # best self-supervised method in bold
     assert "PSNR seed std" in lines[2]  # two seeds: seed spread shown
     note = next(line for line in lines if line.startswith("Skipped"))
     assert "needs a test reason" in note
     assert METHODS["moi"].label in note
     assert "another reason" in note
-    assert (board.table["scenario"] == SCENARIO).all()
+    assert (table["scenario"] == SCENARIO).all()
+    assert "Skipped in this scenario: none." in scenario_markdown(table, SCENARIO)
 
 
-def test_markdown_says_when_nothing_was_skipped() -> None:
-    board = build_leaderboard(_metrics(), SCENARIO)
-    assert "Skipped in this scenario: none." in board.markdown
+def test_significant_difference_is_marked_with_a_dagger() -> None:
+    ten = {
+        ("mc", 0): [10.0 + i for i in range(10)],
+        ("ssdu", 0): [30.0 + i for i in range(10)],
+        ("sup", 0): [40.0] * 10,
+    }
+    table = build_leaderboard(make_metrics(ten, fastmri=False), SCENARIO).set_index("method")
+    # ten negative differences: exact two-sided p = 2 / 2¹⁰
+    assert table.loc["mc", "psnr_p_value"] == pytest.approx(2 / 1024)
+    assert table.loc["mc", "differs_from_best"]
+    text = scenario_markdown(table.reset_index(), SCENARIO)
+    assert next(line for line in text.splitlines() if line.startswith("| MC")).count("†") == 1
+    assert "† " not in next(line for line in text.splitlines() if "SSDU" in line)
+
+
+def test_published_numbers_and_difference() -> None:
+    table = build_leaderboard(make_metrics(), SCENARIO).set_index("method")
+    # paper, scenario noisy: zero-filled 24.34 / .4428, supervised 30.19; no MC or SSDU row
+    assert table.loc["zero-filled", "psnr_published"] == pytest.approx(24.34)
+    assert table.loc["zero-filled", "psnr_diff"] == pytest.approx(20.0 - 24.34)
+    assert table.loc["sup", "ssim_published"] == pytest.approx(0.8411)
+    assert np.isnan(table.loc["mc", "psnr_published"])
+    unknown = build_leaderboard(make_metrics().assign(scenario="mine"), "mine")
+    assert unknown["psnr_published"].isna().all()
+
+
+def test_published_data_cover_the_four_scenarios_of_the_paper() -> None:
+    data = published_leaderboards()
+    counts = data.groupby("scenario").size().to_dict()
+    assert counts == {"single-coil": 14, "noisy": 10, "single-operator": 14, "multicoil": 14}
+    assert set(data["method"]) <= set(METHODS)
+    assert not data.duplicated(["scenario", "method"]).any()
+    best = data[data["method"] != "sup"].loc[lambda d: d.groupby("scenario")["psnr"].idxmax()]
+    assert dict(zip(best["scenario"], best["method"], strict=True)) == {
+        "multicoil": "weighted-ssdu",
+        "noisy": "robust-mo-ei",
+        "single-coil": "mo-ei",
+        "single-operator": "ei",
+    }
+    assert data.set_index(["scenario", "method"]).loc[("single-coil", "mo-ei"), "psnr"] == 32.14
+
+
+def test_latex_has_booktabs_rules_bold_best_and_escaped_labels() -> None:
+    table = build_leaderboard(make_metrics(), SCENARIO)
+    tex = scenario_latex(table, SCENARIO)
+    assert tex.count(r"\toprule") == tex.count(r"\bottomrule") == 1
+    assert tex.count(r"\midrule") == 3  # header | zero-filled | self-supervised | supervised
+    assert r"\textbf{SSDU}" in tex
+    assert r"$\pm$" in tex
+    body = [line for line in tex.splitlines() if line.endswith("\\\\")]
+    assert all(line.count("&") == body[0].count("&") for line in body)
+
+
+def test_combined_table_lists_every_method_once_per_scenario() -> None:
+    noisy = build_leaderboard(make_metrics(), SCENARIO)
+    other_rows = {key: value for key, value in PSNR.items() if key[0] != "mc"}
+    single = build_leaderboard(
+        make_metrics(other_rows).assign(scenario="single-coil"), "single-coil"
+    )
+    text = combined_markdown({"noisy": noisy, "single-coil": single})
+    rows = [line for line in text.splitlines() if line.startswith("| MC")]
+    assert len(rows) == 1
+    assert rows[0].split("|")[3].strip() == "–"  # MC not run in single-coil
+    zf = next(
+        line for line in text.splitlines() if line.startswith(f"| {METHODS['zero-filled'].label}")
+    )
+    assert "[24.34]" in zf
+    assert "[27.67]" in zf  # paper PSNR of each scenario in brackets
+    tex = combined_latex({"noisy": noisy, "single-coil": single})
+    body = [line for line in tex.splitlines() if line.endswith("\\\\")]
+    assert body[0].count(r"\multicolumn{2}") == 2  # a PSNR + SSIM group per scenario
+    assert all(line.count("&") == 4 for line in body[1:])
 
 
 def test_leaderboard_rejects_other_scenarios_and_duplicates() -> None:
-    metrics = _metrics()
+    metrics = make_metrics()
     with pytest.raises(ValueError, match="scenario"):
         build_leaderboard(metrics.assign(scenario="multicoil"), SCENARIO)
     with pytest.raises(ValueError, match="given twice"):
         leaderboard_table(pd.concat([metrics, metrics.iloc[:1]]))
 
 
-def _runs(size: int = 8, k: int = 3) -> list[RunSamples]:
-    rng = np.random.default_rng(0)
-    target = rng.random((k, size, size), dtype=np.float32)
-    runs = []
-    for method, seed in PSNR:
-        recon = target + 0.1 * rng.random((k, size, size), dtype=np.float32)
-        runs.append(RunSamples(method, seed, np.arange(k), target, recon, target * 0.5))
-    return runs
-
-
-def test_sample_figure_has_one_panel_per_trained_method_plus_two() -> None:
-    figure = sample_figure(_runs(), _metrics(), SCENARIO, sample_index=1)
-    assert isinstance(figure, Figure)
-    trained = {method for method, _ in PSNR if METHODS[method].trains}
-    assert len(figure.axes) == len(trained) + 2
-    titles = [ax.get_title() for ax in figure.axes]
-    assert titles[0].startswith("Ground truth")
-    assert titles[1] == "Zero-filled\n21.00 dB"  # zf_psnr of sample 1
-    # panels in leaderboard order; each titled with that slice's PSNR for the lowest seed
-    assert titles[2] == f"{METHODS['mc'].label}\n12.00 dB"
-    assert titles[-1] == f"{METHODS['sup'].label}\n25.00 dB"
-    # one shared grey scale
-    limits = {ax.images[0].get_clim() for ax in figure.axes}
-    assert len(limits) == 1
-
-
-def test_sample_figure_rejects_mismatched_rows() -> None:
-    runs = _runs()
-    runs[1] = replace(runs[1], indices=runs[1].indices + 5)
-    with pytest.raises(ValueError, match="different test rows"):
-        sample_figure(runs, _metrics(), SCENARIO, sample_index=0)
-
-
-def _write_runs(root: Path) -> tuple[list[Path], list[Path]]:
-    metrics, samples = [], []
-    frame = _metrics()
-    for run in _runs():
-        folder = root / run.method / f"seed{run.seed}"
-        folder.mkdir(parents=True)
-        rows = frame[(frame["method"] == run.method) & (frame["seed"] == run.seed)]
-        rows.to_csv(folder / "metrics.csv", index=False)
-        np.savez(
-            folder / "samples.npz",
-            indices=run.indices,
-            target=run.target,
-            recon=run.recon,
-            zero_filled=run.zero_filled,
-        )
-        metrics.append(folder / "metrics.csv")
-        samples.append(folder / "samples.npz")
-    return metrics, samples
-
-
-def test_cli_writes_tables_and_figure(tmp_path: Path) -> None:
-    metrics, samples = _write_runs(tmp_path / "runs")
+def test_cli_writes_scenario_and_combined_tables(tmp_path: Path) -> None:
+    metrics = write_metrics(tmp_path / "runs", make_metrics())
     out = tmp_path / "out"
-    status = main(
-        [
-            "tables",
-            "--metrics",
-            *map(str, metrics),
-            "--scenario",
-            SCENARIO,
-            "--skipped",
-            "moi: a reason",
-            "--out-csv",
-            str(out / "board.csv"),
-            "--out-md",
-            str(out / "board.md"),
-        ]
-    )
-    assert status == 0
+    args = ["tables", "--metrics", *map(str, metrics), "--scenario", SCENARIO]
+    args += ["--skipped", "moi: a reason", "--out-csv", str(out / "board.csv")]
+    assert main([*args, "--out-md", str(out / "board.md"), "--out-tex", str(out / "b.tex")]) == 0
     table = pd.read_csv(out / "board.csv")
     assert table["method"].tolist() == ["mc", "zero-filled", "ssdu", "sup"]
     assert table["psnr_mean"].iloc[0] == pytest.approx(12.5)
     assert "a reason" in (out / "board.md").read_text()
+    assert r"\begin{tabular}" in (out / "b.tex").read_text()
 
-    figure_args = ["figures", "--metrics", *map(str, metrics), "--samples", *map(str, samples)]
-    figure_args += ["--scenario", SCENARIO, "--out", str(out / "samples.png")]
-    assert main([*figure_args, "--sample-index", "2"]) == 0
-    assert (out / "samples.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert sorted(path.name for path in out.iterdir()) == ["board.csv", "board.md", "samples.png"]
+    combined = ["combined-table", "--tables", str(out / "board.csv"), "--out-csv"]
+    combined += [str(out / "all.csv"), "--out-md", str(out / "all.md")]
+    assert main([*combined, "--out-tex", str(out / "all.tex")]) == 0
+    assert pd.read_csv(out / "all.csv").equals(table)
+    assert "### All scenarios" in (out / "all.md").read_text()
 
 
 def test_cli_reports_user_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    metrics, samples = _write_runs(tmp_path / "runs")
-    out = tmp_path / "out.png"
-    args = ["figures", "--metrics", *map(str, metrics), "--samples", *map(str, samples)]
-    assert main([*args, "--scenario", SCENARIO, "--out", str(out), "--sample-index", "3"]) == 2
-    assert "--sample-index 3" in capsys.readouterr().err
-    assert main([*args, "--scenario", "multicoil", "--out", str(out)]) == 2
-    assert "expected only 'multicoil'" in capsys.readouterr().err
+    metrics = write_metrics(tmp_path / "runs", make_metrics())
     bad = ["tables", "--metrics", str(metrics[0]), "--scenario", SCENARIO, "--skipped", "x"]
     bad += ["--out-csv", str(tmp_path / "a.csv"), "--out-md", str(tmp_path / "a.md")]
-    assert main(bad) == 2
+    assert main([*bad, "--out-tex", str(tmp_path / "a.tex")]) == 2
     assert "METHOD: REASON" in capsys.readouterr().err
-    assert not out.exists()
+    assert not (tmp_path / "a.csv").exists()  # nothing written on a bad argument
+    other = ["tables", "--metrics", str(metrics[0]), "--scenario", "multicoil"]
+    other += ["--out-csv", str(tmp_path / "b.csv"), "--out-md", str(tmp_path / "b.md")]
+    assert main([*other, "--out-tex", str(tmp_path / "b.tex")]) == 2
+    assert "expected only 'multicoil'" in capsys.readouterr().err
+    (tmp_path / "broken.csv").write_text("scenario,method\nnoisy,mc\n")
+    combined = ["combined-table", "--tables", str(tmp_path / "broken.csv"), "--out-csv"]
+    combined += [str(tmp_path / "c.csv"), "--out-md", str(tmp_path / "c.md")]
+    assert main([*combined, "--out-tex", str(tmp_path / "c.tex")]) == 2
+    assert "broken.csv: no column(s)" in capsys.readouterr().err
+
+
+def test_wilcoxon_p_values_match_hand_counts() -> None:
+    from ssibench.report.stats import paired_p_values
+
+    values = pd.DataFrame(
+        {
+            "best": [10.0, 10.0, 10.0, 10.0, 10.0],
+            # differences −1, +2, −3, −4, −5: W⁺ = 2, and 3 of the 32 sign patterns have
+            # W⁺ ≤ 2 ({}, {1}, {2}): two-sided p = 2·3/32
+            "a": [9.0, 12.0, 7.0, 6.0, 5.0],
+            "same": [10.0] * 5,
+        }
+    )
+    p = paired_p_values(values, "best")
+    assert p["a"] == pytest.approx(2 * 3 / 32)
+    assert p["same"] == 1.0  # no difference at all: no evidence against the best
+    assert np.isnan(p["best"])
+    with pytest.raises(ValueError, match="same slices"):
+        paired_p_values(values.assign(a=[9.0, np.nan, 7.0, 6.0, 5.0]), "best")

@@ -20,6 +20,7 @@ import yaml
 from snakemake.utils import update_config, validate
 
 from ssibench.methods import METHODS, skip_reason
+from ssibench.report.published import published_leaderboards
 
 ROOT = Path(__file__).resolve().parents[2]
 SNAKEFILE = ROOT / "Snakefile"
@@ -59,6 +60,37 @@ def _touch_upstream(workdir: Path) -> None:
         os.utime(path, (stamp, stamp))
 
 
+def _every_output_of_few_methods(workdir: Path) -> None:
+    """Create every file of a finished FEW_METHODS run, dated 2023: older than any source file."""
+    config = _config(FEW_METHODS)
+    paths = ["data/raw/demo/demo_000.h5", "data/slices/demo.h5"]
+    for scenario, spec in config["scenarios"].items():
+        paths.append(f"data/measurements/{scenario}.h5")
+        full_spec = {**{k: config["simulate"][k] for k in SIMULATE_KEYS}, **spec}
+        for method in config["methods"]:
+            if skip_reason(method, full_spec) is not None:
+                continue
+            run = f"results/runs/{scenario}/{method}/seed0"
+            names = ["metrics.csv", "samples.npz", "benchmark_evaluate.tsv"]
+            if METHODS[method].trains:
+                names = ["model.pt", "train_log.csv", "benchmark.tsv", *names]
+            paths += [f"{run}/{name}" for name in names]
+        paths += [f"results/tables/leaderboard_{scenario}.{ext}" for ext in ("csv", "md", "tex")]
+        paths += [
+            f"results/figures/{kind}_{scenario}.{ext}"
+            for kind in _figure_kinds(scenario)
+            for ext in ("pdf", "png")
+        ]
+    paths += [f"results/tables/leaderboard_all.{ext}" for ext in ("csv", "md", "tex")]
+    for index, name in enumerate(paths):
+        path = workdir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+        stamp = 1_700_000_000 + index
+        os.utime(path, (stamp, stamp))
+    os.utime(workdir / "data/raw/demo", (1_699_999_999, 1_699_999_999))  # the oldest input
+
+
 def _fastmri_folder(with_file: bool) -> Callable[[Path], None]:
     def setup(workdir: Path) -> None:
         raw = workdir / "fastmri"
@@ -77,6 +109,7 @@ DRY_RUNS = {
     "smoke": DryRun(overlays=(SMOKE_CONFIG,)),
     "seeds": DryRun(overlays=({"seeds": [0, 1, 2], **FEW_METHODS},)),
     "figure": DryRun(overlays=(FEW_METHODS,), targets=(FIGURE,), setup=_touch_upstream),
+    "code-edit": DryRun(overlays=(FEW_METHODS,), setup=_every_output_of_few_methods),
 }
 #: More dry runs, deselected by default (pytest -m slow).
 SLOW_DRY_RUNS = {
@@ -184,11 +217,26 @@ def _expected_counts(config: dict[str, Any]) -> dict[str, int]:
         "train": sum(METHODS[method].trains for _, method in pairs) * n_seeds,
         "evaluate": len(pairs) * n_seeds,
         "tables": n_scenarios,
-        "figures": n_scenarios,
+        "combined_table": 1,
+        **_figure_counts(config),
         "all": 1,
     }
     counts = {rule: n for rule, n in counts.items() if n}
     return {**counts, "total": sum(counts.values())}
+
+
+def _figure_kinds(scenario: str) -> list[str]:
+    published = set(published_leaderboards()["scenario"])
+    kinds = ["samples", "distributions", "curves", "cost"]
+    return [*kinds, "published"] if scenario in published else kinds
+
+
+def _figure_counts(config: dict[str, Any]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for scenario in config["scenarios"]:
+        for kind in _figure_kinds(scenario):
+            counts[f"figure_{kind}"] = counts.get(f"figure_{kind}", 0) + 1
+    return counts
 
 
 @pytest.mark.parametrize("name", ["default", "smoke", "seeds"])
@@ -223,13 +271,25 @@ def test_seeds_multiply_runs(dry_runs: dict[str, tuple[int, str]]) -> None:
 
 
 def test_deleted_figure_is_rebuilt_alone(dry_runs: dict[str, tuple[int, str]]) -> None:
-    """A figure depends only on metrics and samples: with those present, only it is rebuilt."""
+    """A figure depends only on metrics, samples and its code: with those present, only it runs."""
     status, output = dry_runs["figure"]
     assert status == 0, output
-    assert _job_counts(output) == {"figures": 1, "total": 1}
-    inputs = re.search(r"rule figures:\n\s+input: (.*)\n", output)
+    assert _job_counts(output) == {"figure_samples": 1, "total": 1}
+    inputs = re.search(r"rule figure_samples:\n\s+input: (.*)\n", output)
     assert inputs is not None, output
-    assert all(name.endswith(("metrics.csv", "samples.npz")) for name in inputs[1].split(", "))
+    names = inputs[1].split(", ")
+    assert all(name.endswith(("metrics.csv", "samples.npz", ".py")) for name in names)
+    assert sum(name.endswith("fig_samples.py") for name in names) == 1
+
+
+def test_edited_figure_code_reruns_only_figures(dry_runs: dict[str, tuple[int, str]]) -> None:
+    """Every output exists but predates the source files: only the figure rules are rerun."""
+    status, output = dry_runs["code-edit"]
+    assert status == 0, output
+    counts = _job_counts(output)
+    expected = _figure_counts(_config(FEW_METHODS))
+    assert counts == {**expected, "all": 1, "total": sum(expected.values()) + 1}
+    assert "reason: Updated input files:" in output
 
 
 @pytest.mark.slow

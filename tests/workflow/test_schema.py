@@ -43,7 +43,7 @@ def _walk(node: dict[str, Any], path: str) -> Iterator[tuple[str, dict[str, Any]
         yield from _walk(resolved, child_path)
     extra = node.get("additionalProperties")
     if isinstance(extra, dict):
-        entry = "<method>" if path == "method_options" else "<name>"
+        entry = "<method>" if path in ("method_options", "method_train") else "<name>"
         if path.startswith("method_options."):
             entry = "<option>"
         yield f"{path}.{entry}", _resolve(extra), True
@@ -65,7 +65,9 @@ def test_every_property_is_typed_described_and_defaulted(
 ) -> None:
     assert node.get("description"), f"{path}: no description"
     assert "type" in node, f"{path}: no type"
-    assert required or "default" in node, f"{path}: neither required nor defaulted"
+    # a method_train key overrides the shared train value only when given: no default on purpose
+    optional = path.startswith("method_train.<method>.")
+    assert required or optional or "default" in node, f"{path}: neither required nor defaulted"
 
 
 def _objects(node: Any, path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:

@@ -2,6 +2,7 @@
 # runs, wildcard constraints, resources, and every input/params function. Rule files only declare.
 
 import difflib
+import importlib.util
 import json
 import re
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 from ssibench.errors import ConfigError
 from ssibench.masks import make_mask_generator
 from ssibench.methods import METHODS, method_options, skip_reason
+from ssibench.report.published import published_leaderboards
 
 # Tolerance of the check that the split fractions sum to 1.
 SPLIT_SUM_TOLERANCE = 1e-6
@@ -50,6 +52,12 @@ def check_config():
                 f"valid: {', '.join(METHODS)}; {CONFIG_HINT}"
             )
         method_options(method, overrides)  # raises ConfigError naming an unknown option
+    for method in config["method_train"]:
+        if method not in METHODS:
+            raise ConfigError(
+                f"method_train.{method}: unknown method{_closest(method, METHODS)}; "
+                f"valid: {', '.join(METHODS)}; {CONFIG_HINT}"
+            )
     n_samples = config["evaluate"]["n_samples"]
     if config["report"]["sample_index"] >= n_samples:
         raise ConfigError(
@@ -145,16 +153,58 @@ def run_path(scenario, method, seed, name):
     return f"results/runs/{scenario}/{method}/seed{seed}/{name}"
 
 
+#: Figure kinds and their subcategory in the report; kind k is made by `figure_<k>`.
+FIGURES = {
+    "samples": "Sample reconstructions",
+    "distributions": "Per-slice distributions",
+    "curves": "Training curves",
+    "published": "Ours against the paper",
+    "cost": "Cost",
+}
+#: Scenarios with a published SSIBench leaderboard (matched by name).
+PUBLISHED_SCENARIOS = set(published_leaderboards()["scenario"])
+
+
+def figure_kinds(scenario):
+    """The figures of a scenario: all of them, `published` only where the paper has numbers."""
+    return [k for k in FIGURES if k != "published" or scenario in PUBLISHED_SCENARIOS]
+
+
 def all_targets():
-    """Every leaderboard (CSV and Markdown) and sample figure of the configured scenarios."""
-    targets = []
+    """Every table (CSV, Markdown, LaTeX) and figure (PDF, PNG) of the configured scenarios."""
+    targets = [f"results/tables/leaderboard_all.{ext}" for ext in ("csv", "md", "tex")]
     for scenario in SCENARIOS:
-        targets += [
-            f"results/tables/leaderboard_{scenario}.csv",
-            f"results/tables/leaderboard_{scenario}.md",
-            f"results/figures/samples_{scenario}.png",
-        ]
+        targets += [f"results/tables/leaderboard_{scenario}.{ext}" for ext in ("csv", "md", "tex")]
+        for kind in figure_kinds(scenario):
+            targets += [f"results/figures/{kind}_{scenario}.{ext}" for ext in ("pdf", "png")]
     return targets
+
+
+def figure_report(kind):
+    """The PNG output of figure rule `kind`, flagged for `snakemake --report`."""
+    return report(
+        f"results/figures/{kind}_{{scenario}}.png",
+        caption=f"../report/{kind}.rst",
+        category="Scenario {scenario}",
+        subcategory=FIGURES[kind],
+        labels={"figure": FIGURES[kind]},
+    )
+
+
+def figure_code(module):
+    """Source files of a figure: its plotting module and the shared style (rule inputs).
+
+    As inputs they make Snakemake rerun the figure (and only it) when its code is edited.
+    """
+    return [
+        importlib.util.find_spec(f"ssibench.report.{name}").origin for name in (module, "style")
+    ]
+
+
+def zoom_option():
+    """`--zoom ROW COL SIZE` from config report.zoom, or nothing (automatic region)."""
+    zoom = config["report"]["zoom"]
+    return "" if zoom is None else "--zoom " + " ".join(str(value) for value in zoom)
 
 
 # ---------------------------------------------------------------- resources
@@ -206,6 +256,20 @@ def scenario_metrics(wildcards):
     return [run_path(*run, "metrics.csv") for run in _scenario_runs(wildcards.scenario)]
 
 
+def _trained_runs(scenario):
+    return [run for run in _scenario_runs(scenario) if METHODS[run[1]].trains]
+
+
+def trained_run_files(wildcards, name):
+    """File `name` (train_log.csv, benchmark.tsv) of every training run of the scenario."""
+    return [run_path(*run, name) for run in _trained_runs(wildcards.scenario)]
+
+
+def trained_run_names(wildcards):
+    """`method:seed` of every training run of the scenario (same order as trained_run_files)."""
+    return [f"{method}:{seed}" for _, method, seed in _trained_runs(wildcards.scenario)]
+
+
 def scenario_samples(wildcards):
     """samples.npz of every run of the scenario (same order as scenario_metrics)."""
     return [run_path(*run, "samples.npz") for run in _scenario_runs(wildcards.scenario)]
@@ -223,11 +287,16 @@ def simulate_spec(wildcards):
     return _json(scenario_spec(wildcards.scenario))
 
 
+def train_config(method):
+    """The train section with the method's overrides from `method_train` applied."""
+    return {**config["train"], **config["method_train"].get(method, {})}
+
+
 def train_spec(wildcards):
     return _json(
         {
             "model": config["model"],
-            "train": config["train"],
+            "train": train_config(wildcards.method),
             "method_options": config["method_options"].get(wildcards.method, {}),
             "scenario": scenario_spec(wildcards.scenario),
         }
@@ -241,7 +310,7 @@ def evaluate_spec(wildcards):
         "evaluate": config["evaluate"],
     }
     if METHODS[wildcards.method].trains:
-        spec.update(model=config["model"], train=config["train"])
+        spec.update(model=config["model"], train=train_config(wildcards.method))
     else:  # no network: only the batch size of the zero-filled pass matters
         spec.update(train={"batch_size": config["train"]["batch_size"]})
     return _json(spec)

@@ -1,5 +1,7 @@
-# Per-run metrics and samples → one leaderboard and one sample figure per scenario.
-# These rules read only metrics.csv / samples.npz, so a deleted table or figure is rebuilt alone.
+# Per-run metrics, samples, training logs and benchmarks → leaderboards and figures.
+# These rules read only run outputs, so a deleted table or figure is rebuilt alone; each figure
+# rule also depends on its own plotting module (and the shared style), so editing a figure's code
+# reruns that figure and nothing else.
 
 
 rule tables:
@@ -9,14 +11,23 @@ rule tables:
         csv=report(
             "results/tables/leaderboard_{scenario}.csv",
             caption="../report/leaderboard.rst",
-            category="Leaderboards",
-            labels={"scenario": "{scenario}", "format": "CSV"},
+            category="Scenario {scenario}",
+            subcategory="Leaderboard",
+            labels={"table": "leaderboard", "format": "CSV"},
         ),
         md=report(
             "results/tables/leaderboard_{scenario}.md",
             caption="../report/leaderboard.rst",
-            category="Leaderboards",
-            labels={"scenario": "{scenario}", "format": "Markdown"},
+            category="Scenario {scenario}",
+            subcategory="Leaderboard",
+            labels={"table": "leaderboard", "format": "Markdown"},
+        ),
+        tex=report(
+            "results/tables/leaderboard_{scenario}.tex",
+            caption="../report/leaderboard.rst",
+            category="Scenario {scenario}",
+            subcategory="Leaderboard",
+            labels={"table": "leaderboard", "format": "LaTeX"},
         ),
     log:
         "logs/tables/{scenario}.log",
@@ -30,30 +41,142 @@ rule tables:
     shell:
         "ssibench tables --metrics {input.metrics:q} --scenario {wildcards.scenario}"
         " --skipped {params.skipped:q} --out-csv {output.csv:q} --out-md {output.md:q}"
-        " > {log:q} 2>&1"
+        " --out-tex {output.tex:q} > {log:q} 2>&1"
 
 
-rule figures:
+rule combined_table:
+    input:
+        tables=expand("results/tables/leaderboard_{scenario}.csv", scenario=SCENARIOS),
+    output:
+        csv=report(
+            "results/tables/leaderboard_all.csv",
+            caption="../report/leaderboard_all.rst",
+            category="All scenarios",
+            labels={"table": "all scenarios", "format": "CSV"},
+        ),
+        md=report(
+            "results/tables/leaderboard_all.md",
+            caption="../report/leaderboard_all.rst",
+            category="All scenarios",
+            labels={"table": "all scenarios", "format": "Markdown"},
+        ),
+        tex=report(
+            "results/tables/leaderboard_all.tex",
+            caption="../report/leaderboard_all.rst",
+            category="All scenarios",
+            labels={"table": "all scenarios", "format": "LaTeX"},
+        ),
+    log:
+        "logs/tables/all.log",
+    threads: res("tables", "threads")
+    resources:
+        **resources_of("tables"),
+    conda:
+        "../../envs/ssibench.yaml"
+    shell:
+        "ssibench combined-table --tables {input.tables:q} --out-csv {output.csv:q}"
+        " --out-md {output.md:q} --out-tex {output.tex:q} > {log:q} 2>&1"
+
+
+rule figure_samples:
     input:
         metrics=scenario_metrics,
         samples=scenario_samples,
+        code=figure_code("fig_samples"),
     output:
-        png=report(
-            "results/figures/samples_{scenario}.png",
-            caption="../report/samples.rst",
-            category="Sample reconstructions",
-            labels={"scenario": "{scenario}"},
-        ),
+        pdf="results/figures/samples_{scenario}.pdf",
+        png=figure_report("samples"),
     log:
-        "logs/figures/{scenario}.log",
+        "logs/figures/samples_{scenario}.log",
     params:
         sample_index=config["report"]["sample_index"],
+        zoom=zoom_option(),
     threads: res("figures", "threads")
     resources:
         **resources_of("figures"),
     conda:
         "../../envs/ssibench.yaml"
     shell:
-        "ssibench figures --metrics {input.metrics:q} --samples {input.samples:q}"
-        " --scenario {wildcards.scenario} --sample-index {params.sample_index}"
-        " --out {output.png:q} > {log:q} 2>&1"
+        "ssibench figures samples --metrics {input.metrics:q} --samples {input.samples:q}"
+        " --scenario {wildcards.scenario} --sample-index {params.sample_index} {params.zoom}"
+        " --out {output.pdf:q} {output.png:q} > {log:q} 2>&1"
+
+
+rule figure_distributions:
+    input:
+        metrics=scenario_metrics,
+        code=figure_code("fig_distributions"),
+    output:
+        pdf="results/figures/distributions_{scenario}.pdf",
+        png=figure_report("distributions"),
+    log:
+        "logs/figures/distributions_{scenario}.log",
+    threads: res("figures", "threads")
+    resources:
+        **resources_of("figures"),
+    conda:
+        "../../envs/ssibench.yaml"
+    shell:
+        "ssibench figures distributions --metrics {input.metrics:q}"
+        " --scenario {wildcards.scenario} --out {output.pdf:q} {output.png:q} > {log:q} 2>&1"
+
+
+rule figure_curves:
+    input:
+        train_logs=lambda wildcards: trained_run_files(wildcards, "train_log.csv"),
+        code=figure_code("fig_curves"),
+    output:
+        pdf="results/figures/curves_{scenario}.pdf",
+        png=figure_report("curves"),
+    log:
+        "logs/figures/curves_{scenario}.log",
+    params:
+        runs=trained_run_names,
+    threads: res("figures", "threads")
+    resources:
+        **resources_of("figures"),
+    conda:
+        "../../envs/ssibench.yaml"
+    shell:
+        "ssibench figures curves --train-logs {input.train_logs:q} --runs {params.runs:q}"
+        " --scenario {wildcards.scenario} --out {output.pdf:q} {output.png:q} > {log:q} 2>&1"
+
+
+rule figure_published:
+    input:
+        table="results/tables/leaderboard_{scenario}.csv",
+        code=figure_code("fig_published"),
+    output:
+        pdf="results/figures/published_{scenario}.pdf",
+        png=figure_report("published"),
+    log:
+        "logs/figures/published_{scenario}.log",
+    threads: res("figures", "threads")
+    resources:
+        **resources_of("figures"),
+    conda:
+        "../../envs/ssibench.yaml"
+    shell:
+        "ssibench figures published --table {input.table:q}"
+        " --scenario {wildcards.scenario} --out {output.pdf:q} {output.png:q} > {log:q} 2>&1"
+
+
+rule figure_cost:
+    input:
+        benchmarks=lambda wildcards: trained_run_files(wildcards, "benchmark.tsv"),
+        code=figure_code("fig_cost"),
+    output:
+        pdf="results/figures/cost_{scenario}.pdf",
+        png=figure_report("cost"),
+    log:
+        "logs/figures/cost_{scenario}.log",
+    params:
+        runs=trained_run_names,
+    threads: res("figures", "threads")
+    resources:
+        **resources_of("figures"),
+    conda:
+        "../../envs/ssibench.yaml"
+    shell:
+        "ssibench figures cost --benchmarks {input.benchmarks:q} --runs {params.runs:q}"
+        " --scenario {wildcards.scenario} --out {output.pdf:q} {output.png:q} > {log:q} 2>&1"

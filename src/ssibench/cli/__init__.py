@@ -13,12 +13,21 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ssibench.cli import demo_data, evaluate, extract, figures, simulate, tables, train
+from ssibench.cli import (
+    combined_table,
+    demo_data,
+    evaluate,
+    extract,
+    figures,
+    simulate,
+    tables,
+    train,
+)
 from ssibench.errors import ConfigError, DataFileError
 
 __all__ = ["build_parser", "main"]
 
-SUBCOMMANDS = (demo_data, extract, simulate, train, evaluate, tables, figures)
+SUBCOMMANDS = (demo_data, extract, simulate, train, evaluate, tables, combined_table, figures)
 
 
 def build_parser() -> argparse.ArgumentParser:

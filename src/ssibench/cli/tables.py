@@ -1,4 +1,4 @@
-"""``ssibench tables``: the leaderboard of one scenario as CSV and Markdown."""
+"""``ssibench tables``: the leaderboard of one scenario as CSV, Markdown and LaTeX."""
 
 from __future__ import annotations
 
@@ -20,18 +20,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register the ``tables`` subcommand."""
     parser = subparsers.add_parser(
         "tables",
-        help="leaderboard of one scenario (CSV + Markdown)",
+        help="leaderboard of one scenario (CSV + Markdown + LaTeX)",
         description=(
             "Summarise the metrics.csv files of a scenario's runs: per method, PSNR/SSIM/NMSE mean "
             "and standard deviation over test slices (and over seeds), sorted by PSNR with the "
-            "supervised method last. Writes a numeric CSV and a paper-style Markdown table."
+            "supervised method last, a paired Wilcoxon test of each method against the best "
+            "self-supervised one, and the published SSIBench numbers with our difference. Writes a "
+            "numeric CSV, a paper-style Markdown table and a booktabs LaTeX table."
         ),
         formatter_class=formatter,
         epilog=(
             "example: ssibench tables --metrics results/runs/noisy/*/seed0/metrics.csv "
             "--scenario noisy --skipped 'ddssl: needs a noise level' "
             "--out-csv results/tables/leaderboard_noisy.csv "
-            "--out-md results/tables/leaderboard_noisy.md"
+            "--out-md results/tables/leaderboard_noisy.md "
+            "--out-tex results/tables/leaderboard_noisy.tex"
         ),
     )
     parser.add_argument(
@@ -47,6 +50,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--out-csv", type=Path, required=True, help="numeric leaderboard (.csv)")
     parser.add_argument("--out-md", type=Path, required=True, help="Markdown leaderboard (.md)")
+    parser.add_argument("--out-tex", type=Path, required=True, help="LaTeX leaderboard (.tex)")
     parser.set_defaults(handler=_run)
 
 
@@ -96,13 +100,13 @@ def parse_skipped(notes: Sequence[str]) -> list[tuple[str, str]]:
 
 
 def _run(args: argparse.Namespace) -> None:
-    from ssibench.report import build_leaderboard
+    from ssibench.report import build_leaderboard, scenario_latex, scenario_markdown
 
+    skipped = parse_skipped(args.skipped)
     frames = read_metrics(args.metrics, args.scenario)
-    board = build_leaderboard(
-        pd.concat(frames, ignore_index=True), args.scenario, parse_skipped(args.skipped)
-    )
+    table = build_leaderboard(pd.concat(frames, ignore_index=True), args.scenario)
     with atomic_path(args.out_csv) as tmp:
-        board.table.to_csv(tmp, index=False)
-    atomic_write_text(args.out_md, board.markdown)
-    print(f"wrote {args.out_csv} and {args.out_md}", file=sys.stderr)
+        table.to_csv(tmp, index=False)
+    atomic_write_text(args.out_md, scenario_markdown(table, args.scenario, skipped))
+    atomic_write_text(args.out_tex, scenario_latex(table, args.scenario))
+    print(f"wrote {args.out_csv}, {args.out_md} and {args.out_tex}", file=sys.stderr)

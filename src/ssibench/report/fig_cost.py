@@ -1,0 +1,101 @@
+"""Figure 5: the cost of each method — training wall time and peak memory.
+
+Read from Snakemake ``benchmark:`` files of the train jobs (``s``: wall seconds, ``max_rss``:
+peak resident memory in MB); with several seeds the bar is the mean and the error bar the
+range over seeds. Untrained baselines (zero-filled) have no training job and no bar.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from ssibench.methods import METHODS, MethodSpec
+from ssibench.report.style import GROUP_COLOURS, PAGE_WIDTH, figure_style, method_group
+
+__all__ = ["BENCHMARK_COLUMNS", "cost_figure", "read_benchmark"]
+
+#: Columns of a Snakemake benchmark file that the figure uses.
+BENCHMARK_COLUMNS = ("s", "max_rss")
+_ROW_INCHES = 0.18
+
+
+def read_benchmark(path: Path) -> pd.Series:
+    """The first row of a Snakemake benchmark TSV (``s``, ``max_rss``, ...).
+
+    Raises:
+        ValueError: for a file without rows or without :data:`BENCHMARK_COLUMNS`.
+    """
+    frame = pd.read_csv(path, sep="\t", na_values=["-", "NA"])
+    missing = [c for c in BENCHMARK_COLUMNS if c not in frame.columns]
+    if frame.empty or missing:
+        raise ValueError(
+            f"{path}: not a Snakemake benchmark file (no rows or no column(s) {missing})"
+        )
+    return frame.iloc[0]
+
+
+def cost_figure(
+    costs: pd.DataFrame,
+    scenario: str,
+    order: list[str] | None = None,
+    methods: Mapping[str, MethodSpec] = METHODS,
+) -> Figure:
+    """Horizontal bars of training wall time (minutes) and peak memory (GB) per method.
+
+    Args:
+        costs: one row per training run with columns ``method, seed, s, max_rss`` (MB).
+        scenario: scenario name for the title.
+        order: bar order of the methods (default: by mean wall time).
+        methods: registry giving labels and groups.
+
+    Raises:
+        ValueError: for an empty ``costs`` table.
+    """
+    if costs.empty:
+        raise ValueError("no training benchmarks to plot")
+    grouped = costs.groupby("method")
+    minutes = grouped["s"].agg(["mean", "min", "max"]) / 60.0
+    memory = grouped["max_rss"].agg(["mean", "min", "max"]) / 1024.0
+    order = [m for m in (order or minutes.sort_values("mean").index.tolist()) if m in minutes.index]
+    labels = [methods[m].label for m in order]
+    colours = [GROUP_COLOURS[method_group(m, methods)] for m in order]
+    positions = np.arange(len(order))
+    with figure_style():
+        figure = Figure(figsize=(PAGE_WIDTH, 0.7 + _ROW_INCHES * len(order)), layout="constrained")
+        axes = figure.subplots(1, 2, sharey=True)
+        for ax, stats, unit, name in (
+            (axes[0], minutes, "training wall time (min)", "time"),
+            (axes[1], memory, "peak resident memory (GB)", "memory"),
+        ):
+            mean = stats.loc[order, "mean"].to_numpy()
+            spread = np.vstack(
+                [
+                    mean - stats.loc[order, "min"].to_numpy(),
+                    stats.loc[order, "max"].to_numpy() - mean,
+                ]
+            )
+            ax.barh(
+                positions,
+                mean,
+                xerr=spread if (spread > 0).any() else None,
+                color=colours,
+                height=0.7,
+                error_kw=dict(linewidth=0.6, capsize=1.5),
+            )
+            ax.set_xlabel(unit)
+            ax.grid(axis="x", linewidth=0.3, alpha=0.5)
+            ax.set_label(name)
+        axes[0].set_yticks(positions, labels)
+        n_seeds = int(grouped.size().max())
+        figure.suptitle(
+            f"Scenario {scenario}: cost of training ({n_seeds} seed{'s' if n_seeds > 1 else ''}"
+            f"{', bars: mean, whiskers: range' if n_seeds > 1 else ''})",
+            x=0.02,
+            ha="left",
+        )
+    return figure

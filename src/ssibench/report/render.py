@@ -1,0 +1,294 @@
+"""Leaderboards as text: paper-style Markdown and LaTeX (booktabs), per scenario and combined.
+
+Layout of every table, as in the paper: the zero-filled baseline first, then the self-supervised
+methods by ascending PSNR, then the supervised upper bound in parentheses, each group set apart
+(a rule in LaTeX, a blank-labelled group in Markdown). The best self-supervised method is bold;
+``†`` marks a method whose per-slice PSNR differs from the best one's (paired Wilcoxon
+signed-rank test, p < 0.05). Published values follow ours in brackets with the difference.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+
+from ssibench.methods import METHODS, MethodSpec
+from ssibench.report.published import PUBLISHED_SOURCE
+from ssibench.report.stats import SIGNIFICANCE_LEVEL
+
+__all__ = ["combined_latex", "combined_markdown", "scenario_latex", "scenario_markdown"]
+
+DAGGER = "†"
+_LATEX_SPECIAL = {"&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#", "$": r"\$"}
+
+
+def psnr_text(value: float) -> str:
+    """PSNR with 2 decimals, ``–`` for NaN."""
+    return "–" if _missing(value) else f"{value:.2f}"
+
+
+def ssim_text(value: float) -> str:
+    """SSIM as the paper prints it: 4 decimals without the leading zero (.7862); ``–`` for NaN."""
+    return "–" if _missing(value) else re.sub(r"^(-?)0\.", r"\1.", f"{value:.4f}")
+
+
+def _signed(value: float, digits: int) -> str:
+    return "–" if _missing(value) else f"{value:+.{digits}f}"
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _groups(table: pd.DataFrame) -> list[pd.DataFrame]:
+    """Rows split into [zero-filled and other untrained baselines, self-supervised, supervised]."""
+    baselines = table[~table["trains"]]
+    self_supervised = table[table["trains"] & ~table["supervised"]]
+    supervised = table[table["supervised"]]
+    return [group for group in (baselines, self_supervised, supervised) if not group.empty]
+
+
+def _label(row: pd.Series) -> str:
+    return str(row["label"])
+
+
+def _skipped_note(skipped: Sequence[tuple[str, str]], methods: Mapping[str, MethodSpec]) -> str:
+    if not skipped:
+        return "Skipped in this scenario: none."
+    notes = "; ".join(
+        f"{methods[m].label if m in methods else m} (`{m}`): {reason}" for m, reason in skipped
+    )
+    return f"Skipped in this scenario: {notes}."
+
+
+def _footnote(table: pd.DataFrame) -> str:
+    n_slices = " / ".join(map(str, sorted(set(table["n_slices"].tolist()))))
+    seeds = sorted(set(table["n_seeds"].tolist()))
+    best = table[table["best"]]
+    test = (
+        f"{DAGGER}: differs from {best['label'].iloc[0]} (paired Wilcoxon signed-rank test over "
+        f"test slices, p < {SIGNIFICANCE_LEVEL:g})."
+        if not best.empty
+        else ""
+    )
+    return (
+        f"Mean ± standard deviation over {n_slices} test slices (SSIBench metric mode), "
+        f"{' / '.join(map(str, seeds))} training seed{'' if seeds == [1] else 's'}"
+        f"{' (± over seeds in the seed columns)' if max(seeds) > 1 else ''}. Bold: best "
+        f"self-supervised method. {test} Paper: {PUBLISHED_SOURCE}; Δ = ours − paper."
+    )
+
+
+def scenario_markdown(
+    table: pd.DataFrame,
+    scenario: str,
+    skipped: Sequence[tuple[str, str]] = (),
+    methods: Mapping[str, MethodSpec] = METHODS,
+) -> str:
+    """One scenario's leaderboard as a Markdown table (see the module docstring for the layout).
+
+    Args:
+        table: output of :func:`~ssibench.report.leaderboard.build_leaderboard`.
+        scenario: scenario name for the heading.
+        skipped: (method, reason) pairs not run in this scenario, listed under the table.
+        methods: registry giving labels of the skipped methods.
+
+    Returns:
+        Markdown text ending with a newline.
+    """
+    multi_seed = bool((table["n_seeds"] > 1).any())
+    header = ["Method", "PSNR (dB)", "SSIM", "Paper PSNR", "Δ PSNR", "Paper SSIM"]
+    if multi_seed:
+        header[3:3] = ["PSNR seed std", "SSIM seed std"]
+    lines = [
+        f"### Scenario `{scenario}`",
+        "",
+        "| " + " | ".join(header) + " |",
+        "| " + " | ".join(["---"] * len(header)) + " |",
+    ]
+    for group_index, group in enumerate(_groups(table)):
+        if group_index:
+            lines.append("| " + " | ".join([" "] * len(header)) + " |")
+        for _, row in group.iterrows():
+            mark = DAGGER if row["differs_from_best"] else ""
+            cells = [
+                _label(row),
+                f"{psnr_text(row['psnr_mean'])} ± {psnr_text(row['psnr_std'])}{mark}",
+                f"{ssim_text(row['ssim_mean'])} ± {ssim_text(row['ssim_std'])}",
+                psnr_text(row["psnr_published"]),
+                _signed(row["psnr_diff"], 2),
+                ssim_text(row["ssim_published"]),
+            ]
+            if multi_seed:
+                seed_cells = ["–", "–"]
+                if row["n_seeds"] > 1:
+                    seed_cells = [psnr_text(row["psnr_seed_std"]), ssim_text(row["ssim_seed_std"])]
+                cells[3:3] = seed_cells
+            if row["best"]:
+                cells[:3] = [f"**{cell}**" for cell in cells[:3]]
+            lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", _footnote(table), _skipped_note(skipped, methods)]
+    return "\n".join(lines) + "\n"
+
+
+def _tex(text: str) -> str:
+    text = "".join(_LATEX_SPECIAL.get(char, char) for char in str(text))
+    return text.replace("±", r"$\pm$").replace("Δ", r"$\Delta$").replace(DAGGER, r"$^\dagger$")
+
+
+def _tex_cell(text: str, bold: bool) -> str:
+    return rf"\textbf{{{_tex(text)}}}" if bold else _tex(text)
+
+
+def scenario_latex(table: pd.DataFrame, scenario: str) -> str:
+    r"""One scenario's leaderboard as a LaTeX ``table`` with booktabs rules (needs ``booktabs``).
+
+    Columns: method, PSNR and SSIM (mean ± std over slices, and over seeds when there are
+    several), paper PSNR/SSIM and Δ PSNR. Groups of :func:`_groups` are separated by ``\midrule``.
+    """
+    multi_seed = bool((table["n_seeds"] > 1).any())
+    header = ["Method", "PSNR (dB)", "SSIM", "Paper PSNR", "Δ PSNR", "Paper SSIM"]
+    if multi_seed:
+        header[3:3] = ["PSNR seed std", "SSIM seed std"]
+    lines = [
+        r"\begin{table}[t]",
+        r"\centering\small",
+        rf"\caption{{Scenario \texttt{{{_tex(scenario)}}}. {_tex(_footnote(table))}}}",
+        rf"\label{{tab:leaderboard-{scenario}}}",
+        rf"\begin{{tabular}}{{l{'r' * (len(header) - 1)}}}",
+        r"\toprule",
+        " & ".join(_tex(cell) for cell in header) + r" \\",
+    ]
+    for group in _groups(table):
+        lines.append(r"\midrule")
+        for _, row in group.iterrows():
+            mark = DAGGER if row["differs_from_best"] else ""
+            cells = [
+                _tex_cell(_label(row), row["best"]),
+                _tex_cell(
+                    f"{psnr_text(row['psnr_mean'])} ± {psnr_text(row['psnr_std'])}", row["best"]
+                )
+                + (_tex(mark)),
+                _tex_cell(
+                    f"{ssim_text(row['ssim_mean'])} ± {ssim_text(row['ssim_std'])}", row["best"]
+                ),
+                _tex(psnr_text(row["psnr_published"])),
+                _tex(_signed(row["psnr_diff"], 2)),
+                _tex(ssim_text(row["ssim_published"])),
+            ]
+            if multi_seed:
+                seed_cells = ["–", "–"]
+                if row["n_seeds"] > 1:
+                    seed_cells = [psnr_text(row["psnr_seed_std"]), ssim_text(row["ssim_seed_std"])]
+                cells[3:3] = [_tex(cell) for cell in seed_cells]
+            lines.append(" & ".join(cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+def _combined_rows(tables: Sequence[pd.DataFrame]) -> list[pd.Series]:
+    """One representative row per method (label, trains, supervised), in display order."""
+    union = pd.concat(tables, ignore_index=True).drop_duplicates("method")
+    order = {name: index for index, name in enumerate(METHODS)}
+    union = union.assign(
+        group=[
+            0 if not t else (2 if s else 1)
+            for t, s in zip(union["trains"], union["supervised"], strict=True)
+        ],
+        order=union["method"].map(order).fillna(len(order)),
+    ).sort_values(["group", "order"], kind="stable")
+    return [row for _, row in union.iterrows()]
+
+
+def _combined_cell(table: pd.DataFrame, method: str) -> tuple[pd.Series | None, str]:
+    rows = table[table["method"] == method]
+    if rows.empty:
+        return None, "–"
+    row = rows.iloc[0]
+    mark = DAGGER if row["differs_from_best"] else ""
+    text = f"{psnr_text(row['psnr_mean'])}{mark} / {ssim_text(row['ssim_mean'])}"
+    if not _missing(row["psnr_published"]):
+        text += f" [{psnr_text(row['psnr_published'])}]"
+    return row, text
+
+
+def combined_markdown(tables: Mapping[str, pd.DataFrame]) -> str:
+    """All scenarios side by side: ``PSNR / SSIM [paper PSNR]`` per method and scenario.
+
+    Args:
+        tables: scenario name → output of :func:`~ssibench.report.leaderboard.build_leaderboard`.
+    """
+    scenarios = list(tables)
+    header = ["Method", *[f"`{s}`" for s in scenarios]]
+    lines = [
+        "### All scenarios",
+        "",
+        "| " + " | ".join(header) + " |",
+        "| " + " | ".join(["---"] * len(header)) + " |",
+    ]
+    previous_group = None
+    for representative in _combined_rows(list(tables.values())):
+        group = (representative["trains"], representative["supervised"])
+        if previous_group is not None and group != previous_group:
+            lines.append("| " + " | ".join([" "] * len(header)) + " |")
+        previous_group = group
+        cells = [_label(representative)]
+        for scenario in scenarios:
+            row, text = _combined_cell(tables[scenario], representative["method"])
+            cells.append(f"**{text}**" if row is not None and row["best"] else text)
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Test-set mean PSNR (dB) / SSIM (SSIBench metric mode), paper PSNR in brackets. Bold: best "
+        f"self-supervised method of the scenario; {DAGGER}: differs from it (paired Wilcoxon "
+        f"signed-rank test over test slices, p < {SIGNIFICANCE_LEVEL:g}). Paper: "
+        f"{PUBLISHED_SOURCE}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def combined_latex(tables: Mapping[str, pd.DataFrame]) -> str:
+    """All scenarios side by side as a booktabs ``table*``: PSNR and SSIM columns per scenario."""
+    scenarios = list(tables)
+    column_spec = "l" + "rr" * len(scenarios)
+    groups = " & ".join(rf"\multicolumn{{2}}{{c}}{{\texttt{{{_tex(s)}}}}}" for s in scenarios)
+    rules = " ".join(rf"\cmidrule(lr){{{2 + 2 * i}-{3 + 2 * i}}}" for i in range(len(scenarios)))
+    lines = [
+        r"\begin{table*}[t]",
+        r"\centering\small",
+        r"\caption{Test-set PSNR (dB) and SSIM of every method in every scenario; paper PSNR in "
+        r"brackets. Bold: best self-supervised method; $^\dagger$: differs from it (paired "
+        rf"Wilcoxon signed-rank test, $p < {SIGNIFICANCE_LEVEL:g}$). "
+        rf"Paper: {_tex(PUBLISHED_SOURCE)}.}}",
+        r"\label{tab:leaderboard-all}",
+        rf"\begin{{tabular}}{{{column_spec}}}",
+        r"\toprule",
+        rf"Method & {groups} \\",
+        rules,
+        " & ".join(["", *["PSNR & SSIM"] * len(scenarios)]) + r" \\",
+    ]
+    previous_group = None
+    for representative in _combined_rows(list(tables.values())):
+        group = (representative["trains"], representative["supervised"])
+        if group != previous_group:
+            lines.append(r"\midrule")
+        previous_group = group
+        cells = [_tex(_label(representative))]
+        for scenario in scenarios:
+            rows = tables[scenario][tables[scenario]["method"] == representative["method"]]
+            if rows.empty:
+                cells += ["–", "–"]
+                continue
+            row = rows.iloc[0]
+            psnr = _tex_cell(psnr_text(row["psnr_mean"]), row["best"])
+            if row["differs_from_best"]:
+                psnr += r"$^\dagger$"
+            if not _missing(row["psnr_published"]):
+                psnr += rf"\,{{\scriptsize[{psnr_text(row['psnr_published'])}]}}"
+            cells += [psnr, _tex_cell(ssim_text(row["ssim_mean"]), row["best"])]
+        lines.append(" & ".join(cells) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table*}"]
+    return "\n".join(lines) + "\n"
