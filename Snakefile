@@ -3,12 +3,15 @@
 
 from snakemake.utils import min_version, validate
 
+from ssibench.config import drop_disabled_scenarios
+
 min_version("8.0")
 
 
 configfile: "config/config.yaml"
 
 
+drop_disabled_scenarios(config)  # `name: null` in an overlay drops a scenario
 validate(config, "workflow/schemas/config.schema.yaml")
 
 

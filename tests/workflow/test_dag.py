@@ -19,6 +19,8 @@ import pytest
 import yaml
 from snakemake.utils import update_config, validate
 
+from ssibench.config import drop_disabled_scenarios
+from ssibench.data.demo import write_demo_volumes
 from ssibench.methods import METHODS, skip_reason
 from ssibench.report.published import published_leaderboards
 
@@ -102,6 +104,14 @@ def _fastmri_folder(with_file: bool) -> Callable[[Path], None]:
 
 
 FASTMRI = {"data": {"source": "fastmri", "raw_dir": "fastmri"}}
+PAPER_CONFIG = ROOT / "config" / "paper.yaml"
+PAPER_DATA = {"data": {"raw_dir": "fastmri"}}
+
+
+def _small_fastmri_files(workdir: Path) -> None:
+    """Three tiny fastMRI-format multicoil volumes (the real files are not downloadable here)."""
+    write_demo_volumes(workdir / "fastmri", 3, 2, 16, 16, 4, seed=0)
+
 
 #: Dry runs of the default suite, by name.
 DRY_RUNS = {
@@ -110,6 +120,7 @@ DRY_RUNS = {
     "seeds": DryRun(overlays=({"seeds": [0, 1, 2], **FEW_METHODS},)),
     "figure": DryRun(overlays=(FEW_METHODS,), targets=(FIGURE,), setup=_touch_upstream),
     "code-edit": DryRun(overlays=(FEW_METHODS,), setup=_every_output_of_few_methods),
+    "paper": DryRun(overlays=(PAPER_CONFIG, PAPER_DATA), setup=_small_fastmri_files),
 }
 #: More dry runs, deselected by default (pytest -m slow).
 SLOW_DRY_RUNS = {
@@ -195,6 +206,7 @@ def _config(*overlays: Path | dict[str, Any]) -> dict[str, Any]:
         update_config(
             config, overlay if isinstance(overlay, dict) else yaml.safe_load(overlay.read_text())
         )
+    drop_disabled_scenarios(config)
     validate(config, str(SCHEMA))
     return config
 
@@ -244,6 +256,23 @@ def test_dry_run_job_counts(dry_runs: dict[str, tuple[int, str]], name: str) -> 
     status, output = dry_runs[name]
     assert status == 0, output
     assert _job_counts(output) == _expected_counts(_config(*DRY_RUNS[name].overlays))
+
+
+def test_paper_config_lists_the_complete_ssibench_grid(
+    dry_runs: dict[str, tuple[int, str]],
+) -> None:
+    status, output = dry_runs["paper"]
+    assert status == 0, output
+    config = _config(PAPER_CONFIG, PAPER_DATA)
+    assert _job_counts(output) == _expected_counts(config)
+    trained = set(re.findall(r"--out-dir results/runs/([\w-]+)/([\w-]+)/seed(\d+)", output))
+    published = published_leaderboards()
+    for scenario, method in zip(published["scenario"], published["method"], strict=True):
+        if METHODS[method].trains:  # every trained row of the paper, with each of the 3 seeds
+            assert {(scenario, method, seed) for seed in "012"} <= trained
+    assert {scenario for scenario, _, _ in trained} == set(published["scenario"])
+    assert "--size 320 320" in output
+    assert '"lr_milestones": [20]' in output  # the supervised runs' learning-rate drop
 
 
 def test_skipped_pairs_are_reported_once(dry_runs: dict[str, tuple[int, str]]) -> None:

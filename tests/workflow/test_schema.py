@@ -12,6 +12,8 @@ import pytest
 import yaml
 from snakemake.utils import update_config, validate
 
+from ssibench.config import drop_disabled_scenarios
+
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = ROOT / "workflow" / "schemas" / "config.schema.yaml"
 CONFIG_DIR = ROOT / "config"
@@ -102,6 +104,7 @@ def _load(path: Path) -> dict[str, Any]:
 
 def _validated(config: dict[str, Any]) -> dict[str, Any]:
     config = copy.deepcopy(config)
+    drop_disabled_scenarios(config)  # as the Snakefile does before validating
     validate(config, str(SCHEMA_PATH))
     return config
 
@@ -169,3 +172,34 @@ def test_config_readme_documents_every_property() -> None:
     readme = (CONFIG_DIR / "README.md").read_text()
     missing = [path for path, _, _ in PROPERTIES if f"`{path}`" not in readme]
     assert not missing, f"config/README.md does not document: {', '.join(missing)}"
+
+
+def test_paper_config_is_the_ssibench_setup() -> None:
+    config = _load(BASE_CONFIG)
+    update_config(config, _load(CONFIG_DIR / "paper.yaml"))
+    config = _validated(config)
+    assert list(config["scenarios"]) == ["single-coil", "noisy", "single-operator", "multicoil"]
+    assert config["scenarios"]["noisy"]["sigma"] == 0.1
+    assert config["scenarios"]["multicoil"]["n_coils"] == 4
+    assert config["seeds"] == [0, 1, 2]
+    assert config["data"]["image_size"] == [320, 320]
+    assert config["data"]["split"] == {"train": 0.8, "val": 0.0, "test": 0.2}
+    assert config["simulate"]["acceleration"] == 6
+    assert config["model"] | {} == {
+        "num_iter": 3,
+        "step_order": "dc-first",
+        "scales": 4,
+        "width": 64,
+        "identity_init": False,
+    }
+    train = config["train"]
+    assert (train["epochs"], train["batch_size"], train["lr"]) == (150, 4, 0.001)
+    assert config["method_train"] == {"sup": {"lr_milestones": [20], "lr_gamma": 0.1}}
+    assert config["method_options"]["adversarial"]["d_dim"] == 128
+    assert len(config["methods"]) == 20  # 18 SSIBench methods + supervised + zero-filled
+
+
+def test_null_drops_a_scenario_of_the_base_config() -> None:
+    config = {"scenarios": {"a": {"physics": "single-coil"}, "b": None}}
+    assert drop_disabled_scenarios(config) == ["b"]
+    assert list(config["scenarios"]) == ["a"]
