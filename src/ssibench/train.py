@@ -51,6 +51,7 @@ __all__ = [
     "parse_train_config",
     "records_randomness",
     "train",
+    "train_step",
     "unwrap",
 ]
 
@@ -305,7 +306,7 @@ def train(
                     )
                 )
             else:
-                terms = _standard_step(
+                terms = train_step(
                     model, losses, optimizer, state.scalers["scaler"], x, y, physics, epoch
                 )
             term_sums += terms * len(index)
@@ -365,7 +366,7 @@ def _write_log(path: Path, log: list[dict[str, float]]) -> None:
         frame.to_csv(tmp, index=False)
 
 
-def _standard_step(
+def train_step(
     model: nn.Module,
     losses: list[Loss],
     optimizer: torch.optim.Optimizer,
