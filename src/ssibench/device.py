@@ -10,8 +10,9 @@ and more than one GPU is visible, the job claims one: it takes an exclusive, non
 ``fcntl.flock`` on one lock file per GPU in a lock directory (``$SSIBENCH_GPU_LOCK_DIR``, default
 ``<temp dir>/ssibench-gpu-locks-<uid>``), trying the visible GPUs in order and keeping the first it
 gets. The lock is held for the life of the process and released by the kernel when the process
-ends, even on a crash, so a lock is never stale. With one visible GPU (e.g. SLURM's
-``CUDA_VISIBLE_DEVICES=0``) nothing is locked.
+ends, even on a crash, so a lock is never stale. When every GPU is claimed a training job waits;
+an evaluation job (short, not counted as a GPU job by the workflow) shares one instead. With one
+visible GPU (e.g. SLURM's ``CUDA_VISIBLE_DEVICES=0``) nothing is locked.
 
 Mixed precision. ``train.amp`` = ``none`` | ``bf16`` | ``fp16`` runs the network forwards (the
 denoiser inside MoDL, the discriminator) under ``torch.autocast`` and casts their outputs back to
