@@ -218,3 +218,17 @@ def test_the_agreed_log_line(monkeypatch, capsys):
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
     assert cli_resolve_device("cpu") == torch.device("cpu")
     assert capsys.readouterr().err == "ssibench: device cpu (CUDA_VISIBLE_DEVICES=unset)\n"
+
+
+def test_a_lock_file_this_user_cannot_write_is_still_locked(tmp_path):
+    # Another user's file in a shared lock directory: flock works on a read-only descriptor.
+    path = tmp_path / "gpu-0.lock"
+    path.write_text("pid=1 (another user)\n")
+    path.chmod(0o444)
+    claim = claim_gpu(1, tmp_path)
+    assert claim.index == 0
+    with pytest.raises(TimeoutError):
+        claim_gpu(1, tmp_path, timeout_s=0.0)
+    if os.geteuid() != 0:  # root may write anyway
+        assert path.read_text() == "pid=1 (another user)\n"
+    claim.release()

@@ -111,8 +111,17 @@ def _lock_name(key: str) -> str:
 
 
 def _try_lock(path: Path, index: int, key: str) -> GpuClaim | None:
-    """Take the lock at ``path`` without blocking; None if another open file holds it."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    """Take the lock at ``path`` without blocking; None if another open file holds it.
+
+    flock needs no write access, so a lock file another user created in a shared lock directory
+    is opened read-only (and its holder note is then not rewritten).
+    """
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        writable = True
+    except PermissionError:
+        fd = os.open(path, os.O_RDONLY)
+        writable = False
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as error:
@@ -120,15 +129,15 @@ def _try_lock(path: Path, index: int, key: str) -> GpuClaim | None:
         if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
             return None
         raise
-    # Who holds it, for a person looking at the lock directory. The file is written in place:
-    # the lock belongs to this inode, so it cannot be replaced by an atomic rename.
-    os.ftruncate(fd, 0)
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "unset")
-    info = (
-        f"pid={os.getpid()} host={socket.gethostname()} index={index} key={key} "
-        f"CUDA_VISIBLE_DEVICES={visible}\n"
-    )
-    os.write(fd, info.encode())
+    if writable:
+        # Who holds it, for a person looking at the lock directory. Written in place: the lock
+        # belongs to this inode, so the file cannot be replaced by an atomic rename.
+        os.ftruncate(fd, 0)
+        info = (
+            f"pid={os.getpid()} host={socket.gethostname()} index={index} key={key} "
+            f"CUDA_VISIBLE_DEVICES={_visible_devices()}\n"
+        )
+        os.write(fd, info.encode())
     return GpuClaim(index, key, path, fd)
 
 
