@@ -220,15 +220,21 @@ def test_the_agreed_log_line(monkeypatch, capsys):
     assert capsys.readouterr().err == "ssibench: device cpu (CUDA_VISIBLE_DEVICES=unset)\n"
 
 
-def test_a_lock_file_this_user_cannot_write_is_still_locked(tmp_path):
+def test_a_lock_file_this_user_cannot_write_is_still_locked(tmp_path, monkeypatch):
     # Another user's file in a shared lock directory: flock works on a read-only descriptor.
     path = tmp_path / "gpu-0.lock"
     path.write_text("pid=1 (another user)\n")
-    path.chmod(0o444)
+    real_open = os.open
+
+    def open_as_another_user(name, flags, *args):
+        if str(name) == str(path) and flags & os.O_RDWR:
+            raise PermissionError(13, "Permission denied", str(name))
+        return real_open(name, flags, *args)
+
+    monkeypatch.setattr(os, "open", open_as_another_user)
     claim = claim_gpu(1, tmp_path)
     assert claim.index == 0
     with pytest.raises(TimeoutError):
         claim_gpu(1, tmp_path, timeout_s=0.0)
-    if os.geteuid() != 0:  # root may write anyway
-        assert path.read_text() == "pid=1 (another user)\n"
+    assert path.read_text() == "pid=1 (another user)\n"
     claim.release()
