@@ -74,6 +74,8 @@ def adversarial_step(
     y: Tensor,
     physics: Physics,
     epoch: int,
+    scaler_g: torch.amp.GradScaler | None = None,
+    scaler_d: torch.amp.GradScaler | None = None,
 ) -> tuple[Tensor, Tensor]:
     """One alternating update: a generator (network) step, then a discriminator step.
 
@@ -87,7 +89,9 @@ def adversarial_step(
     This is DeepInverse's ``AdversarialTrainer`` step with ``step_ratio_D = 1`` (spec §7.7: D scores
     the x̂ computed before the G update), without its ``retain_graph=True`` and wasted D gradients.
     Losses that draw a new operator share it between G and D through their sampler (one draw per
-    batch tensor ``y``).
+    batch tensor ``y``). With fp16 mixed precision each optimiser has its own gradient scaler
+    (backward on s·L, step on the unscaled gradients, skipped when not finite); without scalers,
+    or with disabled ones, the steps are plain.
 
     Args:
         model: the reconstruction network f, called ``model(y, physics)``; in training mode.
@@ -100,6 +104,8 @@ def adversarial_step(
         y: measurements ``(B, 2, H, W)`` or ``(B, 2, N, H, W)``.
         physics: the batch operator A.
         epoch: current epoch (0-based).
+        scaler_g: gradient scaler of f's optimiser (None: plain backward and step).
+        scaler_d: gradient scaler of D's optimiser (None: plain backward and step).
 
     Returns:
         (generator terms ``(len(generator_losses),)``, discriminator terms
@@ -114,8 +120,7 @@ def adversarial_step(
                 for loss in generator_losses
             ]
         )
-        generator_terms.sum().backward()
-    optimizer_g.step()
+        _backward_and_step(generator_terms.sum(), optimizer_g, scaler_g)
 
     x_fake = x_net.detach()
     optimizer_d.zero_grad(set_to_none=True)
@@ -125,9 +130,21 @@ def adversarial_step(
             for loss in discriminator_losses
         ]
     )
-    discriminator_terms.sum().backward()
-    optimizer_d.step()
+    _backward_and_step(discriminator_terms.sum(), optimizer_d, scaler_d)
     return generator_terms.detach(), discriminator_terms.detach()
+
+
+def _backward_and_step(
+    total: Tensor, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None
+) -> None:
+    """Backward on ``total`` and one optimiser step, through ``scaler`` when given."""
+    if scaler is None:
+        total.backward()
+        optimizer.step()
+        return
+    scaler.scale(total).backward()
+    scaler.step(optimizer)
+    scaler.update()
 
 
 class UnpairedBatches:

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from ssibench.data.measurements import read_measurements
+from ssibench.device import autocast_forward
 from ssibench.errors import DataFileError
 from ssibench.io import atomic_path
 from ssibench.methods import build_losses, get_method
@@ -40,7 +41,8 @@ def load_trained_model(
     """Rebuild the network of a finished run, wrapped as its method evaluates it, in eval mode.
 
     Stochastic evaluation (e.g. Noise2Inverse's average over random splits) draws from the ``eval``
-    stream, so a run's metrics are reproducible.
+    stream, so a run's metrics are reproducible. The denoiser runs with the run's mixed precision
+    setting (``train.amp``), as in training and validation.
     """
     path = run_dir / MODEL
     if not path.exists():
@@ -51,6 +53,8 @@ def load_trained_model(
         raise DataFileError(f"{path}: cannot read the model ({error}); retrain it") from error
     network = build_network(parse_model_config(spec.get("model", {})), seed)
     network.load_state_dict(state["model"])
+    amp = str(spec.get("train", {}).get("amp", "none"))
+    autocast_forward(network.denoiser, amp, device.type)
     losses = build_losses(
         method, spec.get("scenario", {}), spec.get("method_options"), stream(seed, "eval", device)
     )

@@ -4,9 +4,12 @@ The loop is explicit: data (in memory), model, losses, optimiser, scheduler, che
 epoch shuffles the training split with the ``shuffle`` stream, sums the method's losses per batch
 (L = Σᵢ Lᵢ, any weights live inside the losses), steps Adam, then scores the validation split
 (PSNR/SSIM, ``ssibench`` metric mode). After every epoch ``checkpoint.pt`` (model, optimiser,
-scheduler, log and every random stream's state) is written atomically, so a killed job restarted
-with the same arguments resumes where it stopped and ends with the same weights as an uninterrupted
-run.
+scheduler, gradient scaler, log and every random stream's state) is written atomically, so a killed
+job restarted with the same arguments resumes where it stopped and ends with the same weights as an
+uninterrupted run.
+
+Mixed precision (``train.amp``): the denoiser inside MoDL and the discriminator run under autocast
+(:func:`ssibench.device.autocast_forward`); data consistency, FFTs, losses and metrics stay float32.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from tqdm import tqdm
 from ssibench import __version__
 from ssibench.adversarial import AdversarialResources, adversarial_step
 from ssibench.data.measurements import MeasurementSet, read_measurements
+from ssibench.device import autocast_dtype, autocast_forward, grad_scaler
 from ssibench.errors import ConfigError, DataFileError
 from ssibench.io import atomic_path
 from ssibench.losses import Loss
@@ -47,6 +51,7 @@ __all__ = [
     "parse_train_config",
     "records_randomness",
     "train",
+    "train_step",
     "unwrap",
 ]
 
@@ -76,6 +81,7 @@ class TrainConfig:
     lr_milestones: tuple[int, ...] = ()
     lr_gamma: float = 0.1
     val_every: int = 1
+    amp: str = "none"
 
 
 def _from_mapping(cls: type, values: Mapping[str, Any], key: str) -> Any:
@@ -101,6 +107,7 @@ def parse_train_config(values: Mapping[str, Any]) -> TrainConfig:
         raise ConfigError(
             f"train: epochs must be ≥ 0, batch_size ≥ 1, lr > 0, val_every ≥ 1; got {config}"
         )
+    autocast_dtype(config.amp, key="train.amp")
     return config
 
 
@@ -221,10 +228,12 @@ def train(
 
     method_spec = get_method(method)
     network = build_network(model_config, seed).to(device)
+    autocast_forward(network.denoiser, config.amp, device.type)
     state = _TrainingState(
         modules={"model": network},
         optimizers={"optimizer": torch.optim.Adam(network.parameters(), lr=config.lr)},
         generators={"shuffle": stream(seed, "shuffle"), "loss": stream(seed, "loss", device)},
+        scalers={"scaler": grad_scaler(config.amp, device)},
     )
     loss_generator = state.generators["loss"]
     adversarial = None
@@ -236,9 +245,12 @@ def train(
                 train_set, stream(seed, "discriminator", device), state.generators["unpaired"]
             ),
         )
-        discriminator = adversarial.discriminator.to(device)
+        discriminator = autocast_forward(
+            adversarial.discriminator.to(device), config.amp, device.type
+        )
         state.modules["discriminator"] = discriminator
         state.optimizers["optimizer_d"] = torch.optim.Adam(discriminator.parameters(), lr=config.lr)
+        state.scalers["scaler_d"] = grad_scaler(config.amp, device)
         losses = [*adversarial.generator_losses, *adversarial.discriminator_losses]
     else:
         losses = build_losses(method, scenario, spec.get("method_options"), loss_generator)
@@ -289,10 +301,14 @@ def train(
                         y,
                         physics,
                         epoch,
+                        state.scalers["scaler"],
+                        state.scalers["scaler_d"],
                     )
                 )
             else:
-                terms = _standard_step(model, losses, optimizer, x, y, physics, epoch)
+                terms = train_step(
+                    model, losses, optimizer, state.scalers["scaler"], x, y, physics, epoch
+                )
             term_sums += terms * len(index)
             progress.update()
         scheduler.step()
@@ -331,9 +347,14 @@ def train(
 def _resume_fingerprint(spec: Mapping[str, Any]) -> str:
     """The part of the spec a checkpoint must share to be resumed: all of it but ``train.epochs``.
 
-    Extending ``epochs`` continues a run; any other change (model, lr, scenario, ...) starts over.
+    Extending ``epochs`` continues a run; any other change (model, lr, amp, scenario, ...) starts
+    over. ``amp: none`` counts as absent, so checkpoints made before the key existed still resume.
     """
-    train_spec = {k: v for k, v in dict(spec.get("train", {})).items() if k != "epochs"}
+    train_spec = {
+        k: v
+        for k, v in dict(spec.get("train", {})).items()
+        if k != "epochs" and not (k == "amp" and v == "none")
+    }
     return json.dumps({**dict(spec), "train": train_spec}, sort_keys=True, default=str)
 
 
@@ -345,23 +366,30 @@ def _write_log(path: Path, log: list[dict[str, float]]) -> None:
         frame.to_csv(tmp, index=False)
 
 
-def _standard_step(
+def train_step(
     model: nn.Module,
     losses: list[Loss],
     optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
     x: Tensor,
     y: Tensor,
     physics: Any,
     epoch: int,
 ) -> Tensor:
-    """One step on L = Σᵢ Lᵢ(x̂), x̂ = f(y, A); returns the detached terms ``(len(losses),)``."""
+    """One step on L = Σᵢ Lᵢ(x̂), x̂ = f(y, A); returns the detached terms ``(len(losses),)``.
+
+    The backward pass runs on s·L and the optimiser steps on the gradients divided by s, skipping
+    the step if they are not finite (fp16 loss scaling); a disabled ``scaler`` (s = 1, no check)
+    makes this a plain step.
+    """
     optimizer.zero_grad(set_to_none=True)
     x_net = forward_train(model, y, physics)
     terms = torch.stack(
         [loss(x_net=x_net, y=y, physics=physics, model=model, x=x, epoch=epoch) for loss in losses]
     )
-    terms.sum().backward()
-    optimizer.step()
+    scaler.scale(terms.sum()).backward()
+    scaler.step(optimizer)
+    scaler.update()
     return terms.detach()
 
 
@@ -373,12 +401,14 @@ class _TrainingState:
     optimizers: dict[str, torch.optim.Optimizer]
     generators: dict[str, torch.Generator]
     schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler] = field(default_factory=dict)
+    scalers: dict[str, torch.amp.GradScaler] = field(default_factory=dict)
 
     def state_dict(self) -> dict[str, dict[str, Any]]:
         return {
             "modules": {k: v.state_dict() for k, v in self.modules.items()},
             "optimizers": {k: v.state_dict() for k, v in self.optimizers.items()},
             "schedulers": {k: v.state_dict() for k, v in self.schedulers.items()},
+            "scalers": {k: v.state_dict() for k, v in self.scalers.items()},
             "generators": {k: v.get_state() for k, v in self.generators.items()},
         }
 
@@ -386,6 +416,10 @@ class _TrainingState:
         for group in ("modules", "optimizers", "schedulers"):
             for name, target in getattr(self, group).items():
                 target.load_state_dict(state[group][name])
+        # Checkpoints from before mixed precision have no scalers: theirs were disabled ({}).
+        saved_scalers = state.get("scalers", {})
+        for name, scaler in self.scalers.items():
+            scaler.load_state_dict(saved_scalers.get(name, {}))
         for name, generator in self.generators.items():
             generator.set_state(state["generators"][name])
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 import torch
 
+from ssibench.device import LOCK_DIR_ENV, WhenBusy, device_log_line
+from ssibench.device import resolve_device as _resolve
 from ssibench.errors import ConfigError
 
 __all__ = ["add_device_argument", "formatter", "parse_spec", "resolve_device"]
@@ -31,18 +34,19 @@ def add_device_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device",
         default="auto",
-        help="compute device: auto (CUDA if visible; honours CUDA_VISIBLE_DEVICES), cpu, cuda[:N]",
+        help=(
+            "compute device: auto (CUDA if visible; honours CUDA_VISIBLE_DEVICES), cpu, cuda[:N]. "
+            "With auto or cuda and several visible GPUs the job claims a free one by a lock file "
+            f"in ${LOCK_DIR_ENV} (default: a per-user folder in the temp dir)"
+        ),
     )
 
 
-def resolve_device(name: str) -> torch.device:
-    """Turn ``auto|cpu|cuda|cuda:N`` into a ``torch.device``; ``auto`` prefers CUDA."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as error:
-        raise ConfigError(f"--device: {error}; use auto, cpu, cuda or cuda:N") from error
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda requested but no CUDA device is visible; use --device cpu")
+def resolve_device(name: str, when_busy: WhenBusy = "wait") -> torch.device:
+    """Resolve ``--device`` (see :func:`ssibench.device.resolve_device`) and log it once.
+
+    Prints ``ssibench: device <device> (CUDA_VISIBLE_DEVICES=<value or 'unset'>)`` to stderr.
+    """
+    device = _resolve(name, when_busy=when_busy)
+    print(device_log_line(device), file=sys.stderr)
     return device

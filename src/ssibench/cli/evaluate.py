@@ -49,7 +49,7 @@ def _run(args: argparse.Namespace) -> None:
         run_dir=args.run_dir,
         seed=args.seed,
         spec=parse_spec(args.spec),
-        device=resolve_device(args.device),
+        device=resolve_device(args.device, when_busy="share"),
         out_metrics=args.out_metrics,
         out_samples=args.out_samples,
     )
