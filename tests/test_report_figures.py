@@ -71,18 +71,24 @@ def test_inset_shows_the_boxed_region() -> None:
     np.testing.assert_array_equal(inset.images[0].get_array(), runs[0].target[0, 4:8, 8:12])
 
 
-def test_auto_zoom_picks_the_detailed_window_away_from_the_inset() -> None:
+def test_auto_zoom_picks_the_detailed_window_away_from_inset_and_label() -> None:
+    checkerboard = np.indices((8, 8)).sum(0) % 2
     image = np.zeros((32, 32), dtype=np.float32)
-    image[4:12, 20:28] = np.indices((8, 8)).sum(0) % 2  # a checkerboard: all the detail
+    image[10:18, 18:26] = checkerboard  # all the detail
     region = auto_zoom_region(image)
     assert region.size == 8
-    assert abs(region.row - 4) <= 1  # the window sits on the checkerboard (rows 4..11)
-    assert abs(region.col - 20) <= 1  # (cols 20..27)
-    corner = np.zeros((32, 32), dtype=np.float32)
-    corner[26:32, 0:6] = np.indices((6, 6)).sum(0) % 2  # detail only under the inset
-    region = auto_zoom_region(corner)
-    overlaps = region.row + region.size > 32 * (1 - INSET_FRACTION) and region.col < 32 * 0.42
-    assert not overlaps
+    assert abs(region.row - 10) <= 1  # the window sits on the checkerboard
+    assert abs(region.col - 18) <= 1
+    for corner in ((slice(24, 32), slice(0, 8)), (slice(0, 8), slice(24, 32))):
+        image = np.zeros((32, 32), dtype=np.float32)
+        image[corner] = checkerboard  # detail only under the inset, or under the PSNR label
+        region = auto_zoom_region(image)
+        under_inset = (
+            region.row + region.size > 32 * (1 - INSET_FRACTION) and region.col < 32 * 0.42
+        )
+        under_label = region.row < 32 * 0.16 and region.col + region.size > 32 * 0.45
+        assert not under_inset
+        assert not under_label
     with pytest.raises(ValueError, match="leaves"):
         ZoomRegion.from_fractions((0.9, 0.0, 0.25), (16, 16))
 

@@ -1,8 +1,8 @@
 """Figure 3: training curves — every loss term and the validation PSNR per epoch, per method.
 
 One small panel per trained method: the loss terms of ``train_log.csv`` (``loss_*`` columns,
-the epoch means of the weighted terms) on a log axis, and the validation PSNR on a second axis.
-With several seeds the curves are the mean over seeds.
+the epoch means of the weighted terms; on a log axis when they span more than a decade) and the
+validation PSNR on a second axis. With several seeds the curves are the mean over seeds.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import LogLocator, MaxNLocator, NullFormatter
 
 from ssibench.methods import METHODS, MethodSpec
 from ssibench.report.style import OKABE_ITO, PAGE_WIDTH, figure_style
@@ -23,6 +24,8 @@ TRAIN_LOG_COLUMNS = ("epoch", "loss_total")
 _COLUMNS = 4
 _PANEL_HEIGHT = 1.25
 _VAL_COLOUR = OKABE_ITO[0]
+#: Loss terms spanning more than this ratio are drawn on a log axis.
+LOG_SPAN = 10.0
 
 
 def curves_figure(
@@ -71,12 +74,20 @@ def curves_figure(
                     color=OKABE_ITO[1 + index % (len(OKABE_ITO) - 1)],
                     label=term.removeprefix("loss_"),
                 )
-            if (mean[terms or ["loss_total"]] > 0).any().any():
+            plotted = mean[terms or ["loss_total"]].to_numpy()
+            positive = plotted[plotted > 0]
+            if positive.size and positive.max() > LOG_SPAN * positive.min():
                 ax.set_yscale("log")
+                # decades only: minor-tick labels of a log axis crowd each other
+                ax.yaxis.set_major_locator(LogLocator(base=10, numticks=4))
+                ax.yaxis.set_minor_formatter(NullFormatter())
+            else:  # less than a decade: a linear axis reads better
+                ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
             ax.set_title(methods[method].label if method in methods else method, pad=2)
             ax.set_label(method)
             ax.tick_params(labelsize=5)
-            ax.legend(loc="upper right", fontsize=5, frameon=False, handlelength=1.0)
+            ax.legend(loc="best", fontsize=5, frameon=False, handlelength=1.0)
             if "val_psnr" in mean.columns and mean["val_psnr"].notna().any():
                 twin = ax.twinx()
                 twin.plot(

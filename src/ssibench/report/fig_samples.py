@@ -30,6 +30,8 @@ MAX_COLUMNS = 7
 ZOOM_FRACTION = 0.25
 #: Side of the inset, as a fraction of the panel (placed in the bottom-left corner).
 INSET_FRACTION = 0.42
+#: Height and width of the PSNR label in the top-right corner, as fractions of the panel.
+LABEL_FRACTION = (0.16, 0.55)
 #: Percentile of the error maps that sets the top of their shared colour scale.
 ERROR_PERCENTILE = 99.5
 BOX_COLOUR = OKABE_ITO[6]  # vermillion
@@ -89,11 +91,11 @@ class ZoomRegion:
 
 
 def auto_zoom_region(target: np.ndarray) -> ZoomRegion:
-    """The square window of most detail, away from the inset corner.
+    """The square window of most detail, away from the inset and the PSNR label.
 
     Detail is the gradient energy Σ ‖∇x‖² of the ground truth inside the window (side
     ⌈ZOOM_FRACTION·H⌉), found with a summed-area table; windows overlapping the bottom-left
-    corner where the inset is drawn are excluded.
+    corner (the inset) or the top-right corner (the PSNR label) are excluded.
 
     Args:
         target: ``(H, W)`` ground-truth magnitude.
@@ -111,7 +113,9 @@ def auto_zoom_region(target: np.ndarray) -> ZoomRegion:
     rows, cols = np.indices(sums.shape)
     inset_top, inset_right = height * (1 - INSET_FRACTION), width * INSET_FRACTION
     overlaps_inset = (rows + size > inset_top) & (cols < inset_right)
-    sums = np.where(overlaps_inset, -np.inf, sums)
+    text_bottom, text_left = height * LABEL_FRACTION[0], width * (1 - LABEL_FRACTION[1])
+    overlaps_label = (rows < text_bottom) & (cols + size > text_left)
+    sums = np.where(overlaps_inset | overlaps_label, -np.inf, sums)
     row, col = np.unravel_index(int(np.argmax(sums)), sums.shape)
     return ZoomRegion(int(row), int(col), size)
 
@@ -219,8 +223,8 @@ def sample_figure(
     error_norm = Normalize(0.0, error_max)
     grey = dict(cmap="gray", vmin=0.0, vmax=float(target.max()) or 1.0)
 
-    n_columns = min(MAX_COLUMNS, len(panels))
-    n_strips = math.ceil(len(panels) / n_columns)
+    n_strips = math.ceil(len(panels) / MAX_COLUMNS)
+    n_columns = math.ceil(len(panels) / n_strips)  # strips as evenly filled as possible
     panel = PAGE_WIDTH / MAX_COLUMNS
     with figure_style():
         figure = Figure(
