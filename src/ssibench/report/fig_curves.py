@@ -84,7 +84,8 @@ def curves_figure(
             else:  # less than a decade: a linear axis reads better
                 ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
             ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
-            ax.set_title(methods[method].label if method in methods else method, pad=2)
+            # right-aligned: the left corner holds the y axis' offset text (×1e−2)
+            ax.set_title(methods[method].label if method in methods else method, loc="right", pad=2)
             ax.set_label(method)
             ax.tick_params(labelsize=5)
             ax.legend(loc="best", fontsize=5, frameon=False, handlelength=1.0)
@@ -100,7 +101,7 @@ def curves_figure(
             ax.set_axis_off()
         figure.supxlabel("epoch")
         figure.suptitle(
-            f"Scenario {scenario}: training loss terms (log scale, coloured) and validation "
-            "PSNR in dB (dashed, right axis)"
+            f"Scenario {scenario}: training loss terms (coloured, left axis; log scale beyond a "
+            "decade) and validation PSNR in dB (dashed, right axis)"
         )
     return figure

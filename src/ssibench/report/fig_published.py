@@ -106,7 +106,7 @@ def published_figure(
         ax.set_xlabel("published PSNR (dB)")
         ax.set_ylabel("our PSNR (dB)")
         ax.grid(linewidth=0.3, alpha=0.5)
-        figure.legend(loc="outside upper center", ncols=4, frameon=False)
+        figure.legend(loc="outside lower center", ncols=4, frameon=False)
         rho = rank_correlation(both)
         figure.suptitle(f"Scenario {scenario}: ours vs paper, Spearman ρ = {rho:.2f}")
     return figure
