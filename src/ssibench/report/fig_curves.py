@@ -95,13 +95,14 @@ def curves_figure(
                     mean.index, mean["val_psnr"], color=_VAL_COLOUR, linestyle="--", linewidth=0.9
                 )
                 twin.tick_params(labelsize=5, colors=_VAL_COLOUR)
+                twin.ticklabel_format(axis="y", useOffset=False)
                 twin.spines["right"].set_visible(True)
                 twin.set_label(f"{method}:val_psnr")
         for ax in axes[len(order) :]:
             ax.set_axis_off()
         figure.supxlabel("epoch")
         figure.suptitle(
-            f"Scenario {scenario}: training loss terms (coloured, left axis; log scale beyond a "
-            "decade) and validation PSNR in dB (dashed, right axis)"
+            f"Scenario {scenario}: loss terms (colour, left axis) and validation PSNR "
+            "(dashed, right axis, dB)"
         )
     return figure
