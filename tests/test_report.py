@@ -138,6 +138,7 @@ def test_latex_has_booktabs_rules_bold_best_and_escaped_labels() -> None:
     assert tex.count(r"\midrule") == 3  # header | zero-filled | self-supervised | supervised
     assert r"\textbf{SSDU}" in tex
     assert r"$\pm$" in tex
+    assert tex.isascii()  # pdflatex sets it without unicode packages (±, Δ, †, − are escaped)
     body = [line for line in tex.splitlines() if line.endswith("\\\\")]
     assert all(line.count("&") == body[0].count("&") for line in body)
 

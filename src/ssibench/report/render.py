@@ -22,7 +22,21 @@ from ssibench.report.stats import SIGNIFICANCE_LEVEL
 __all__ = ["combined_latex", "combined_markdown", "scenario_latex", "scenario_markdown"]
 
 DAGGER = "†"
-_LATEX_SPECIAL = {"&": r"\&", "%": r"\%", "_": r"\_", "#": r"\#", "$": r"\$"}
+#: Characters LaTeX would misread, or that pdflatex cannot set in text mode.
+_LATEX_SPECIAL = {
+    "&": r"\&",
+    "%": r"\%",
+    "_": r"\_",
+    "#": r"\#",
+    "$": r"\$",
+    "<": r"$<$",
+    ">": r"$>$",
+    "–": "--",
+    "−": "$-$",
+    "±": r"$\pm$",
+    "Δ": r"$\Delta$",
+    DAGGER: r"$^\dagger$",
+}
 
 
 def psnr_text(value: float) -> str:
@@ -82,6 +96,42 @@ def _footnote(table: pd.DataFrame) -> str:
     )
 
 
+def nmse_text(value: float) -> str:
+    """NMSE with 4 decimals, ``–`` for NaN."""
+    return "–" if _missing(value) else f"{value:.4f}"
+
+
+def _scenario_header(multi_seed: bool) -> list[str]:
+    header = ["Method", "PSNR (dB)", "SSIM", "NMSE", "Paper PSNR", "Δ PSNR", "Paper SSIM"]
+    if multi_seed:
+        header[4:4] = ["PSNR seed std", "SSIM seed std"]
+    return header
+
+
+def _scenario_cells(row: pd.Series, multi_seed: bool) -> list[str]:
+    """Plain-text cells of one leaderboard row; the PSNR cell ends with † if it differs."""
+    cells = [
+        _label(row),
+        f"{psnr_text(row['psnr_mean'])} ± {psnr_text(row['psnr_std'])}"
+        + (DAGGER if row["differs_from_best"] else ""),
+        f"{ssim_text(row['ssim_mean'])} ± {ssim_text(row['ssim_std'])}",
+        f"{nmse_text(row['nmse_mean'])} ± {nmse_text(row['nmse_std'])}",
+        psnr_text(row["psnr_published"]),
+        _signed(row["psnr_diff"], 2),
+        ssim_text(row["ssim_published"]),
+    ]
+    if multi_seed:
+        seed_cells = ["–", "–"]
+        if row["n_seeds"] > 1:
+            seed_cells = [psnr_text(row["psnr_seed_std"]), ssim_text(row["ssim_seed_std"])]
+        cells[4:4] = seed_cells
+    return cells
+
+
+#: Cells set in bold on the best row: method, PSNR, SSIM, NMSE.
+_BOLD_CELLS = 4
+
+
 def scenario_markdown(
     table: pd.DataFrame,
     scenario: str,
@@ -100,9 +150,7 @@ def scenario_markdown(
         Markdown text ending with a newline.
     """
     multi_seed = bool((table["n_seeds"] > 1).any())
-    header = ["Method", "PSNR (dB)", "SSIM", "Paper PSNR", "Δ PSNR", "Paper SSIM"]
-    if multi_seed:
-        header[3:3] = ["PSNR seed std", "SSIM seed std"]
+    header = _scenario_header(multi_seed)
     lines = [
         f"### Scenario `{scenario}`",
         "",
@@ -113,46 +161,33 @@ def scenario_markdown(
         if group_index:
             lines.append("| " + " | ".join([" "] * len(header)) + " |")
         for _, row in group.iterrows():
-            mark = DAGGER if row["differs_from_best"] else ""
-            cells = [
-                _label(row),
-                f"{psnr_text(row['psnr_mean'])} ± {psnr_text(row['psnr_std'])}{mark}",
-                f"{ssim_text(row['ssim_mean'])} ± {ssim_text(row['ssim_std'])}",
-                psnr_text(row["psnr_published"]),
-                _signed(row["psnr_diff"], 2),
-                ssim_text(row["ssim_published"]),
-            ]
-            if multi_seed:
-                seed_cells = ["–", "–"]
-                if row["n_seeds"] > 1:
-                    seed_cells = [psnr_text(row["psnr_seed_std"]), ssim_text(row["ssim_seed_std"])]
-                cells[3:3] = seed_cells
+            cells = _scenario_cells(row, multi_seed)
             if row["best"]:
-                cells[:3] = [f"**{cell}**" for cell in cells[:3]]
+                cells[:_BOLD_CELLS] = [f"**{cell}**" for cell in cells[:_BOLD_CELLS]]
             lines.append("| " + " | ".join(cells) + " |")
     lines += ["", _footnote(table), _skipped_note(skipped, methods)]
     return "\n".join(lines) + "\n"
 
 
 def _tex(text: str) -> str:
-    text = "".join(_LATEX_SPECIAL.get(char, char) for char in str(text))
-    return text.replace("±", r"$\pm$").replace("Δ", r"$\Delta$").replace(DAGGER, r"$^\dagger$")
+    return "".join(_LATEX_SPECIAL.get(char, char) for char in str(text))
 
 
 def _tex_cell(text: str, bold: bool) -> str:
-    return rf"\textbf{{{_tex(text)}}}" if bold else _tex(text)
+    if not bold:
+        return _tex(text)
+    mark = DAGGER if text.endswith(DAGGER) else ""  # the mark stays outside the bold text
+    return rf"\textbf{{{_tex(text.removesuffix(DAGGER))}}}" + _tex(mark)
 
 
 def scenario_latex(table: pd.DataFrame, scenario: str) -> str:
     r"""One scenario's leaderboard as a LaTeX ``table`` with booktabs rules (needs ``booktabs``).
 
-    Columns: method, PSNR and SSIM (mean ± std over slices, and over seeds when there are
-    several), paper PSNR/SSIM and Δ PSNR. Groups of :func:`_groups` are separated by ``\midrule``.
+    The columns of :func:`scenario_markdown`; groups of :func:`_groups` are separated by
+    ``\midrule``.
     """
     multi_seed = bool((table["n_seeds"] > 1).any())
-    header = ["Method", "PSNR (dB)", "SSIM", "Paper PSNR", "Δ PSNR", "Paper SSIM"]
-    if multi_seed:
-        header[3:3] = ["PSNR seed std", "SSIM seed std"]
+    header = _scenario_header(multi_seed)
     lines = [
         r"\begin{table}[t]",
         r"\centering\small",
@@ -165,26 +200,9 @@ def scenario_latex(table: pd.DataFrame, scenario: str) -> str:
     for group in _groups(table):
         lines.append(r"\midrule")
         for _, row in group.iterrows():
-            mark = DAGGER if row["differs_from_best"] else ""
-            cells = [
-                _tex_cell(_label(row), row["best"]),
-                _tex_cell(
-                    f"{psnr_text(row['psnr_mean'])} ± {psnr_text(row['psnr_std'])}", row["best"]
-                )
-                + (_tex(mark)),
-                _tex_cell(
-                    f"{ssim_text(row['ssim_mean'])} ± {ssim_text(row['ssim_std'])}", row["best"]
-                ),
-                _tex(psnr_text(row["psnr_published"])),
-                _tex(_signed(row["psnr_diff"], 2)),
-                _tex(ssim_text(row["ssim_published"])),
-            ]
-            if multi_seed:
-                seed_cells = ["–", "–"]
-                if row["n_seeds"] > 1:
-                    seed_cells = [psnr_text(row["psnr_seed_std"]), ssim_text(row["ssim_seed_std"])]
-                cells[3:3] = [_tex(cell) for cell in seed_cells]
-            lines.append(" & ".join(cells) + r" \\")
+            cells = _scenario_cells(row, multi_seed)
+            bold = [bool(row["best"]) and i < _BOLD_CELLS for i in range(len(cells))]
+            lines.append(" & ".join(map(_tex_cell, cells, bold)) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
     return "\n".join(lines) + "\n"
 
