@@ -221,11 +221,11 @@ def test_successive_sampling_refuses_bad_weights_and_counts():
 def test_a_coarse_quadrature_is_refined_until_the_probabilities_sum_to_k(monkeypatch):
     weights = torch.linspace(1.0, 20.0, 40, dtype=torch.float64)
     accurate = successive_sampling_inclusion(weights, 20)
-    monkeypatch.setattr(masks, "INCLUSION_QUADRATURE_ORDER", 4)
-    monkeypatch.setattr(masks, "INCLUSION_SUBPANELS", (2,))
+    monkeypatch.setattr(masks.inclusion, "INCLUSION_QUADRATURE_ORDER", 4)
+    monkeypatch.setattr(masks.inclusion, "INCLUSION_SUBPANELS", (2,))
     with pytest.raises(RuntimeError, match="sum to"):  # 4 nodes per half panel miss Σπ = k
         successive_sampling_inclusion(weights, 20)
-    monkeypatch.setattr(masks, "INCLUSION_SUBPANELS", (2, 32))
+    monkeypatch.setattr(masks.inclusion, "INCLUSION_SUBPANELS", (2, 32))
     refined = successive_sampling_inclusion(weights, 20)
     assert torch.allclose(refined, accurate, rtol=0, atol=1e-13)
 
@@ -309,9 +309,9 @@ def test_inclusion_probabilities_are_cached_per_generator_and_width_and_copied()
     generator = GaussianMaskGenerator(5)
     first = inclusion_probabilities(generator, 24)
     first.fill_(-1.0)
-    hits = masks._cached_inclusion.cache_info().hits
+    hits = masks.inclusion._cached_inclusion.cache_info().hits
     again = inclusion_probabilities(GaussianMaskGenerator(5.0), 24)  # an equal generator
-    assert masks._cached_inclusion.cache_info().hits == hits + 1
+    assert masks.inclusion._cached_inclusion.cache_info().hits == hits + 1
     assert (again >= 0).all()
 
 
