@@ -163,18 +163,21 @@ def test_cost_bars_are_mean_over_seeds_in_minutes_and_gigabytes() -> None:
     assert [bar.get_width() for bar in memory_ax.patches] == pytest.approx([0.5, 1.5])
 
 
+def write_samples(metrics: list[Path]) -> list[Path]:
+    """A samples.npz of :func:`make_runs` beside each metrics.csv (same run order)."""
+    paths = []
+    for path, run in zip(metrics, make_runs(), strict=True):
+        arrays = {"indices": run.indices, "target": run.target, "recon": run.recon}
+        np.savez(path.parent / "samples.npz", zero_filled=run.zero_filled, **arrays)
+        paths.append(path.parent / "samples.npz")
+    return paths
+
+
 def test_cli_writes_every_kind_as_pdf_and_png(tmp_path: Path) -> None:
     metrics = write_metrics(tmp_path / "runs", make_metrics())
-    samples, logs, benchmarks, runs = [], [], [], []
+    samples = write_samples(metrics)
+    logs, benchmarks, runs = [], [], []
     for path, run in zip(metrics, make_runs(), strict=True):
-        np.savez(
-            path.parent / "samples.npz",
-            indices=run.indices,
-            target=run.target,
-            recon=run.recon,
-            zero_filled=run.zero_filled,
-        )
-        samples.append(path.parent / "samples.npz")
         if METHODS[run.method].trains:
             _log({"loss_x": [1.0, 0.5]}, [20.0, 21.0]).to_csv(path.parent / "log.csv", index=False)
             (path.parent / "bench.tsv").write_text("s\th:m:s\tmax_rss\n12.5\t0:00:12\t300.1\n")
@@ -202,16 +205,7 @@ def test_cli_writes_every_kind_as_pdf_and_png(tmp_path: Path) -> None:
 
 def test_cli_reports_user_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     metrics = write_metrics(tmp_path / "runs", make_metrics())
-    samples = []
-    for path, run in zip(metrics, make_runs(), strict=True):
-        np.savez(
-            path.parent / "samples.npz",
-            indices=run.indices,
-            target=run.target,
-            recon=run.recon,
-            zero_filled=run.zero_filled,
-        )
-        samples.append(path.parent / "samples.npz")
+    samples = write_samples(metrics)
     out = tmp_path / "out.png"
     args = ["figures", "samples", "--metrics", *map(str, metrics), "--samples", *map(str, samples)]
     assert main([*args, "--scenario", SCENARIO, "--out", str(out), "--sample-index", "3"]) == 2

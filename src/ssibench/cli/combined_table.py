@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ssibench.cli.common import formatter
+from ssibench.cli.common import formatter, read_table
 from ssibench.errors import DataFileError
 from ssibench.io import atomic_path, atomic_write_text
 
@@ -64,12 +64,7 @@ def read_leaderboards(paths: Sequence[Path]) -> dict[str, pd.DataFrame]:
     """
     tables: dict[str, pd.DataFrame] = {}
     for path in paths:
-        try:
-            table = pd.read_csv(path)
-        except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-            raise DataFileError(
-                f"{path}: cannot read the leaderboard ({error}); rebuild it with snakemake {path}"
-            ) from error
+        table = read_table(path, "leaderboard")
         missing = [c for c in LEADERBOARD_COLUMNS if c not in table.columns]
         scenarios = table["scenario"].astype(str).unique() if "scenario" in table else []
         if missing or len(scenarios) != 1:

@@ -5,15 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from ssibench.device import LOCK_DIR_ENV, WhenBusy, device_log_line
 from ssibench.device import resolve_device as _resolve
-from ssibench.errors import ConfigError
+from ssibench.errors import ConfigError, DataFileError
 
-__all__ = ["add_device_argument", "formatter", "parse_spec", "resolve_device"]
+__all__ = ["add_device_argument", "formatter", "parse_spec", "read_table", "resolve_device"]
 
 formatter = argparse.ArgumentDefaultsHelpFormatter
 
@@ -50,3 +51,19 @@ def resolve_device(name: str, when_busy: WhenBusy = "wait") -> torch.device:
     device = _resolve(name, when_busy=when_busy)
     print(device_log_line(device), file=sys.stderr)
     return device
+
+
+def read_table(path: Path, what: str, **options: Any) -> Any:
+    """Read a CSV/TSV written by a workflow step as a DataFrame (``options`` go to read_csv).
+
+    Raises:
+        DataFileError: for a missing, empty or unparsable file, naming it and how to rebuild it.
+    """
+    import pandas as pd  # here, not at module level: `ssibench --help` stays fast
+
+    try:
+        return pd.read_csv(path, **options)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise DataFileError(
+            f"{path}: cannot read the {what} ({error}); rebuild it with snakemake {path}"
+        ) from error

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ssibench.cli.common import formatter
+from ssibench.cli.common import formatter, read_table
 from ssibench.cli.tables import read_metrics
 from ssibench.errors import ConfigError, DataFileError
 
@@ -199,15 +199,6 @@ def read_samples(path: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _read_table(path: Path, what: str, **options: object) -> pd.DataFrame:
-    try:
-        return pd.read_csv(path, **options)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-        raise DataFileError(
-            f"{path}: cannot read the {what} ({error}); rebuild it with snakemake {path}"
-        ) from error
-
-
 def _save(figure: object, paths: Sequence[Path]) -> None:
     from ssibench.report.style import save_figure
 
@@ -263,7 +254,7 @@ def _curves(args: argparse.Namespace) -> None:
     runs = parse_runs(args.runs, args.train_logs, "--train-logs")
     logs = {}
     for path, run in zip(args.train_logs, runs, strict=True):
-        log = _read_table(path, "training log")
+        log = read_table(path, "training log")
         missing = [c for c in TRAIN_LOG_COLUMNS if c not in log.columns]
         if missing:
             raise DataFileError(f"{path}: no column(s) {', '.join(missing)}; retrain the run")
@@ -274,7 +265,7 @@ def _curves(args: argparse.Namespace) -> None:
 def _published(args: argparse.Namespace) -> None:
     from ssibench.report.fig_published import published_figure
 
-    table = _read_table(args.table, "leaderboard")
+    table = read_table(args.table, "leaderboard")
     missing = [c for c in ("method", "label", "psnr_mean", "psnr_published") if c not in table]
     if missing:
         raise DataFileError(f"{args.table}: no column(s) {', '.join(missing)}; rebuild it")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ssibench.cli.common import formatter
+from ssibench.cli.common import formatter, read_table
 from ssibench.errors import ConfigError, DataFileError
 from ssibench.io import atomic_path, atomic_write_text
 
@@ -65,12 +65,7 @@ def read_metrics(paths: Sequence[Path], scenario: str) -> list[pd.DataFrame]:
 
     frames = []
     for path in paths:
-        try:
-            frame = pd.read_csv(path)
-        except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-            raise DataFileError(
-                f"{path}: cannot read the metrics ({error}); rebuild it with snakemake {path}"
-            ) from error
+        frame = read_table(path, "metrics")
         missing = [column for column in METRICS_COLUMNS if column not in frame.columns]
         if missing or frame.empty:
             what = f"no column(s) {', '.join(missing)}" if missing else "no rows"
