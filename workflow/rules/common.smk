@@ -288,8 +288,15 @@ def simulate_spec(wildcards):
 
 
 def train_config(method):
-    """The train section with the method's overrides from `method_train` applied."""
-    return {**config["train"], **config["method_train"].get(method, {})}
+    """The train section with the method's overrides from `method_train` applied.
+
+    `amp: none` is left out: it is the trainer's default, and runs made before the key existed
+    keep their params (Snakemake reruns a job whose params changed).
+    """
+    train = {**config["train"], **config["method_train"].get(method, {})}
+    if train.get("amp") == "none":
+        del train["amp"]
+    return train
 
 
 def train_spec(wildcards):
