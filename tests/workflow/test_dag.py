@@ -311,12 +311,15 @@ def test_deleted_figure_is_rebuilt_alone(dry_runs: dict[str, tuple[int, str]]) -
     assert sum(name.endswith("fig_samples.py") for name in names) == 1
 
 
-def test_edited_figure_code_reruns_only_figures(dry_runs: dict[str, tuple[int, str]]) -> None:
-    """Every output exists but predates the source files: only the figure rules are rerun."""
+def test_edited_report_code_reruns_only_tables_and_figures(
+    dry_runs: dict[str, tuple[int, str]],
+) -> None:
+    """Every output exists but predates the source files: only tables and figures are redone."""
     status, output = dry_runs["code-edit"]
     assert status == 0, output
     counts = _job_counts(output)
-    expected = _figure_counts(_config(FEW_METHODS))
+    config = _config(FEW_METHODS)
+    expected = {**_figure_counts(config), "tables": len(config["scenarios"]), "combined_table": 1}
     assert counts == {**expected, "all": 1, "total": sum(expected.values()) + 1}
     assert "reason: Updated input files:" in output
 

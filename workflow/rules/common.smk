@@ -191,14 +191,22 @@ def figure_report(kind):
     )
 
 
-def figure_code(module):
-    """Source files of a figure: its plotting module and the shared style (rule inputs).
+def report_code(*modules):
+    """Source files of `ssibench.report` modules, as inputs of the table and figure rules.
 
-    As inputs they make Snakemake rerun the figure (and only it) when its code is edited.
+    As inputs they make Snakemake redo a table or figure (and nothing upstream) when its code is
+    edited.
     """
-    return [
-        importlib.util.find_spec(f"ssibench.report.{name}").origin for name in (module, "style")
-    ]
+    return [importlib.util.find_spec(f"ssibench.report.{name}").origin for name in modules]
+
+
+#: Code of the tables: statistics, paired tests, published numbers, rendering.
+TABLE_CODE = ("leaderboard", "stats", "published", "render")
+
+
+def figure_code(module):
+    """Source files of a figure: its plotting module and the shared style."""
+    return report_code(module, "style")
 
 
 def zoom_option():

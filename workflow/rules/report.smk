@@ -1,12 +1,13 @@
 # Per-run metrics, samples, training logs and benchmarks → leaderboards and figures.
-# These rules read only run outputs, so a deleted table or figure is rebuilt alone; each figure
-# rule also depends on its own plotting module (and the shared style), so editing a figure's code
-# reruns that figure and nothing else.
+# These rules read only run outputs, so a deleted table or figure is rebuilt alone. Each also
+# depends on its own code (the table modules; a figure's plotting module and the shared style), so
+# editing that code redoes those tables or figures and nothing upstream.
 
 
 rule tables:
     input:
         metrics=scenario_metrics,
+        code=report_code(*TABLE_CODE),
     output:
         csv=report(
             "results/tables/leaderboard_{scenario}.csv",
@@ -47,6 +48,7 @@ rule tables:
 rule combined_table:
     input:
         tables=expand("results/tables/leaderboard_{scenario}.csv", scenario=SCENARIOS),
+        code=report_code("render"),
     output:
         csv=report(
             "results/tables/leaderboard_all.csv",
