@@ -3,7 +3,8 @@
 Top row of each strip: magnitudes on one grey scale [0, max |x|] — ground truth, zero-filled Aᴴy,
 then every trained method in leaderboard order — each with the slice's PSNR, a box on a region
 and a zoomed inset of that region. Row below: error maps e = | |x̂| − |x| | on ONE shared colour
-scale [0, e_max] (e_max the largest 99.5th percentile over the panels) with one colour bar.
+scale [0, e_max] (e_max the 99.5th percentile of the zero-filled error; larger errors saturate)
+with one colour bar.
 """
 
 from __future__ import annotations
@@ -219,7 +220,9 @@ def sample_figure(
         auto_zoom_region(target) if zoom is None else ZoomRegion.from_fractions(zoom, target.shape)
     )
     errors = {name: np.abs(image - target) for name, _, _, image in panels[1:]}
-    error_max = max(float(np.percentile(e, ERROR_PERCENTILE)) for e in errors.values()) or 1.0
+    # The zero-filled error sets the scale: a method that fails (e.g. a collapsed adversarial
+    # run) saturates instead of turning every other map black.
+    error_max = float(np.percentile(errors["zero-filled"], ERROR_PERCENTILE)) or 1.0
     error_norm = Normalize(0.0, error_max)
     grey = dict(cmap="gray", vmin=0.0, vmax=float(target.max()) or 1.0)
 
@@ -287,9 +290,14 @@ def sample_figure(
             axes[2 * strip + 1, column].set_axis_off()
         if error_image is not None:
             colour_bar = figure.colorbar(
-                error_image, ax=axes[1::2, :].ravel().tolist(), shrink=0.8, pad=0.01, aspect=30
+                error_image,
+                ax=axes[1::2, :].ravel().tolist(),
+                shrink=0.8,
+                pad=0.01,
+                aspect=30,
+                extend="max",
             )
-            colour_bar.set_label("absolute error")
+            colour_bar.set_label("absolute error (scale: zero-filled)")
         figure.suptitle(
             f"Scenario {scenario}: test slice {sample} (PSNR of this slice; box: zoomed region)"
         )
