@@ -220,3 +220,11 @@ def test_cli_reports_user_errors(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main([*curves, SCENARIO, "--out", str(out)]) == 2
     assert "METHOD:SEED" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_curves_keep_negative_loss_values_on_a_linear_axis() -> None:
+    logs = {("ensure", 0): _log({"loss_ensure": [0.02, -0.01, -0.03]}, [17.0, 17.2, 17.4])}
+    figure = curves_figure(logs, SCENARIO)
+    panel = next(ax for ax in figure.axes if ax.get_label() == "ensure")
+    assert panel.get_yscale() == "linear"
+    np.testing.assert_allclose(panel.lines[0].get_ydata(), [0.02, -0.01, -0.03])

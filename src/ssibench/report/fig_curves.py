@@ -26,6 +26,13 @@ _PANEL_HEIGHT = 1.25
 _VAL_COLOUR = OKABE_ITO[0]
 #: Loss terms spanning more than this ratio are drawn on a log axis.
 LOG_SPAN = 10.0
+#: Longest legend label of a loss term (the class-derived names can be long).
+MAX_LABEL = 18
+
+
+def _short(name: str) -> str:
+    """A loss term's legend label, cut to :data:`MAX_LABEL` characters."""
+    return name if len(name) <= MAX_LABEL else name[: MAX_LABEL - 1] + "…"
 
 
 def curves_figure(
@@ -64,24 +71,25 @@ def curves_figure(
             runs = [log for (m, _), log in logs.items() if m == method]
             mean = pd.concat(runs).groupby("epoch").mean(numeric_only=True).sort_index()
             terms = [c for c in mean.columns if c.startswith("loss_") and c != "loss_total"]
-            for index, term in enumerate(terms or ["loss_total"]):
-                values = mean[term]
-                positive = values[values > 0]
+            terms = terms or ["loss_total"]
+            values = mean[terms].to_numpy()
+            # a log axis when every term is positive and they span more than a decade (SURE-type
+            # losses such as ENSURE can be negative and need the linear axis)
+            log = bool((values > 0).all()) and values.max() > LOG_SPAN * values.min()
+            for index, term in enumerate(terms):
                 ax.plot(
-                    positive.index,
-                    positive.to_numpy(),
+                    mean.index,
+                    mean[term].to_numpy(),
                     linewidth=0.9,
                     color=OKABE_ITO[1 + index % (len(OKABE_ITO) - 1)],
-                    label=term.removeprefix("loss_"),
+                    label=_short(term.removeprefix("loss_")),
                 )
-            plotted = mean[terms or ["loss_total"]].to_numpy()
-            positive = plotted[plotted > 0]
-            if positive.size and positive.max() > LOG_SPAN * positive.min():
+            if log:
                 ax.set_yscale("log")
                 # decades only: minor-tick labels of a log axis crowd each other
                 ax.yaxis.set_major_locator(LogLocator(base=10, numticks=4))
                 ax.yaxis.set_minor_formatter(NullFormatter())
-            else:  # less than a decade: a linear axis reads better
+            else:
                 ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
             ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
             # right-aligned: the left corner holds the y axis' offset text (×1e−2)
