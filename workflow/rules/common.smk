@@ -163,7 +163,8 @@ def all_targets():
 # CUDA context, I/O) plus a part sized from the config; every request is multiplied by the
 # attempt number on a retry. Formulas and constants: config/README.md, "resources". The constants
 # were fitted to `ssibench train` on the CPU at 128 x 128 (U-Net width 8-32, 2-4 scales, 1-3
-# iterations, batch 4-8): peak memory within 15 %, time per image within 25 %.
+# iterations, batch 4-8): activation memory of plain MC within about 20 %, EI and MOI below the
+# LOSS_PASSES bound.
 
 BYTES_PER_FLOAT = 4
 MB = 1e6
@@ -181,6 +182,8 @@ FLOPS_FORWARD, FLOPS_TRAIN = 2, 6
 LOSS_PASSES = 3
 # The measurement store is read into memory (the HDF5 read and the tensors).
 DATA_COPIES = 2
+# Rules whose memory and run time are sized from the config.
+SIZED_RULES = ("train", "evaluate")
 
 
 def res(rule, key):
@@ -239,19 +242,19 @@ def gflops(rule):
     return throughput["cpu_gflops"] * res(rule, "threads")
 
 
-def sized_mem_mb(rule, scenario):
+def sized_mem_mb(rule_name, scenario):
     """The config-sized part of a train or evaluate job's memory request (MB)."""
-    if rule == "train":
+    if rule_name == "train":
         on_cpu = config["resources"]["train"]["gpu"] == 0
         return data_mb(scenario, ("train", "val")) + (activation_mb() if on_cpu else 0)
     return data_mb(scenario, ("test",))
 
 
-def sized_runtime_min(rule, method):
+def sized_runtime_min(rule_name, method):
     """The config-sized part of a train or evaluate job's run time (minutes)."""
     if not METHODS[method].trains:  # zero-filled: no network
         return 0
-    if rule == "train":
+    if rule_name == "train":
         train = config["train"]
         validations = math.ceil(train["epochs"] / train["val_every"])
         flops = (
@@ -260,7 +263,7 @@ def sized_runtime_min(rule, method):
         ) * network_macs()
     else:
         flops = n_images("test") * FLOPS_FORWARD * LOSS_PASSES * network_macs()
-    return flops / (gflops(rule) * 1e9) / 60
+    return flops / (gflops(rule_name) * 1e9) / 60
 
 
 def resources_of(rule):
@@ -269,7 +272,8 @@ def resources_of(rule):
     train and evaluate add the config-sized part to their fixed part (whole MB and minutes).
     """
     mem_mb, runtime_min = res(rule, "mem_mb"), res(rule, "runtime_min")
-    if rule in ("train", "evaluate"):
+    sized = rule in SIZED_RULES
+    if sized:
 
         def sized_mem(wildcards, attempt):
             return math.ceil(mem_mb + sized_mem_mb(rule, wildcards.scenario)) * attempt
