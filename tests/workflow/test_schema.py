@@ -136,7 +136,7 @@ def test_defaults_are_filled_and_match_the_documented_scenarios() -> None:
     assert partial["resources"]["train"] == {
         "threads": 1,
         "mem_mb": 100,
-        "runtime_min": 240,
+        "runtime_min": 15,
         "gpu": 1,
     }
     assert partial["scenarios"]["x"] == {

@@ -4,6 +4,7 @@
 import difflib
 import importlib.util
 import json
+import math
 import re
 import sys
 from pathlib import Path
@@ -216,6 +217,31 @@ def zoom_option():
 
 
 # ---------------------------------------------------------------- resources
+# Train and evaluate jobs ask for a fixed part (resources.<rule>.mem_mb / runtime_min: start-up,
+# CUDA context, I/O) plus a part sized from the config; every request is multiplied by the
+# attempt number on a retry. Formulas and constants: config/README.md, "resources". The constants
+# were fitted to `ssibench train` on the CPU at 128 x 128 (U-Net width 8-32, 2-4 scales, 1-3
+# iterations, batch 4-8): activation memory of plain MC within about 20 %, EI and MOI below the
+# LOSS_PASSES bound.
+
+BYTES_PER_FLOAT = 4
+MB = 1e6
+# 3x3 convolutions per U-Net level (2 encoder, 3 decoder incl. the up-convolution); the bottom
+# level has 2. Channels double as pixels quarter, so each level costs about 9 * 5 * width^2
+# multiply-accumulates (MACs) per full-resolution pixel.
+CONVS_PER_LEVEL, CONVS_BOTTOM, KERNEL_TAPS = 5, 2, 9
+# Floats kept for backpropagation per full-resolution pixel, per width channel and per unrolled
+# iteration, times the level sum 2 - 2^(1 - scales) (measured: 12).
+ACTIVATION_FLOATS = 12
+# FLOPs per MAC: a forward pass (evaluation, validation) and forward + backward (training).
+FLOPS_FORWARD, FLOPS_TRAIN = 2, 6
+# Network passes per image of the costliest losses (EI, MOI, MO-EI, the adversarial methods,
+# Noise2Inverse's evaluation; measured 2.5x plain MC); every method is sized with it.
+LOSS_PASSES = 3
+# The measurement store is read into memory (the HDF5 read and the tensors).
+DATA_COPIES = 2
+# Rules whose memory and run time are sized from the config.
+SIZED_RULES = ("train", "evaluate")
 
 
 def res(rule, key):
@@ -224,13 +250,101 @@ def res(rule, key):
     return resources.get(rule, resources["default"])[key]
 
 
+def n_images(split):
+    """Slices in one split: one per demo volume or fastMRI file, times the split fraction."""
+    if DATA["source"] == "demo":
+        n_total = DATA["demo"]["n_volumes"]
+    else:
+        n_total = len(list(Path(DATA["raw_dir"]).glob("*.h5")))
+    return math.ceil(n_total * DATA["split"][split])
+
+
+def store_floats_per_pixel(scenario):
+    """Floats per pixel of one measurement-store row: x (2), y (2 per coil or frame), mask."""
+    spec = scenario_spec(scenario)
+    channels = spec.get("n_coils", 1) if spec["physics"] == "multicoil" else spec.get("n_frames", 1)
+    return 2 + 3 * channels
+
+
+def data_mb(scenario, splits):
+    """Memory (MB) of the measurement-store splits a job holds."""
+    height, width = DATA["image_size"]
+    images = sum(n_images(split) for split in splits)
+    floats = images * height * width * store_floats_per_pixel(scenario)
+    return DATA_COPIES * BYTES_PER_FLOAT * floats / MB
+
+
+def network_macs():
+    """Multiply-accumulates of one MoDL forward pass on one image."""
+    model = config["model"]
+    height, width = DATA["image_size"]
+    convs = CONVS_PER_LEVEL * (model["scales"] - 1) + CONVS_BOTTOM
+    per_pixel = KERNEL_TAPS * model["width"] ** 2 * convs
+    return per_pixel * height * width * model["num_iter"]
+
+
+def activation_mb():
+    """Memory (MB) of one training batch's activations (on the GPU, or in RAM on the CPU)."""
+    model = config["model"]
+    height, width = DATA["image_size"]
+    levels = 2 - 2 ** (1 - model["scales"])
+    floats = ACTIVATION_FLOATS * model["width"] * levels * height * width * model["num_iter"]
+    return LOSS_PASSES * config["train"]["batch_size"] * BYTES_PER_FLOAT * floats / MB
+
+
+def gflops(rule):
+    """Effective throughput (GFLOP/s) of one job of `rule`: its GPU, else its CPU threads."""
+    throughput = config["resources"]["throughput"]
+    if config["resources"][rule]["gpu"] > 0:
+        return throughput["gpu_gflops"]
+    return throughput["cpu_gflops"] * res(rule, "threads")
+
+
+def sized_mem_mb(rule_name, scenario):
+    """The config-sized part of a train or evaluate job's memory request (MB)."""
+    if rule_name == "train":
+        on_cpu = config["resources"]["train"]["gpu"] == 0
+        return data_mb(scenario, ("train", "val")) + (activation_mb() if on_cpu else 0)
+    return data_mb(scenario, ("test",))
+
+
+def sized_runtime_min(rule_name, method):
+    """The config-sized part of a train or evaluate job's run time (minutes)."""
+    if not METHODS[method].trains:  # zero-filled: no network
+        return 0
+    if rule_name == "train":
+        train = config["train"]
+        validations = math.ceil(train["epochs"] / train["val_every"])
+        flops = (
+            train["epochs"] * n_images("train") * FLOPS_TRAIN * LOSS_PASSES
+            + validations * n_images("val") * FLOPS_FORWARD
+        ) * network_macs()
+    else:
+        flops = n_images("test") * FLOPS_FORWARD * LOSS_PASSES * network_macs()
+    return flops / (gflops(rule_name) * 1e9) / 60
+
+
 def resources_of(rule):
-    """Snakemake resources of `rule`: memory and runtime grow with the attempt; gpu if any."""
+    """Snakemake resources of `rule`: memory and runtime grow with the attempt; gpu if any.
+
+    train and evaluate add the config-sized part to their fixed part (whole MB and minutes).
+    """
     mem_mb, runtime_min = res(rule, "mem_mb"), res(rule, "runtime_min")
-    resources = {
-        "mem_mb": lambda wildcards, attempt: mem_mb * attempt,
-        "runtime": lambda wildcards, attempt: runtime_min * attempt,
-    }
+    sized = rule in SIZED_RULES
+    if sized:
+
+        def sized_mem(wildcards, attempt):
+            return math.ceil(mem_mb + sized_mem_mb(rule, wildcards.scenario)) * attempt
+
+        def sized_runtime(wildcards, attempt):
+            return math.ceil(runtime_min + sized_runtime_min(rule, wildcards.method)) * attempt
+
+        resources = {"mem_mb": sized_mem, "runtime": sized_runtime}
+    else:
+        resources = {
+            "mem_mb": lambda wildcards, attempt: mem_mb * attempt,
+            "runtime": lambda wildcards, attempt: runtime_min * attempt,
+        }
     gpu = config["resources"].get(rule, {}).get("gpu", 0)
     if gpu > 0:
         resources["gpu"] = gpu
