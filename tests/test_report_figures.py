@@ -160,6 +160,7 @@ def test_cost_bars_are_mean_over_seeds_in_minutes_and_gigabytes() -> None:
     memory_ax = next(ax for ax in figure.axes if ax.get_label() == "memory")
     assert [t.get_text() for t in time_ax.get_yticklabels()] == ["(Supervised)", "EI"]
     assert [bar.get_width() for bar in time_ax.patches] == pytest.approx([0.5, 2.0])
+    assert time_ax.get_xlabel() == "training wall time (min)"  # the longest bar is 120 s
     assert [bar.get_width() for bar in memory_ax.patches] == pytest.approx([0.5, 1.5])
 
 
@@ -228,3 +229,11 @@ def test_curves_keep_negative_loss_values_on_a_linear_axis() -> None:
     panel = next(ax for ax in figure.axes if ax.get_label() == "ensure")
     assert panel.get_yscale() == "linear"
     np.testing.assert_allclose(panel.lines[0].get_ydata(), [0.02, -0.01, -0.03])
+
+
+def test_cost_time_unit_follows_the_longest_run() -> None:
+    from ssibench.report.fig_cost import _time_unit
+
+    assert _time_unit(90.0) == ("s", 1.0)
+    assert _time_unit(120.0) == ("min", 60.0)
+    assert _time_unit(5 * 3600.0) == ("h", 3600.0)

@@ -39,13 +39,21 @@ def read_benchmark(path: Path) -> pd.Series:
     return frame.iloc[0]
 
 
+def _time_unit(longest_s: float) -> tuple[str, float]:
+    """The unit that keeps the longest bar between 2 and 120: (name, seconds per unit)."""
+    for unit, scale in (("s", 1.0), ("min", 60.0)):
+        if longest_s < 120 * scale:
+            return unit, scale
+    return "h", 3600.0
+
+
 def cost_figure(
     costs: pd.DataFrame,
     scenario: str,
     order: list[str] | None = None,
     methods: Mapping[str, MethodSpec] = METHODS,
 ) -> Figure:
-    """Horizontal bars of training wall time (minutes) and peak memory (GB) per method.
+    """Horizontal bars of training wall time (s, min or h) and peak memory (GB) per method.
 
     Args:
         costs: one row per training run with columns ``method, seed, s, max_rss`` (MB).
@@ -59,9 +67,11 @@ def cost_figure(
     if costs.empty:
         raise ValueError("no training benchmarks to plot")
     grouped = costs.groupby("method")
-    minutes = grouped["s"].agg(["mean", "min", "max"]) / 60.0
+    seconds = grouped["s"].agg(["mean", "min", "max"])
+    time_unit, time_scale = _time_unit(float(seconds["mean"].max()))
+    times = seconds / time_scale
     memory = grouped["max_rss"].agg(["mean", "min", "max"]) / 1024.0
-    order = [m for m in (order or minutes.sort_values("mean").index.tolist()) if m in minutes.index]
+    order = [m for m in (order or times.sort_values("mean").index.tolist()) if m in times.index]
     labels = [methods[m].label for m in order]
     colours = [GROUP_COLOURS[method_group(m, methods)] for m in order]
     positions = np.arange(len(order))
@@ -69,7 +79,7 @@ def cost_figure(
         figure = Figure(figsize=(PAGE_WIDTH, 0.7 + _ROW_INCHES * len(order)), layout="constrained")
         axes = figure.subplots(1, 2, sharey=True)
         for ax, stats, unit, name in (
-            (axes[0], minutes, "training wall time (min)", "time"),
+            (axes[0], times, f"training wall time ({time_unit})", "time"),
             (axes[1], memory, "peak resident memory (GB)", "memory"),
         ):
             mean = stats.loc[order, "mean"].to_numpy()
