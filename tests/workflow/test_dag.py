@@ -273,6 +273,14 @@ def test_paper_config_lists_the_complete_ssibench_grid(
     assert {scenario for scenario, _, _ in trained} == set(published["scenario"])
     assert "--size 320 320" in output
     assert '"lr_milestones": [20]' in output  # the supervised runs' learning-rate drop
+    # paper.yaml evaluates on a GPU, except zero-filled, which runs no network
+    evaluations = re.findall(
+        r"rule evaluate:\n(?:.*\n)*?\s+wildcards: .*method=([\w-]+).*\n"
+        r"\s+resources: .*?gpu=(\d)",
+        output,
+    )
+    assert len(evaluations) == _expected_counts(config)["evaluate"]
+    assert all((gpu == "0") == (method == "zero-filled") for method, gpu in evaluations)
 
 
 def test_skipped_pairs_are_reported_once(dry_runs: dict[str, tuple[int, str]]) -> None:

@@ -346,7 +346,9 @@ def resources_of(rule):
             "runtime": lambda wildcards, attempt: runtime_min * attempt,
         }
     gpu = config["resources"].get(rule, {}).get("gpu", 0)
-    if gpu > 0:
+    if gpu > 0 and rule == "evaluate":  # zero-filled evaluates no network: it needs no GPU
+        resources["gpu"] = lambda wildcards: gpu if METHODS[wildcards.method].trains else 0
+    elif gpu > 0:
         resources["gpu"] = gpu
     return resources
 
