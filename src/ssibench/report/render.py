@@ -65,10 +65,6 @@ def _groups(table: pd.DataFrame) -> list[pd.DataFrame]:
     return [group for group in (baselines, self_supervised, supervised) if not group.empty]
 
 
-def _label(row: pd.Series) -> str:
-    return str(row["label"])
-
-
 def _skipped_note(skipped: Sequence[tuple[str, str]], methods: Mapping[str, MethodSpec]) -> str:
     if not skipped:
         return "Skipped in this scenario: none."
@@ -111,7 +107,7 @@ def _scenario_header(multi_seed: bool) -> list[str]:
 def _scenario_cells(row: pd.Series, multi_seed: bool) -> list[str]:
     """Plain-text cells of one leaderboard row; the PSNR cell ends with † if it differs."""
     cells = [
-        _label(row),
+        str(row["label"]),
         f"{psnr_text(row['psnr_mean'])} ± {psnr_text(row['psnr_std'])}"
         + (DAGGER if row["differs_from_best"] else ""),
         f"{ssim_text(row['ssim_mean'])} ± {ssim_text(row['ssim_std'])}",
@@ -207,30 +203,25 @@ def scenario_latex(table: pd.DataFrame, scenario: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _combined_rows(tables: Sequence[pd.DataFrame]) -> list[pd.Series]:
-    """One representative row per method (label, trains, supervised), in display order."""
+def _combined_groups(tables: Sequence[pd.DataFrame]) -> list[pd.DataFrame]:
+    """One row per method over all scenarios, grouped as :func:`_groups`, in registry order."""
     union = pd.concat(tables, ignore_index=True).drop_duplicates("method")
     order = {name: index for index, name in enumerate(METHODS)}
-    union = union.assign(
-        group=[
-            0 if not t else (2 if s else 1)
-            for t, s in zip(union["trains"], union["supervised"], strict=True)
-        ],
-        order=union["method"].map(order).fillna(len(order)),
-    ).sort_values(["group", "order"], kind="stable")
-    return [row for _, row in union.iterrows()]
+    union = union.assign(order=union["method"].map(order).fillna(len(order)))
+    return _groups(union.sort_values("order", kind="stable"))
 
 
-def _combined_cell(table: pd.DataFrame, method: str) -> tuple[pd.Series | None, str]:
+def _row_of(table: pd.DataFrame, method: str) -> pd.Series | None:
     rows = table[table["method"] == method]
-    if rows.empty:
-        return None, "–"
-    row = rows.iloc[0]
+    return None if rows.empty else rows.iloc[0]
+
+
+def _combined_cell(row: pd.Series) -> str:
     mark = DAGGER if row["differs_from_best"] else ""
     text = f"{psnr_text(row['psnr_mean'])}{mark} / {ssim_text(row['ssim_mean'])}"
     if not _missing(row["psnr_published"]):
         text += f" [{psnr_text(row['psnr_published'])}]"
-    return row, text
+    return text
 
 
 def combined_markdown(tables: Mapping[str, pd.DataFrame]) -> str:
@@ -247,17 +238,19 @@ def combined_markdown(tables: Mapping[str, pd.DataFrame]) -> str:
         "| " + " | ".join(header) + " |",
         "| " + " | ".join(["---"] * len(header)) + " |",
     ]
-    previous_group = None
-    for representative in _combined_rows(list(tables.values())):
-        group = (representative["trains"], representative["supervised"])
-        if previous_group is not None and group != previous_group:
+    for group_index, group in enumerate(_combined_groups(list(tables.values()))):
+        if group_index:
             lines.append("| " + " | ".join([" "] * len(header)) + " |")
-        previous_group = group
-        cells = [_label(representative)]
-        for scenario in scenarios:
-            row, text = _combined_cell(tables[scenario], representative["method"])
-            cells.append(f"**{text}**" if row is not None and row["best"] else text)
-        lines.append("| " + " | ".join(cells) + " |")
+        for _, representative in group.iterrows():
+            cells = [str(representative["label"])]
+            for scenario in scenarios:
+                row = _row_of(tables[scenario], representative["method"])
+                if row is None:
+                    cells.append("–")
+                else:
+                    text = _combined_cell(row)
+                    cells.append(f"**{text}**" if row["best"] else text)
+            lines.append("| " + " | ".join(cells) + " |")
     lines += [
         "",
         "Test-set mean PSNR (dB) / SSIM (SSIBench metric mode), paper PSNR in brackets. Bold: best "
@@ -288,25 +281,21 @@ def combined_latex(tables: Mapping[str, pd.DataFrame]) -> str:
         rules,
         " & ".join(["", *["PSNR & SSIM"] * len(scenarios)]) + r" \\",
     ]
-    previous_group = None
-    for representative in _combined_rows(list(tables.values())):
-        group = (representative["trains"], representative["supervised"])
-        if group != previous_group:
-            lines.append(r"\midrule")
-        previous_group = group
-        cells = [_tex(_label(representative))]
-        for scenario in scenarios:
-            rows = tables[scenario][tables[scenario]["method"] == representative["method"]]
-            if rows.empty:
-                cells += ["–", "–"]
-                continue
-            row = rows.iloc[0]
-            psnr = _tex_cell(psnr_text(row["psnr_mean"]), row["best"])
-            if row["differs_from_best"]:
-                psnr += r"$^\dagger$"
-            if not _missing(row["psnr_published"]):
-                psnr += rf"\,{{\scriptsize[{psnr_text(row['psnr_published'])}]}}"
-            cells += [psnr, _tex_cell(ssim_text(row["ssim_mean"]), row["best"])]
-        lines.append(" & ".join(cells) + r" \\")
+    for group in _combined_groups(list(tables.values())):
+        lines.append(r"\midrule")
+        for _, representative in group.iterrows():
+            cells = [_tex(representative["label"])]
+            for scenario in scenarios:
+                row = _row_of(tables[scenario], representative["method"])
+                if row is None:
+                    cells += [_tex("–"), _tex("–")]
+                    continue
+                psnr = _tex_cell(psnr_text(row["psnr_mean"]), row["best"])
+                if row["differs_from_best"]:
+                    psnr += _tex(DAGGER)
+                if not _missing(row["psnr_published"]):
+                    psnr += rf"\,{{\scriptsize[{psnr_text(row['psnr_published'])}]}}"
+                cells += [psnr, _tex_cell(ssim_text(row["ssim_mean"]), row["best"])]
+            lines.append(" & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table*}"]
     return "\n".join(lines) + "\n"
