@@ -154,9 +154,23 @@ def _check_runs(runs: Sequence[RunSamples], sample_index: int) -> RunSamples:
     return reference
 
 
+def _draw_box(ax, region: ZoomRegion, linewidth: float) -> None:
+    """Outline ``region`` (pixel edges are at half-integer coordinates in ``imshow``)."""
+    corner = (region.col - 0.5, region.row - 0.5)
+    ax.add_patch(
+        Rectangle(
+            corner,
+            region.size,
+            region.size,
+            edgecolor=BOX_COLOUR,
+            facecolor="none",
+            linewidth=linewidth,
+        )
+    )
+
+
 def _draw_zoom(ax, image: np.ndarray, region: ZoomRegion, **imshow) -> None:
-    box = dict(edgecolor=BOX_COLOUR, facecolor="none", linewidth=0.8)
-    ax.add_patch(Rectangle((region.col - 0.5, region.row - 0.5), region.size, region.size, **box))
+    _draw_box(ax, region, linewidth=0.8)
     inset = ax.inset_axes((0.0, 0.0, INSET_FRACTION, INSET_FRACTION))
     crop = image[region.row : region.row + region.size, region.col : region.col + region.size]
     inset.imshow(crop, interpolation="nearest", **imshow)
@@ -259,16 +273,7 @@ def sample_figure(
                 error_image = err_ax.imshow(
                     errors[name], cmap=ERROR_CMAP, norm=error_norm, interpolation="nearest"
                 )
-                err_ax.add_patch(
-                    Rectangle(
-                        (region.col - 0.5, region.row - 0.5),
-                        region.size,
-                        region.size,
-                        edgecolor=BOX_COLOUR,
-                        facecolor="none",
-                        linewidth=0.6,
-                    )
-                )
+                _draw_box(err_ax, region, linewidth=0.6)
                 err_ax.set_label(f"error:{name}")
             else:
                 err_ax.text(
