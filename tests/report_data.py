@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import torch
+
+from ssibench.data.measurements import store_identity, write_measurements
 
 SCENARIO = "noisy"
 #: PSNR per (method, seed) over three test slices; sup is worse than ssdu on purpose (must still
@@ -47,6 +50,35 @@ def make_metrics(
                     }
                 )
     return pd.DataFrame(rows)
+
+
+#: Test slices of the store the hand-made metrics cover.
+N_TEST = 3
+
+
+def write_store(path: Path, n_test: int = N_TEST) -> str:
+    """A tiny single-coil measurement store with ``n_test`` test slices; returns its content hash."""
+    with write_measurements(
+        path,
+        scenario=SCENARIO,
+        physics_kind="single-coil",
+        sigma=0.1,
+        spec={"physics": "single-coil", "sigma": 0.1},
+        seed=0,
+        slices_file="slices.h5",
+        coil_maps=None,
+    ) as writer:
+        for split, n in (("train", 2), ("val", 1), ("test", n_test)):
+            writer.create_split(split, torch.arange(n), (2, 4, 4))
+            writer.write_rows(
+                split, 0, torch.zeros(n, 2, 4, 4), torch.ones(n, 2, 4, 4), torch.ones(n, 1, 4, 4)
+            )
+    return store_identity(path).content_hash
+
+
+def with_provenance(frame: pd.DataFrame, store_hash: str, code: str = "0" * 64) -> pd.DataFrame:
+    """``frame`` with the provenance columns ``ssibench evaluate`` writes."""
+    return frame.assign(store_hash=store_hash, code_hash=code)
 
 
 def write_metrics(root: Path, frame: pd.DataFrame) -> list[Path]:

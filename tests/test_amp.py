@@ -17,9 +17,9 @@ from ssibench.train import (
     MODEL,
     TRAIN_LOG,
     ModelConfig,
-    _resume_fingerprint,
     build_network,
     parse_train_config,
+    resolved_config,
     train,
     train_step,
 )
@@ -139,10 +139,10 @@ def test_unknown_amp_values_are_config_errors_and_fp16_alone_scales():
     ]
 
 
-def test_amp_none_is_not_part_of_the_resume_fingerprint_but_other_modes_are():
-    plain = _resume_fingerprint({"train": {"lr": 1e-3}})
-    assert _resume_fingerprint({"train": {"lr": 1e-3, "amp": "none"}}) == plain
-    assert _resume_fingerprint({"train": {"lr": 1e-3, "amp": "bf16"}}) != plain
+def test_amp_none_is_the_default_of_the_resolved_config_but_other_modes_differ():
+    plain = resolved_config({"train": {"lr": 1e-3}}, "mc")
+    assert resolved_config({"train": {"lr": 1e-3, "amp": "none"}}, "mc") == plain
+    assert resolved_config({"train": {"lr": 1e-3, "amp": "bf16"}}, "mc") != plain
 
 
 def _step_inputs(seed=0):

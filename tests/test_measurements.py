@@ -116,7 +116,7 @@ def test_write_rows_refuses_missing_per_sample_masks(tmp_path):
 
 def test_missing_file_names_path_and_rebuild_command(tmp_path):
     path = tmp_path / "absent.h5"
-    with pytest.raises(DataFileError, match=re.escape(f"snakemake {path}")):
+    with pytest.raises(DataFileError, match=re.escape(f"snakemake --cores all --force {path}")):
         read_measurements(path, "train")
 
 

@@ -9,7 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from report_data import PSNR, SCENARIO, make_metrics, write_metrics
+from report_data import (
+    PSNR,
+    SCENARIO,
+    make_metrics,
+    with_provenance,
+    write_metrics,
+    write_store,
+)
 from ssibench.cli import main
 from ssibench.methods import METHODS
 from ssibench.report import (
@@ -172,10 +179,16 @@ def test_leaderboard_rejects_other_scenarios_and_duplicates() -> None:
         leaderboard_table(pd.concat([metrics, metrics.iloc[:1]]))
 
 
+def _store_and_metrics(tmp_path: Path, frame: pd.DataFrame | None = None) -> tuple[Path, list]:
+    store = tmp_path / "store.h5"
+    frame = make_metrics() if frame is None else frame
+    return store, write_metrics(tmp_path / "runs", with_provenance(frame, write_store(store)))
+
+
 def test_cli_writes_scenario_and_combined_tables(tmp_path: Path) -> None:
-    metrics = write_metrics(tmp_path / "runs", make_metrics())
+    store, metrics = _store_and_metrics(tmp_path)
     out = tmp_path / "out"
-    args = ["tables", "--metrics", *map(str, metrics), "--scenario", SCENARIO]
+    args = ["tables", "--data", str(store), "--metrics", *map(str, metrics), "--scenario", SCENARIO]
     args += ["--skipped", "moi: a reason", "--out-csv", str(out / "board.csv")]
     assert main([*args, "--out-md", str(out / "board.md"), "--out-tex", str(out / "b.tex")]) == 0
     table = pd.read_csv(out / "board.csv")
@@ -192,13 +205,15 @@ def test_cli_writes_scenario_and_combined_tables(tmp_path: Path) -> None:
 
 
 def test_cli_reports_user_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    metrics = write_metrics(tmp_path / "runs", make_metrics())
-    bad = ["tables", "--metrics", str(metrics[0]), "--scenario", SCENARIO, "--skipped", "x"]
+    store, metrics = _store_and_metrics(tmp_path)
+    bad = ["tables", "--data", str(store), "--metrics", str(metrics[0]), "--scenario", SCENARIO]
+    bad += ["--skipped", "x"]
     bad += ["--out-csv", str(tmp_path / "a.csv"), "--out-md", str(tmp_path / "a.md")]
     assert main([*bad, "--out-tex", str(tmp_path / "a.tex")]) == 2
     assert "METHOD: REASON" in capsys.readouterr().err
     assert not (tmp_path / "a.csv").exists()  # nothing written on a bad argument
-    other = ["tables", "--metrics", str(metrics[0]), "--scenario", "multicoil"]
+    other = ["tables", "--data", str(store), "--metrics", str(metrics[0])]
+    other += ["--scenario", "multicoil"]
     other += ["--out-csv", str(tmp_path / "b.csv"), "--out-md", str(tmp_path / "b.md")]
     assert main([*other, "--out-tex", str(tmp_path / "b.tex")]) == 2
     assert "expected only 'multicoil'" in capsys.readouterr().err
@@ -227,3 +242,67 @@ def test_wilcoxon_p_values_match_hand_counts() -> None:
     assert np.isnan(p["best"])
     with pytest.raises(ValueError, match="same slices"):
         paired_p_values(values.assign(a=[9.0, np.nan, 7.0, 6.0, 5.0]), "best")
+
+
+def _tables(store: Path, metrics: list, out: Path) -> list[str]:
+    args = ["tables", "--data", str(store), "--metrics", *map(str, metrics), "--scenario", SCENARIO]
+    return [*args, "--out-csv", str(out / "b.csv"), "--out-md", str(out / "b.md")] + [
+        "--out-tex",
+        str(out / "b.tex"),
+    ]
+
+
+def test_tables_refuse_metrics_cut_to_part_of_the_test_split(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # observed: mc cut to 1 of 3 slices became bold "best" with ± 0.00
+    store, metrics = _store_and_metrics(tmp_path)
+    cut = pd.read_csv(metrics[0])
+    cut[cut["sample"] == 0].to_csv(metrics[0], index=False)
+    assert main(_tables(store, metrics, tmp_path)) == 2
+    err = capsys.readouterr().err
+    assert f"{metrics[0]}: covers 1 of the 3 test slices" in err
+    assert "missing slice(s) 1, 2" in err
+    assert f"snakemake --cores all --force {metrics[0]}" in err
+    assert not (tmp_path / "b.csv").exists()
+
+
+def test_tables_refuse_metrics_of_another_store_and_non_finite_values(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store, metrics = _store_and_metrics(tmp_path)
+    frame = pd.read_csv(metrics[1])
+    frame.assign(store_hash="f" * 64).to_csv(metrics[1], index=False)
+    assert main(_tables(store, metrics, tmp_path)) == 2
+    assert f"{metrics[1]}: evaluated on another measurement store" in capsys.readouterr().err
+    frame.assign(psnr=float("nan")).to_csv(metrics[1], index=False)
+    assert main(_tables(store, metrics, tmp_path)) == 2
+    assert "psnr is not finite for test slice(s) 0, 1, 2" in capsys.readouterr().err
+
+
+def test_tables_refuse_metrics_beyond_the_store_and_repeated_slices(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store = tmp_path / "small.h5"
+    content = write_store(store, n_test=2)
+    metrics = write_metrics(tmp_path / "runs", with_provenance(make_metrics(), content))
+    assert main(_tables(store, metrics, tmp_path)) == 2
+    assert "slice(s) 2 beyond the test split" in capsys.readouterr().err
+
+
+def test_tables_mark_runs_made_by_other_code(tmp_path: Path) -> None:
+    from ssibench.provenance import code_hash
+
+    frame = make_metrics()
+    store = tmp_path / "store.h5"
+    content = write_store(store)
+    current = frame["method"].map(code_hash)
+    frame = frame.assign(store_hash=content, code_hash=current)
+    frame.loc[frame["method"] == "ssdu", "code_hash"] = "a" * 64
+    metrics = write_metrics(tmp_path / "runs", frame)
+    assert main(_tables(store, metrics, tmp_path)) == 0
+    markdown = (tmp_path / "b.md").read_text()
+    assert "‡ ssdu seed 0: made by other code than the installed one (code hash aaaaaaaaaaaa" in (
+        markdown
+    )
+    assert "‡ mc" not in markdown

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from report_data import PSNR, SCENARIO, make_metrics, write_metrics
+from report_data import PSNR, SCENARIO, make_metrics, with_provenance, write_metrics, write_store
 from ssibench.cli import main
 from ssibench.methods import METHODS
 from ssibench.report import RunSamples, build_leaderboard, sample_figure
@@ -175,7 +175,8 @@ def write_samples(metrics: list[Path]) -> list[Path]:
 
 
 def test_cli_writes_every_kind_as_pdf_and_png(tmp_path: Path) -> None:
-    metrics = write_metrics(tmp_path / "runs", make_metrics())
+    store = tmp_path / "store.h5"
+    metrics = write_metrics(tmp_path / "runs", with_provenance(make_metrics(), write_store(store)))
     samples = write_samples(metrics)
     logs, benchmarks, runs = [], [], []
     for path, run in zip(metrics, make_runs(), strict=True):
@@ -191,8 +192,9 @@ def test_cli_writes_every_kind_as_pdf_and_png(tmp_path: Path) -> None:
     build_leaderboard(make_metrics(), SCENARIO).to_csv(board, index=False)
     common = ["--scenario", SCENARIO, "--out"]
     kinds = {
-        "samples": ["--metrics", *map(str, metrics), "--samples", *map(str, samples)],
-        "distributions": ["--metrics", *map(str, metrics)],
+        "samples": ["--data", str(store), "--metrics", *map(str, metrics)]
+        + ["--samples", *map(str, samples)],
+        "distributions": ["--data", str(store), "--metrics", *map(str, metrics)],
         "curves": ["--train-logs", *map(str, logs), "--runs", *runs],
         "published": ["--table", str(board)],
         "cost": ["--benchmarks", *map(str, benchmarks), "--runs", *runs],
@@ -205,10 +207,12 @@ def test_cli_writes_every_kind_as_pdf_and_png(tmp_path: Path) -> None:
 
 
 def test_cli_reports_user_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    metrics = write_metrics(tmp_path / "runs", make_metrics())
+    store = tmp_path / "store.h5"
+    metrics = write_metrics(tmp_path / "runs", with_provenance(make_metrics(), write_store(store)))
     samples = write_samples(metrics)
     out = tmp_path / "out.png"
-    args = ["figures", "samples", "--metrics", *map(str, metrics), "--samples", *map(str, samples)]
+    args = ["figures", "samples", "--data", str(store), "--metrics", *map(str, metrics)]
+    args += ["--samples", *map(str, samples)]
     assert main([*args, "--scenario", SCENARIO, "--out", str(out), "--sample-index", "3"]) == 2
     assert "--sample-index 3" in capsys.readouterr().err
     assert main([*args, "--scenario", "multicoil", "--out", str(out)]) == 2

@@ -22,8 +22,6 @@ float32. fp16 needs a gradient scaler (:func:`grad_scaler`); bf16 does not.
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import os
 import socket
 import sys
@@ -37,6 +35,7 @@ import torch
 from torch import Tensor, nn
 
 from ssibench.errors import ConfigError
+from ssibench.io import try_flock
 
 __all__ = [
     "AMP_MODES",
@@ -113,32 +112,15 @@ def _lock_name(key: str) -> str:
 def _try_lock(path: Path, index: int, key: str) -> GpuClaim | None:
     """Take the lock at ``path`` without blocking; None if another open file holds it.
 
-    flock needs no write access, so a lock file another user created in a shared lock directory
-    is opened read-only (and its holder note is then not rewritten).
+    The lock file says who holds it (pid, host, GPU), for a person looking at the lock directory;
+    a lock file another user created is locked read-only and not rewritten (see ``try_flock``).
     """
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-        writable = True
-    except PermissionError:
-        fd = os.open(path, os.O_RDONLY)
-        writable = False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as error:
-        os.close(fd)
-        if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-            return None
-        raise
-    if writable:
-        # Who holds it, for a person looking at the lock directory. Written in place: the lock
-        # belongs to this inode, so the file cannot be replaced by an atomic rename.
-        os.ftruncate(fd, 0)
-        info = (
-            f"pid={os.getpid()} host={socket.gethostname()} index={index} key={key} "
-            f"CUDA_VISIBLE_DEVICES={_visible_devices()}\n"
-        )
-        os.write(fd, info.encode())
-    return GpuClaim(index, key, path, fd)
+    info = (
+        f"pid={os.getpid()} host={socket.gethostname()} index={index} key={key} "
+        f"CUDA_VISIBLE_DEVICES={_visible_devices()}\n"
+    )
+    fd = try_flock(path, info)
+    return None if fd is None else GpuClaim(index, key, path, fd)
 
 
 def claim_gpu(

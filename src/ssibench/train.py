@@ -8,19 +8,31 @@ scheduler, gradient scaler, log and every random stream's state) is written atom
 job restarted with the same arguments resumes where it stopped and ends with the same weights as an
 uninterrupted run.
 
+Provenance is checked, not only written. A checkpoint is resumed only when it was made on the same
+training data (the store's ``training_hash``), with the same resolved configuration (model, train
+settings but ``epochs``, method options with their defaults, scenario), by the same code
+(:func:`ssibench.provenance.code_hash`) and is not past the requested epochs; otherwise training
+starts over and the log says why. The finished run writes ``run.json`` (also stored in
+``model.pt``): the method, seed, resolved configuration, the store's hashes and the code hash.
+A non-finite loss or gradient stops the job (:class:`~ssibench.errors.TrainingDivergedError`)
+before anything of the diverged epoch is written. The run folder is locked while a trainer writes
+it, so a second trainer of the same run fails at once.
+
 Mixed precision (``train.amp``): the denoiser inside MoDL and the discriminator run under autocast
 (:func:`ssibench.device.autocast_forward`); data consistency, FFTs, losses and metrics stay float32.
 """
 
 from __future__ import annotations
 
+import datetime
 import functools
 import inspect
 import json
+import math
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +43,20 @@ from tqdm import tqdm
 
 from ssibench import __version__
 from ssibench.adversarial import AdversarialResources, adversarial_step
-from ssibench.data.measurements import MeasurementSet, read_measurements
+from ssibench.data.measurements import (
+    MeasurementSet,
+    StoreIdentity,
+    read_measurements,
+    store_identity,
+)
 from ssibench.device import autocast_dtype, autocast_forward, grad_scaler
-from ssibench.errors import ConfigError, DataFileError
-from ssibench.io import atomic_path
+from ssibench.errors import ConfigError, DataFileError, TrainingDivergedError
+from ssibench.io import atomic_path, atomic_write_text, run_lock
 from ssibench.losses import Loss
-from ssibench.methods import build_losses, get_method, method_context
+from ssibench.methods import build_losses, get_method, method_context, method_options
 from ssibench.metrics import image_metrics
 from ssibench.models import build_modl
+from ssibench.provenance import code_hash, code_modules, config_differences
 from ssibench.rng import stream
 
 __all__ = [
@@ -50,6 +68,8 @@ __all__ = [
     "parse_model_config",
     "parse_train_config",
     "records_randomness",
+    "resolved_config",
+    "run_identity",
     "train",
     "train_step",
     "unwrap",
@@ -58,6 +78,7 @@ __all__ = [
 CHECKPOINT = "checkpoint.pt"
 MODEL = "model.pt"
 TRAIN_LOG = "train_log.csv"
+RUN_RECORD = "run.json"
 
 
 @dataclass(frozen=True)
@@ -103,9 +124,17 @@ def parse_model_config(values: Mapping[str, Any]) -> ModelConfig:
 def parse_train_config(values: Mapping[str, Any]) -> TrainConfig:
     """``TrainConfig`` from the ``train`` config slice, checked for sane values."""
     config = _from_mapping(TrainConfig, values, "train")
-    if config.epochs < 0 or config.batch_size < 1 or config.lr <= 0 or config.val_every < 1:
+    finite = all(math.isfinite(v) for v in (config.lr, config.lr_gamma))
+    if (
+        not finite
+        or config.epochs < 0
+        or config.batch_size < 1
+        or config.lr <= 0
+        or config.val_every < 1
+    ):
         raise ConfigError(
-            f"train: epochs must be ≥ 0, batch_size ≥ 1, lr > 0, val_every ≥ 1; got {config}"
+            "train: epochs must be ≥ 0, batch_size ≥ 1, lr a finite number > 0, lr_gamma finite, "
+            f"val_every ≥ 1; got {config}"
         )
     autocast_dtype(config.amp, key="train.amp")
     return config
@@ -189,10 +218,41 @@ def validate(model: nn.Module, data: MeasurementSet, batch_size: int) -> dict[st
     return {f"val_{name}": float(total) / max(len(data), 1) for name, total in sums.items()}
 
 
-def _validation_split(path: Path) -> MeasurementSet:
-    """The ``val`` split, or ``test`` when there is no validation split (as the reference)."""
+def resolved_config(spec: Mapping[str, Any], method: str) -> dict[str, Any]:
+    """The full configuration of a run: every default filled in (what ``run.json`` records).
+
+    ``{"model": ..., "train": ..., "method_options": ..., "scenario": ...}`` from the job's spec,
+    with the dataclass defaults of ``model`` and ``train`` and the method's option defaults.
+    """
+    return {
+        "model": asdict(parse_model_config(spec.get("model", {}))),
+        "train": asdict(parse_train_config(spec.get("train", {}))),
+        "method_options": method_options(method, spec.get("method_options")),
+        "scenario": dict(spec.get("scenario", {})),
+    }
+
+
+def run_identity(config: Mapping[str, Any], identity: StoreIdentity, method: str) -> dict[str, Any]:
+    """What a checkpoint must share to be resumed: configuration but ``train.epochs``, data, code.
+
+    Extending ``epochs`` continues a run; any other change starts over.
+    """
+    train_config = {k: v for k, v in config["train"].items() if k != "epochs"}
+    return {
+        "config": json.loads(json.dumps({**config, "train": train_config}, default=str)),
+        "training_hash": identity.training_hash,
+        "code_hash": code_hash(method),
+    }
+
+
+def _validation_split(path: Path) -> MeasurementSet | None:
+    """The ``val`` split, or None when the store has none (validation is then skipped).
+
+    The reference validates on the test split in that case; scoring the test images during
+    training would let them into the run's log, so ssibench does not.
+    """
     data = read_measurements(path, "val")
-    return data if len(data) > 0 else read_measurements(path, "test")
+    return data if len(data) > 0 else None
 
 
 def train(
@@ -207,24 +267,52 @@ def train(
 
     Args:
         data_path: measurement store written by ``ssibench simulate``.
-        out_dir: run directory; receives ``checkpoint.pt`` (every epoch), ``train_log.csv`` and
-            ``model.pt``. An existing checkpoint of the same method and seed is resumed.
+        out_dir: run directory; receives ``checkpoint.pt`` (every epoch), ``train_log.csv``,
+            ``run.json`` and ``model.pt``. A checkpoint of the same method, seed, configuration,
+            training data and code is resumed (module docstring).
         method: registered method name (must train).
         seed: training seed (network init, shuffling and the losses' random streams).
         spec: ``{"model": ..., "train": ..., "method_options": ..., "scenario": ...}``.
         device: compute device.
+
+    Raises:
+        TrainingDivergedError: a loss term or gradient became NaN or infinite; nothing of the
+            diverged epoch, and no ``model.pt``, is written.
+        RunLockedError: another trainer is writing ``out_dir``.
     """
     if not get_method(method).trains:
         raise ConfigError(f"method {method!r} has no training step; evaluate it directly")
-    model_config = parse_model_config(spec.get("model", {}))
-    config = parse_train_config(spec.get("train", {}))
-    scenario = spec.get("scenario", {})
+    with run_lock(out_dir):
+        return _train_locked(data_path, out_dir, method, seed, spec, device)
+
+
+def _train_locked(
+    data_path: Path,
+    out_dir: Path,
+    method: str,
+    seed: int,
+    spec: Mapping[str, Any],
+    device: torch.device,
+) -> Path:
+    started_at = datetime.datetime.now(datetime.timezone.utc)
+    resolved = resolved_config(spec, method)
+    model_config = parse_model_config(resolved["model"])
+    config = parse_train_config(resolved["train"])
+    scenario = resolved["scenario"]
+    identity = store_identity(data_path)
     train_set = read_measurements(data_path, "train").to(device)
-    val_set = _validation_split(data_path).to(device)
     if len(train_set) == 0:
         raise DataFileError(
             f"{data_path}: the train split is empty; check data.split in the config"
         )
+    val_set = _validation_split(data_path)
+    if val_set is None:
+        print(
+            f"{data_path}: no validation split (data.split.val is 0): validation is skipped",
+            file=sys.stderr,
+        )
+    else:
+        val_set = val_set.to(device)
 
     method_spec = get_method(method)
     network = build_network(model_config, seed).to(device)
@@ -266,9 +354,9 @@ def train(
 
     out_dir.mkdir(parents=True, exist_ok=True)
     checkpoint_path = out_dir / CHECKPOINT
-    fingerprint = _resume_fingerprint(spec)
+    run_id = run_identity(resolved, identity, method)
     if checkpoint_path.exists():
-        resumed = _resume(checkpoint_path, method, seed, fingerprint, state)
+        resumed = _resume(checkpoint_path, method, seed, run_id, config.epochs, state)
         if resumed is not None:
             start_epoch, log = resumed
             print(f"resuming {checkpoint_path} after epoch {start_epoch}", file=sys.stderr)
@@ -276,17 +364,25 @@ def train(
     steps_per_epoch = -(-len(train_set) // config.batch_size)
     progress = tqdm(
         total=config.epochs * steps_per_epoch,
-        initial=min(start_epoch, config.epochs) * steps_per_epoch,
+        initial=start_epoch * steps_per_epoch,
         desc=f"train {method}",
         file=sys.stderr,
         disable=None,
+    )
+    # Parameters whose gradients the divergence guard checks; fp16 loss scaling skips steps with
+    # non-finite gradients itself (that is how it finds its scale), so there only losses count.
+    guarded = (
+        [] if config.amp == "fp16" else [p for m in state.modules.values() for p in m.parameters()]
     )
     model.train()
     for epoch in range(start_epoch, config.epochs):
         started = time.perf_counter()
         term_sums = torch.zeros(len(losses), device=device)
+        # per step: whether a loss term or gradient was non-finite (checked once per epoch,
+        # where the epoch's log already waits for the device: no extra host sync per step)
+        diverged = torch.zeros(steps_per_epoch, dtype=torch.bool, device=device)
         order = torch.randperm(len(train_set), generator=state.generators["shuffle"])
-        for index in _batches(len(train_set), config.batch_size, order):
+        for step, index in enumerate(_batches(len(train_set), config.batch_size, order)):
             x, y, physics = train_set.x[index], train_set.y[index], train_set.physics(index)
             if adversarial is not None:
                 terms = torch.cat(
@@ -309,14 +405,18 @@ def train(
                 terms = train_step(
                     model, losses, optimizer, state.scalers["scaler"], x, y, physics, epoch
                 )
+            diverged[step] = ~_all_finite(terms, guarded)
             term_sums += terms * len(index)
             progress.update()
+        means = (term_sums / len(train_set)).tolist()  # one host sync per epoch
+        if bool(diverged.any()):
+            raise _divergence(method, epoch, diverged, steps_per_epoch, losses, means, optimizer)
         scheduler.step()
         row: dict[str, float] = {"epoch": epoch + 1}
-        means = (term_sums / len(train_set)).tolist()  # one host sync per epoch
         row["loss_total"] = sum(means)
         row.update({_term_name(loss): value for loss, value in zip(losses, means, strict=True)})
-        if (epoch + 1) % config.val_every == 0 or epoch + 1 == config.epochs:
+        is_validation_epoch = (epoch + 1) % config.val_every == 0 or epoch + 1 == config.epochs
+        if val_set is not None and is_validation_epoch:
             row.update(validate(model, val_set, config.batch_size))
         row["lr"] = optimizer.param_groups[0]["lr"]
         row["time_s"] = time.perf_counter() - started
@@ -325,9 +425,30 @@ def train(
             loss=f"{row['loss_total']:.3g}", val_psnr=f"{row.get('val_psnr', float('nan')):.2f}"
         )
         _write_log(out_dir / TRAIN_LOG, log)
-        _save_checkpoint(checkpoint_path, epoch + 1, method, seed, fingerprint, state, log)
+        _save_checkpoint(checkpoint_path, epoch + 1, method, seed, run_id, state, log)
     progress.close()
     _write_log(out_dir / TRAIN_LOG, log)
+    record = {
+        "method": method,
+        "seed": seed,
+        "epochs": config.epochs,
+        "resumed_after_epoch": start_epoch,
+        "config": run_id["config"] | {"train": resolved["train"]},
+        "data": {
+            "store": str(data_path),
+            "training_hash": identity.training_hash,
+            "content_hash": identity.content_hash,
+            "n_train": len(train_set),
+            "n_val": 0 if val_set is None else len(val_set),
+            "n_test": identity.n_test,
+        },
+        "code": {"hash": run_id["code_hash"], "modules": list(code_modules(method))},
+        "ssibench_version": __version__,
+        "torch_version": torch.__version__,
+        "device": str(device),
+        "started": started_at.isoformat(timespec="seconds"),
+        "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
     model_path = out_dir / MODEL
     with atomic_path(model_path) as tmp:
         torch.save(
@@ -338,24 +459,43 @@ def train(
                 "spec": dict(spec),
                 "epochs": config.epochs,
                 "ssibench_version": __version__,
+                "record": record,
             },
             tmp,
         )
+    atomic_write_text(out_dir / RUN_RECORD, json.dumps(record, indent=2, sort_keys=True) + "\n")
     return model_path
 
 
-def _resume_fingerprint(spec: Mapping[str, Any]) -> str:
-    """The part of the spec a checkpoint must share to be resumed: all of it but ``train.epochs``.
+def _all_finite(terms: Tensor, parameters: list[nn.Parameter]) -> Tensor:
+    """0-dim bool on the device: every loss term and every gradient is finite."""
+    finite = torch.isfinite(terms).all()
+    grads = [p.grad for p in parameters if p.grad is not None]
+    if grads:
+        finite = finite & torch.isfinite(torch.nn.utils.get_total_norm(grads))
+    return finite
 
-    Extending ``epochs`` continues a run; any other change (model, lr, amp, scenario, ...) starts
-    over. ``amp: none`` counts as absent, so checkpoints made before the key existed still resume.
-    """
-    train_spec = {
-        k: v
-        for k, v in dict(spec.get("train", {})).items()
-        if k != "epochs" and not (k == "amp" and v == "none")
-    }
-    return json.dumps({**dict(spec), "train": train_spec}, sort_keys=True, default=str)
+
+def _divergence(
+    method: str,
+    epoch: int,
+    diverged: Tensor,
+    steps_per_epoch: int,
+    losses: list[Loss],
+    means: list[float],
+    optimizer: torch.optim.Optimizer,
+) -> TrainingDivergedError:
+    step = int(diverged.nonzero()[0, 0]) + 1
+    bad_terms = [
+        _term_name(loss) for loss, m in zip(losses, means, strict=True) if not math.isfinite(m)
+    ]
+    what = f"loss term(s) {', '.join(bad_terms)}" if bad_terms else "a gradient"
+    lr = optimizer.param_groups[0]["lr"]
+    return TrainingDivergedError(
+        f"{method}: training diverged at epoch {epoch + 1}, step {step} of {steps_per_epoch}: "
+        f"{what} not finite (lr {lr:g}); no model.pt or metrics were written. Lower the learning "
+        f"rate (train.lr, or method_train.{method}.lr), or use train.amp: none, then re-run"
+    )
 
 
 def _write_log(path: Path, log: list[dict[str, float]]) -> None:
@@ -429,7 +569,7 @@ def _save_checkpoint(
     epoch: int,
     method: str,
     seed: int,
-    fingerprint: str,
+    run_id: Mapping[str, Any],
     state: _TrainingState,
     log: list[dict[str, float]],
 ) -> None:
@@ -439,7 +579,7 @@ def _save_checkpoint(
                 "epoch": epoch,
                 "method": method,
                 "seed": seed,
-                "fingerprint": fingerprint,
+                "identity": dict(run_id),
                 "state": state.state_dict(),
                 "log": log,
             },
@@ -448,29 +588,56 @@ def _save_checkpoint(
 
 
 def _resume(
-    path: Path, method: str, seed: int, fingerprint: str, state: _TrainingState
+    path: Path,
+    method: str,
+    seed: int,
+    run_id: Mapping[str, Any],
+    epochs: int,
+    state: _TrainingState,
 ) -> tuple[int, list[dict[str, float]]] | None:
     """Restore a checkpoint into ``state``; return (completed epochs, log).
 
-    Returns None (train from scratch) when the checkpoint was made with another configuration.
+    Returns None (train from scratch, saying why on stderr) when the checkpoint was made on other
+    training data, with another configuration, by other code, or is past ``epochs``.
     """
     try:
         saved = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as error:  # a truncated or foreign file: say which and how to recover
         raise DataFileError(
-            f"{path}: cannot read the checkpoint ({error}); delete it to restart"
+            f"{path}: cannot read the checkpoint ({error}); delete it (rm {path}) to restart"
         ) from error
     if saved.get("method") != method or saved.get("seed") != seed:
         raise DataFileError(
             f"{path}: checkpoint of method {saved.get('method')!r} seed {saved.get('seed')}, not "
-            f"{method!r} seed {seed}; delete it or use another run directory"
+            f"{method!r} seed {seed}; delete it (rm {path}) or use another run directory"
         )
-    if saved.get("fingerprint") != fingerprint:
-        print(
-            f"{path}: made with another configuration (model, train or method settings differ); "
-            "training from scratch",
-            file=sys.stderr,
-        )
+    reason = _restart_reason(saved.get("identity"), run_id, int(saved.get("epoch", 0)), epochs)
+    if reason is not None:
+        print(f"{path}: {reason}; training from scratch", file=sys.stderr)
         return None
     state.load_state_dict(saved["state"])
     return int(saved["epoch"]), list(saved["log"])
+
+
+def _restart_reason(
+    saved: Mapping[str, Any] | None, run_id: Mapping[str, Any], saved_epoch: int, epochs: int
+) -> str | None:
+    """Why a checkpoint cannot be resumed, or None if it can."""
+    if saved is None:
+        return "made by an older ssibench (no record of its data and configuration)"
+    if saved.get("training_hash") != run_id["training_hash"]:
+        return (
+            f"trained on other data (store training hash {str(saved.get('training_hash'))[:12]}, "
+            f"now {run_id['training_hash'][:12]})"
+        )
+    changed = config_differences(saved.get("config"), run_id["config"])
+    if changed:
+        return f"made with another configuration ({'; '.join(changed)})"
+    if saved.get("code_hash") != run_id["code_hash"]:
+        return (
+            f"made by other code (code hash {str(saved.get('code_hash'))[:12]}, "
+            f"now {run_id['code_hash'][:12]})"
+        )
+    if saved_epoch > epochs:
+        return f"trained for {saved_epoch} epochs, more than the {epochs} requested"
+    return None

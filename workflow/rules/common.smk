@@ -9,10 +9,14 @@ import re
 import sys
 from pathlib import Path
 
+from ssibench.config import check_finite_numbers
+from ssibench.data.slices import check_split_sizes
 from ssibench.errors import ConfigError
 from ssibench.masks import make_mask_generator
 from ssibench.methods import METHODS, method_options, skip_reason
+from ssibench.provenance import code_files
 from ssibench.report.published import published_leaderboards
+from ssibench.train import parse_model_config, parse_train_config
 
 # Tolerance of the check that the split fractions sum to 1.
 SPLIT_SUM_TOLERANCE = 1e-6
@@ -24,6 +28,9 @@ SCENARIOS = config["scenarios"]
 METHOD_NAMES = config["methods"]
 SEEDS = config["seeds"]
 CONFIG_HINT = "fix it in the config file (or --config) and re-run"
+#: The data set's folder in every path: its name and image size, so that data sets and sizes
+#: never overwrite each other's stores and results.
+DATASET = f"{DATA['name']}-{DATA['image_size'][0]}x{DATA['image_size'][1]}"
 
 
 def _closest(name, valid):
@@ -31,8 +38,16 @@ def _closest(name, valid):
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def n_volumes():
+    """Raw volumes extracted: the demo's count, or the .h5 files in data.raw_dir."""
+    if DATA["source"] == "demo":
+        return DATA["demo"]["n_volumes"]
+    return len(list(Path(DATA["raw_dir"]).glob("*.h5")))
+
+
 def check_config():
     """Raise ConfigError for what the JSON schema cannot check (cross-key rules, registries, files)."""
+    check_finite_numbers(config)
     split = DATA["split"]
     total = split["train"] + split["val"] + split["test"]
     if abs(total - 1.0) > SPLIT_SUM_TOLERANCE:
@@ -59,6 +74,12 @@ def check_config():
                 f"method_train.{method}: unknown method{_closest(method, METHODS)}; "
                 f"valid: {', '.join(METHODS)}; {CONFIG_HINT}"
             )
+    try:  # the values the jobs will parse, checked now rather than after the data jobs
+        parse_model_config(config["model"])
+        for method in METHOD_NAMES:
+            parse_train_config(train_config(method))
+    except ConfigError as error:
+        raise ConfigError(f"{error}; {CONFIG_HINT}") from None
     n_samples = config["evaluate"]["n_samples"]
     if config["report"]["sample_index"] >= n_samples:
         raise ConfigError(
@@ -88,9 +109,9 @@ def check_config():
             raise ConfigError(
                 f"data.raw_dir: {raw_dir!r} holds no .h5 files; point it to the fastMRI volumes"
             )
+    fractions = [split[part] for part in ("train", "val", "test")]
+    check_split_sizes(n_volumes(), fractions, where="data.split")
 
-
-check_config()
 
 
 def scenario_spec(scenario):
@@ -133,7 +154,7 @@ for _scenario, _pairs in SKIPPED.items():
 
 
 wildcard_constraints:
-    dataset=re.escape(DATA["name"]),
+    dataset=re.escape(DATASET),
     scenario="|".join(re.escape(name) for name in SCENARIOS),
     method="|".join(re.escape(name) for name in METHOD_NAMES),
     seed=r"\d+",
@@ -143,15 +164,19 @@ wildcard_constraints:
 
 
 def slices_path():
-    return f"data/slices/{DATA['name']}.h5"
+    return f"data/slices/{DATASET}.h5"
 
 
 def measurements_path(scenario):
-    return f"data/measurements/{scenario}.h5"
+    return f"data/measurements/{DATASET}/{scenario}.h5"
+
+
+#: Results of this data set: runs, tables, figures.
+RESULTS = f"results/{DATASET}"
 
 
 def run_path(scenario, method, seed, name):
-    return f"results/runs/{scenario}/{method}/seed{seed}/{name}"
+    return f"{RESULTS}/runs/{scenario}/{method}/seed{seed}/{name}"
 
 
 #: Figure kinds and their subcategory in the report; kind k is made by `figure_<k>`.
@@ -173,18 +198,20 @@ def figure_kinds(scenario):
 
 def all_targets():
     """Every table (CSV, Markdown, LaTeX) and figure (PDF, PNG) of the configured scenarios."""
-    targets = [f"results/tables/leaderboard_all.{ext}" for ext in ("csv", "md", "tex")]
+    targets = [f"{RESULTS}/tables/leaderboard_all.{ext}" for ext in ("csv", "md", "tex")]
     for scenario in SCENARIOS:
-        targets += [f"results/tables/leaderboard_{scenario}.{ext}" for ext in ("csv", "md", "tex")]
+        targets += [
+            f"{RESULTS}/tables/leaderboard_{scenario}.{ext}" for ext in ("csv", "md", "tex")
+        ]
         for kind in figure_kinds(scenario):
-            targets += [f"results/figures/{kind}_{scenario}.{ext}" for ext in ("pdf", "png")]
+            targets += [f"{RESULTS}/figures/{kind}_{scenario}.{ext}" for ext in ("pdf", "png")]
     return targets
 
 
 def figure_report(kind):
     """The PNG output of figure rule `kind`, flagged for `snakemake --report`."""
     return report(
-        f"results/figures/{kind}_{{scenario}}.png",
+        f"{RESULTS}/figures/{kind}_{{scenario}}.png",
         caption=f"../report/{kind}.rst",
         category="Scenario {scenario}",
         subcategory=FIGURES[kind],
@@ -201,8 +228,8 @@ def report_code(*modules):
     return [importlib.util.find_spec(f"ssibench.report.{name}").origin for name in modules]
 
 
-#: Code of the tables: statistics, paired tests, published numbers, rendering.
-TABLE_CODE = ("leaderboard", "stats", "published", "render")
+#: Code of the tables: statistics, paired tests, published numbers, rendering, input checks.
+TABLE_CODE = ("leaderboard", "stats", "published", "render", "checks")
 
 
 def figure_code(module):
@@ -252,11 +279,7 @@ def res(rule, key):
 
 def n_images(split):
     """Slices in one split: one per demo volume or fastMRI file, times the split fraction."""
-    if DATA["source"] == "demo":
-        n_total = DATA["demo"]["n_volumes"]
-    else:
-        n_total = len(list(Path(DATA["raw_dir"]).glob("*.h5")))
-    return math.ceil(n_total * DATA["split"][split])
+    return math.ceil(n_volumes() * DATA["split"][split])
 
 
 def store_floats_per_pixel(scenario):
@@ -363,12 +386,23 @@ def raw_input(wildcards):
     return DATA["raw_dir"]
 
 
+def run_code(wildcards):
+    """Source files a run of the method depends on (ssibench.provenance): editing one of them
+    reruns exactly the runs that use it."""
+    return code_files(wildcards.method)
+
+
 def evaluate_input(wildcards):
-    """The measurements, plus the trained model for methods that train."""
-    inputs = {"data": measurements_path(wildcards.scenario)}
+    """The measurements and the run's code, plus the trained model for methods that train."""
+    inputs = {"data": measurements_path(wildcards.scenario), "code": run_code(wildcards)}
     if METHODS[wildcards.method].trains:
         inputs["model"] = run_path(wildcards.scenario, wildcards.method, wildcards.seed, "model.pt")
     return inputs
+
+
+def scenario_store(wildcards):
+    """The scenario's measurement store: tables and figures check the runs' coverage against it."""
+    return measurements_path(wildcards.scenario)
 
 
 def _scenario_runs(scenario):
@@ -385,7 +419,7 @@ def _trained_runs(scenario):
 
 
 def trained_run_files(wildcards, name):
-    """File `name` (train_log.csv, benchmark.tsv) of every training run of the scenario."""
+    """File `name` (train_log.csv, run.json, benchmark.tsv) of every training run of the scenario."""
     return [run_path(*run, name) for run in _trained_runs(wildcards.scenario)]
 
 
@@ -450,3 +484,6 @@ def evaluate_spec(wildcards):
 def skipped_notes(wildcards):
     """`method: reason` for each method skipped in the scenario (shown under its leaderboard)."""
     return [f"{method}: {reason}" for method, reason in SKIPPED[wildcards.scenario]]
+
+
+check_config()

@@ -6,7 +6,7 @@ if DATA["source"] == "demo":
         output:
             raw=directory("data/raw/{dataset}"),
         log:
-            "logs/demo_data/{dataset}.log",
+            "logs/{dataset}/demo_data.log",
         params:
             n_volumes=DATA["demo"]["n_volumes"],
             n_slices=DATA["demo"]["n_slices"],
@@ -31,11 +31,12 @@ rule extract:
     output:
         slices="data/slices/{dataset}.h5",
     log:
-        "logs/extract/{dataset}.log",
+        "logs/{dataset}/extract.log",
     params:
         size=DATA["image_size"],
         split=[DATA["split"][part] for part in ("train", "val", "test")],
         seed=config["seed"],
+        on_bad_file=DATA["on_bad_file"],
     threads: res("extract", "threads")
     resources:
         **resources_of("extract"),
@@ -43,4 +44,5 @@ rule extract:
         "../../envs/ssibench.yaml"
     shell:
         "ssibench extract --raw-dir {input.raw:q} --out {output.slices:q} --size {params.size}"
-        " --split {params.split} --seed {params.seed} > {log:q} 2>&1"
+        " --split {params.split} --seed {params.seed} --on-bad-file {params.on_bad_file}"
+        " > {log:q} 2>&1"

@@ -5,12 +5,12 @@ rule evaluate:
     input:
         unpack(evaluate_input),
     output:
-        metrics="results/runs/{scenario}/{method}/seed{seed}/metrics.csv",
-        samples="results/runs/{scenario}/{method}/seed{seed}/samples.npz",
+        metrics=run_path("{scenario}", "{method}", "{seed}", "metrics.csv"),
+        samples=run_path("{scenario}", "{method}", "{seed}", "samples.npz"),
     log:
-        "logs/evaluate/{scenario}/{method}/seed{seed}.log",
+        f"logs/{DATASET}/evaluate/{{scenario}}/{{method}}/seed{{seed}}.log",
     benchmark:
-        "results/runs/{scenario}/{method}/seed{seed}/benchmark_evaluate.tsv"
+        run_path("{scenario}", "{method}", "{seed}", "benchmark_evaluate.tsv")
     params:
         spec=evaluate_spec,
         run_dir=lambda wildcards, output: Path(output.metrics).parent,

@@ -6,32 +6,34 @@
 
 rule tables:
     input:
+        data=scenario_store,
         metrics=scenario_metrics,
+        records=lambda wildcards: trained_run_files(wildcards, "run.json"),
         code=report_code(*TABLE_CODE),
     output:
         csv=report(
-            "results/tables/leaderboard_{scenario}.csv",
+            f"{RESULTS}/tables/leaderboard_{{scenario}}.csv",
             caption="../report/leaderboard.rst",
             category="Scenario {scenario}",
             subcategory="Leaderboard",
             labels={"table": "leaderboard", "format": "CSV"},
         ),
         md=report(
-            "results/tables/leaderboard_{scenario}.md",
+            f"{RESULTS}/tables/leaderboard_{{scenario}}.md",
             caption="../report/leaderboard.rst",
             category="Scenario {scenario}",
             subcategory="Leaderboard",
             labels={"table": "leaderboard", "format": "Markdown"},
         ),
         tex=report(
-            "results/tables/leaderboard_{scenario}.tex",
+            f"{RESULTS}/tables/leaderboard_{{scenario}}.tex",
             caption="../report/leaderboard.rst",
             category="Scenario {scenario}",
             subcategory="Leaderboard",
             labels={"table": "leaderboard", "format": "LaTeX"},
         ),
     log:
-        "logs/tables/{scenario}.log",
+        f"logs/{DATASET}/tables/{{scenario}}.log",
     params:
         skipped=skipped_notes,
     threads: res("tables", "threads")
@@ -40,36 +42,37 @@ rule tables:
     conda:
         "../../envs/ssibench.yaml"
     shell:
-        "ssibench tables --metrics {input.metrics:q} --scenario {wildcards.scenario}"
+        "ssibench tables --data {input.data:q} --metrics {input.metrics:q}"
+        " --records {input.records:q} --scenario {wildcards.scenario}"
         " --skipped {params.skipped:q} --out-csv {output.csv:q} --out-md {output.md:q}"
         " --out-tex {output.tex:q} > {log:q} 2>&1"
 
 
 rule combined_table:
     input:
-        tables=expand("results/tables/leaderboard_{scenario}.csv", scenario=SCENARIOS),
+        tables=expand(f"{RESULTS}/tables/leaderboard_{{scenario}}.csv", scenario=SCENARIOS),
         code=report_code("render"),
     output:
         csv=report(
-            "results/tables/leaderboard_all.csv",
+            f"{RESULTS}/tables/leaderboard_all.csv",
             caption="../report/leaderboard_all.rst",
             category="All scenarios",
             labels={"table": "all scenarios", "format": "CSV"},
         ),
         md=report(
-            "results/tables/leaderboard_all.md",
+            f"{RESULTS}/tables/leaderboard_all.md",
             caption="../report/leaderboard_all.rst",
             category="All scenarios",
             labels={"table": "all scenarios", "format": "Markdown"},
         ),
         tex=report(
-            "results/tables/leaderboard_all.tex",
+            f"{RESULTS}/tables/leaderboard_all.tex",
             caption="../report/leaderboard_all.rst",
             category="All scenarios",
             labels={"table": "all scenarios", "format": "LaTeX"},
         ),
     log:
-        "logs/tables/all.log",
+        f"logs/{DATASET}/tables/all.log",
     threads: res("tables", "threads")
     resources:
         **resources_of("tables"),
@@ -82,14 +85,15 @@ rule combined_table:
 
 rule figure_samples:
     input:
+        data=scenario_store,
         metrics=scenario_metrics,
         samples=scenario_samples,
         code=figure_code("fig_samples"),
     output:
-        pdf="results/figures/samples_{scenario}.pdf",
+        pdf=f"{RESULTS}/figures/samples_{{scenario}}.pdf",
         png=figure_report("samples"),
     log:
-        "logs/figures/samples_{scenario}.log",
+        f"logs/{DATASET}/figures/samples_{{scenario}}.log",
     params:
         sample_index=config["report"]["sample_index"],
         zoom=zoom_option(),
@@ -99,27 +103,29 @@ rule figure_samples:
     conda:
         "../../envs/ssibench.yaml"
     shell:
-        "ssibench figures samples --metrics {input.metrics:q} --samples {input.samples:q}"
+        "ssibench figures samples --data {input.data:q} --metrics {input.metrics:q}"
+        " --samples {input.samples:q}"
         " --scenario {wildcards.scenario} --sample-index {params.sample_index} {params.zoom}"
         " --out {output.pdf:q} {output.png:q} > {log:q} 2>&1"
 
 
 rule figure_distributions:
     input:
+        data=scenario_store,
         metrics=scenario_metrics,
         code=figure_code("fig_distributions"),
     output:
-        pdf="results/figures/distributions_{scenario}.pdf",
+        pdf=f"{RESULTS}/figures/distributions_{{scenario}}.pdf",
         png=figure_report("distributions"),
     log:
-        "logs/figures/distributions_{scenario}.log",
+        f"logs/{DATASET}/figures/distributions_{{scenario}}.log",
     threads: res("figures", "threads")
     resources:
         **resources_of("figures"),
     conda:
         "../../envs/ssibench.yaml"
     shell:
-        "ssibench figures distributions --metrics {input.metrics:q}"
+        "ssibench figures distributions --data {input.data:q} --metrics {input.metrics:q}"
         " --scenario {wildcards.scenario} --out {output.pdf:q} {output.png:q} > {log:q} 2>&1"
 
 
@@ -128,10 +134,10 @@ rule figure_curves:
         train_logs=lambda wildcards: trained_run_files(wildcards, "train_log.csv"),
         code=figure_code("fig_curves"),
     output:
-        pdf="results/figures/curves_{scenario}.pdf",
+        pdf=f"{RESULTS}/figures/curves_{{scenario}}.pdf",
         png=figure_report("curves"),
     log:
-        "logs/figures/curves_{scenario}.log",
+        f"logs/{DATASET}/figures/curves_{{scenario}}.log",
     params:
         runs=trained_run_names,
     threads: res("figures", "threads")
@@ -146,13 +152,13 @@ rule figure_curves:
 
 rule figure_published:
     input:
-        table="results/tables/leaderboard_{scenario}.csv",
+        table=f"{RESULTS}/tables/leaderboard_{{scenario}}.csv",
         code=figure_code("fig_published"),
     output:
-        pdf="results/figures/published_{scenario}.pdf",
+        pdf=f"{RESULTS}/figures/published_{{scenario}}.pdf",
         png=figure_report("published"),
     log:
-        "logs/figures/published_{scenario}.log",
+        f"logs/{DATASET}/figures/published_{{scenario}}.log",
     threads: res("figures", "threads")
     resources:
         **resources_of("figures"),
@@ -168,10 +174,10 @@ rule figure_cost:
         benchmarks=lambda wildcards: trained_run_files(wildcards, "benchmark.tsv"),
         code=figure_code("fig_cost"),
     output:
-        pdf="results/figures/cost_{scenario}.pdf",
+        pdf=f"{RESULTS}/figures/cost_{{scenario}}.pdf",
         png=figure_report("cost"),
     log:
-        "logs/figures/cost_{scenario}.log",
+        f"logs/{DATASET}/figures/cost_{{scenario}}.log",
     params:
         runs=trained_run_names,
     threads: res("figures", "threads")

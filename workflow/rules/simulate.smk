@@ -5,11 +5,11 @@ rule simulate:
     input:
         slices=slices_path(),
     output:
-        measurements="data/measurements/{scenario}.h5",
+        measurements=measurements_path("{scenario}"),
     log:
-        "logs/simulate/{scenario}.log",
+        f"logs/{DATASET}/simulate/{{scenario}}.log",
     benchmark:
-        "results/benchmarks/simulate/{scenario}.tsv"
+        f"{RESULTS}/benchmarks/simulate/{{scenario}}.tsv"
     params:
         spec=simulate_spec,
         seed=config["seed"],

@@ -6,13 +6,15 @@
 rule train:
     input:
         data=lambda wildcards: measurements_path(wildcards.scenario),
+        code=run_code,
     output:
-        model="results/runs/{scenario}/{method}/seed{seed}/model.pt",
-        train_log="results/runs/{scenario}/{method}/seed{seed}/train_log.csv",
+        model=run_path("{scenario}", "{method}", "{seed}", "model.pt"),
+        train_log=run_path("{scenario}", "{method}", "{seed}", "train_log.csv"),
+        record=run_path("{scenario}", "{method}", "{seed}", "run.json"),
     log:
-        "logs/train/{scenario}/{method}/seed{seed}.log",
+        f"logs/{DATASET}/train/{{scenario}}/{{method}}/seed{{seed}}.log",
     benchmark:
-        "results/runs/{scenario}/{method}/seed{seed}/benchmark.tsv"
+        run_path("{scenario}", "{method}", "{seed}", "benchmark.tsv")
     params:
         spec=train_spec,
         run_dir=lambda wildcards, output: Path(output.model).parent,

@@ -2,8 +2,9 @@
 
 Each subcommand lives in its own module exposing ``add_parser(subparsers)``; the parser binds a
 handler with ``set_defaults(handler=...)`` that turns arguments into typed values and calls one
-library function. User errors (:class:`~ssibench.errors.ConfigError`,
-:class:`~ssibench.errors.DataFileError`) are printed as one line on stderr with exit status 2;
+library function. User errors (:data:`ssibench.errors.USER_ERRORS`: bad config, bad input file,
+diverged training, a locked run folder, a failed write) are printed as one line on stderr with exit
+status 2;
 anything else keeps its traceback (status 1).
 """
 
@@ -23,7 +24,7 @@ from ssibench.cli import (
     tables,
     train,
 )
-from ssibench.errors import ConfigError, DataFileError
+from ssibench.errors import USER_ERRORS
 
 __all__ = ["build_parser", "main"]
 
@@ -48,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.handler(args)
-    except (ConfigError, DataFileError) as error:
+    except USER_ERRORS as error:
         print(f"ssibench {args.command}: error: {error}", file=sys.stderr)
         return 2
     return 0

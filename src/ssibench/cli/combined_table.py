@@ -41,9 +41,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         ),
         formatter_class=formatter,
         epilog=(
-            "example: ssibench combined-table --tables results/tables/leaderboard_*.csv "
-            "--out-csv results/tables/leaderboard_all.csv --out-md results/tables/"
-            "leaderboard_all.md --out-tex results/tables/leaderboard_all.tex"
+            "example: ssibench combined-table --tables "
+            "results/demo-40x40/tables/leaderboard_*.csv "
+            "--out-csv results/demo-40x40/tables/leaderboard_all.csv "
+            "--out-md results/demo-40x40/tables/leaderboard_all.md "
+            "--out-tex results/demo-40x40/tables/leaderboard_all.tex"
         ),
     )
     parser.add_argument(

@@ -22,9 +22,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         ),
         formatter_class=formatter,
         epilog=(
-            "example: ssibench evaluate --data data/measurements/noisy.h5 --method ei "
-            "--run-dir results/runs/noisy/ei/seed0 --out-metrics results/runs/noisy/ei/seed0/"
-            "metrics.csv --out-samples results/runs/noisy/ei/seed0/samples.npz"
+            "example: ssibench evaluate --data data/measurements/demo-40x40/noisy.h5 --method ei "
+            "--run-dir results/demo-40x40/runs/noisy/ei/seed0 "
+            "--out-metrics results/demo-40x40/runs/noisy/ei/seed0/metrics.csv "
+            "--out-samples results/demo-40x40/runs/noisy/ei/seed0/samples.npz"
         ),
     )
     parser.add_argument("--data", type=Path, required=True, help="measurement store (.h5)")

@@ -7,7 +7,11 @@ from pathlib import Path
 
 from ssibench.cli.common import formatter
 
-__all__ = ["add_parser"]
+__all__ = ["ON_BAD_FILE_CHOICES", "add_parser"]
+
+#: Choices of --on-bad-file; equal to ``ssibench.data.slices.ON_BAD_FILE`` (a test checks it),
+#: spelled out here so that building the parser does not import the data layer.
+ON_BAD_FILE_CHOICES = ("stop", "skip")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -19,7 +23,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "For every *.h5 fastMRI-format volume in --raw-dir (sorted by name): the middle "
             "slice's magnitude target (reconstruction_rss / reconstruction_esc, or the RSS of "
             "kspace), min-max normalised to [0, 1], centre-cropped or zero-padded to --size; "
-            "then a seeded train/val/test split. Writes one HDF5 slices store."
+            "then a seeded train/val/test split (train and test must not be empty). Every file "
+            "is checked before anything is written: malformed files stop the run with one error "
+            "listing them all, or are left out with --on-bad-file skip. Writes one HDF5 slices "
+            "store."
         ),
         formatter_class=formatter,
         epilog=(
@@ -46,6 +53,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="split fractions, summing to 1 (SSIBench: 0.8 0.0 0.2)",
     )
     parser.add_argument("--seed", type=int, default=0, help="master seed (stream 'split')")
+    parser.add_argument(
+        "--on-bad-file",
+        choices=ON_BAD_FILE_CHOICES,
+        default="stop",
+        help=(
+            "what to do with unreadable or malformed *.h5 files: 'stop' fails with one error "
+            "listing every bad file; 'skip' leaves them out, warns about each on stderr and "
+            "records them in the store's skipped_files attribute (config: data.on_bad_file)"
+        ),
+    )
     parser.set_defaults(handler=_run)
 
 
@@ -58,4 +75,5 @@ def _run(args: argparse.Namespace) -> None:
         size=(args.size[0], args.size[1]),
         split_fractions=tuple(args.split),
         seed=args.seed,
+        on_bad_file=args.on_bad_file,
     )

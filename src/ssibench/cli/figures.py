@@ -17,14 +17,15 @@ import numpy as np
 import pandas as pd
 
 from ssibench.cli.common import formatter, read_table
-from ssibench.cli.tables import read_metrics
+from ssibench.cli.tables import add_data_argument, read_metrics
 from ssibench.errors import ConfigError, DataFileError
 
 __all__ = ["add_parser", "parse_runs", "read_samples"]
 
 #: Arrays a samples.npz (written by ``evaluate``) must hold.
 SAMPLES_KEYS = ("indices", "target", "recon", "zero_filled")
-_RUN_DIR = "results/runs/noisy/{sup,ei}/seed0"
+_RUN_DIR = "results/demo-40x40/runs/noisy/{sup,ei}/seed0"
+_DATA = "--data data/measurements/demo-40x40/demo-40x40/noisy.h5"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -41,7 +42,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         kinds,
         "samples",
         "reconstructions of one test slice with zoom and error maps",
-        f"--metrics {_RUN_DIR}/metrics.csv --samples {_RUN_DIR}/samples.npz",
+        f"{_DATA} --metrics {_RUN_DIR}/metrics.csv --samples {_RUN_DIR}/samples.npz",
     )
     _add_metrics(samples)
     samples.add_argument(
@@ -68,7 +69,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         kinds,
         "distributions",
         "per-slice PSNR and SSIM of every method (box + strip plots)",
-        f"--metrics {_RUN_DIR}/metrics.csv",
+        f"{_DATA} --metrics {_RUN_DIR}/metrics.csv",
     )
     _add_metrics(distributions)
     distributions.set_defaults(handler=_distributions)
@@ -89,7 +90,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         kinds,
         "published",
         "our PSNR against the published PSNR, per method",
-        "--table results/tables/leaderboard_noisy.csv",
+        "--table results/demo-40x40/tables/leaderboard_noisy.csv",
     )
     published.add_argument(
         "--table", type=Path, required=True, help="the scenario's leaderboard CSV (ssibench tables)"
@@ -123,7 +124,8 @@ def _kind(
         formatter_class=formatter,
         epilog=(
             f"example: ssibench figures {name} {example} --scenario noisy "
-            f"--out results/figures/{name}_noisy.pdf results/figures/{name}_noisy.png"
+            f"--out results/demo-40x40/figures/{name}_noisy.pdf "
+            f"results/demo-40x40/figures/{name}_noisy.png"
         ),
     )
     parser.add_argument("--scenario", required=True, help="scenario name (all rows must match)")
@@ -138,6 +140,7 @@ def _kind(
 
 
 def _add_metrics(parser: argparse.ArgumentParser) -> None:
+    add_data_argument(parser)
     parser.add_argument(
         "--metrics", type=Path, nargs="+", required=True, help="metrics.csv of each run"
     )
@@ -214,7 +217,7 @@ def _samples(args: argparse.Namespace) -> None:
             f"--metrics has {len(args.metrics)} files but --samples {len(args.samples)}; give one "
             f"samples.npz per metrics.csv, in the same order"
         )
-    frames = read_metrics(args.metrics, args.scenario)
+    frames = read_metrics(args.metrics, args.scenario, args.data)
     runs = []
     for metrics_path, samples_path, frame in zip(args.metrics, args.samples, frames, strict=True):
         keys = frame[["method", "seed"]].drop_duplicates()
@@ -244,7 +247,7 @@ def _samples(args: argparse.Namespace) -> None:
 def _distributions(args: argparse.Namespace) -> None:
     from ssibench.report.fig_distributions import distribution_figure
 
-    frames = read_metrics(args.metrics, args.scenario)
+    frames = read_metrics(args.metrics, args.scenario, args.data)
     _save(distribution_figure(pd.concat(frames, ignore_index=True), args.scenario), args.out)
 
 

@@ -23,7 +23,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=formatter,
         epilog=(
             "example: ssibench simulate --slices data/slices/demo.h5 "
-            "--out data/measurements/noisy.h5 --scenario noisy --seed 0 --spec "
+            "--out data/measurements/demo-40x40/noisy.h5 --scenario noisy --seed 0 --spec "
             '\'{"physics": "single-coil", "sigma": 0.1, "shared_mask": false, '
             '"mask": "gaussian", "acceleration": 6, "center_fraction": null}\''
         ),

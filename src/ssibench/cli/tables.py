@@ -10,10 +10,17 @@ from pathlib import Path
 import pandas as pd
 
 from ssibench.cli.common import formatter, read_table
-from ssibench.errors import ConfigError, DataFileError
+from ssibench.errors import ConfigError, DataFileError, rebuild_hint
 from ssibench.io import atomic_path, atomic_write_text
 
-__all__ = ["add_parser", "parse_skipped", "read_metrics"]
+__all__ = [
+    "add_data_argument",
+    "add_parser",
+    "parse_skipped",
+    "read_metrics",
+    "read_records",
+    "stale_code_notes",
+]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -30,17 +37,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         ),
         formatter_class=formatter,
         epilog=(
-            "example: ssibench tables --metrics results/runs/noisy/*/seed0/metrics.csv "
+            "example: ssibench tables --data data/measurements/demo-40x40/noisy.h5 "
+            "--metrics results/demo-40x40/runs/noisy/*/seed0/metrics.csv "
             "--scenario noisy --skipped 'ddssl: needs a noise level' "
-            "--out-csv results/tables/leaderboard_noisy.csv "
-            "--out-md results/tables/leaderboard_noisy.md "
-            "--out-tex results/tables/leaderboard_noisy.tex"
+            "--out-csv results/demo-40x40/tables/leaderboard_noisy.csv "
+            "--out-md results/demo-40x40/tables/leaderboard_noisy.md "
+            "--out-tex results/demo-40x40/tables/leaderboard_noisy.tex"
         ),
     )
+    add_data_argument(parser)
     parser.add_argument(
         "--metrics", type=Path, nargs="+", required=True, help="metrics.csv of each run"
     )
     parser.add_argument("--scenario", required=True, help="scenario name (all rows must match)")
+    parser.add_argument(
+        "--records",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="run.json of each trained run: the setup under the Markdown table is read from them",
+    )
     parser.add_argument(
         "--skipped",
         nargs="*",
@@ -54,29 +70,90 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_run)
 
 
-def read_metrics(paths: Sequence[Path], scenario: str) -> list[pd.DataFrame]:
-    """Read metrics.csv files, one DataFrame each, checking their columns and scenario.
+def add_data_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--data``: the measurement store whose test split the metrics must cover."""
+    parser.add_argument(
+        "--data",
+        type=Path,
+        required=True,
+        help="measurement store of the scenario: every run must cover exactly its test slices",
+    )
+
+
+def read_metrics(paths: Sequence[Path], scenario: str, data: Path) -> list[pd.DataFrame]:
+    """Read metrics.csv files, one DataFrame each, checked against the store ``data``.
+
+    Each file must have the columns ``ssibench evaluate`` writes, rows of ``scenario`` only, and
+    pass :func:`ssibench.report.checks.check_metrics` (same store, exactly its test slices, finite).
 
     Raises:
-        DataFileError: for a missing or unreadable file, missing columns, no rows, or rows of
-            another scenario (naming the file).
+        DataFileError: naming the file, what is wrong and the command that rebuilds it.
     """
+    from ssibench.data.measurements import store_identity
     from ssibench.report import METRICS_COLUMNS
+    from ssibench.report.checks import check_metrics
 
+    store = store_identity(data)
     frames = []
     for path in paths:
-        frame = read_table(path, "metrics")
+        frame = read_table(path, "metrics", dtype={"store_hash": str, "code_hash": str})
         missing = [column for column in METRICS_COLUMNS if column not in frame.columns]
         if missing or frame.empty:
             what = f"no column(s) {', '.join(missing)}" if missing else "no rows"
-            raise DataFileError(f"{path}: {what}; rebuild it with snakemake {path}")
+            raise DataFileError(f"{path}: {what}; {rebuild_hint(path)}")
         others = sorted(set(frame["scenario"].astype(str)) - {scenario})
         if others:
             raise DataFileError(
-                f"{path}: rows of scenario(s) {', '.join(others)}, expected only {scenario!r}"
+                f"{path}: rows of scenario(s) {', '.join(others)}, expected only {scenario!r}; "
+                f"{rebuild_hint(path)}"
             )
+        check_metrics(frame, path, store)
         frames.append(frame)
     return frames
+
+
+def stale_code_notes(frames: Sequence[pd.DataFrame]) -> list[str]:
+    """One note per run whose recorded code hash differs from the installed code's."""
+    from ssibench.provenance import SHORT_HASH, code_hash
+    from ssibench.report.checks import stale_code_runs
+
+    methods = {str(m) for frame in frames for m in frame["method"].unique()}
+    current = {method: code_hash(method) for method in methods}
+    return [
+        f"{method} seed {seed}: made by other code than the installed one (code hash "
+        f"{recorded[:SHORT_HASH]}, installed {now[:SHORT_HASH]}); rerun it to compare like "
+        "with like"
+        for method, seed, recorded, now in stale_code_runs(frames, current)
+    ]
+
+
+def read_records(paths: Sequence[Path], data: Path) -> list[dict]:
+    """Read the run records (``run.json``) of a scenario's trained runs, checked against ``data``.
+
+    Raises:
+        DataFileError: for an unreadable record, or one of a run trained on another store.
+    """
+    import json
+
+    from ssibench.data.measurements import store_identity
+
+    store = store_identity(data)
+    records = []
+    for path in paths:
+        try:
+            record = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as error:
+            raise DataFileError(
+                f"{path}: cannot read the run record ({error}); {rebuild_hint(path)}"
+            ) from error
+        trained_on = record.get("data", {}).get("training_hash")
+        if trained_on != store.training_hash:
+            raise DataFileError(
+                f"{path}: the run was trained on other data (training hash {str(trained_on)[:12]}),"
+                f" not on {data} ({store.training_hash[:12]}); {rebuild_hint(path)}"
+            )
+        records.append(record)
+    return records
 
 
 def parse_skipped(notes: Sequence[str]) -> list[tuple[str, str]]:
@@ -96,12 +173,22 @@ def parse_skipped(notes: Sequence[str]) -> list[tuple[str, str]]:
 
 def _run(args: argparse.Namespace) -> None:
     from ssibench.report import build_leaderboard, scenario_latex, scenario_markdown
+    from ssibench.report.render import setup_note
 
     skipped = parse_skipped(args.skipped)
-    frames = read_metrics(args.metrics, args.scenario)
+    frames = read_metrics(args.metrics, args.scenario, args.data)
     table = build_leaderboard(pd.concat(frames, ignore_index=True), args.scenario)
     with atomic_path(args.out_csv) as tmp:
         table.to_csv(tmp, index=False)
-    atomic_write_text(args.out_md, scenario_markdown(table, args.scenario, skipped))
+    markdown = scenario_markdown(table, args.scenario, skipped)
+    records = read_records(args.records, args.data)
+    if records:
+        markdown += "\n" + setup_note(records) + "\n"
+    stale = stale_code_notes(frames)
+    for note in stale:
+        print(f"ssibench tables: warning: {note}", file=sys.stderr)
+    if stale:
+        markdown += "\n" + "\n".join(f"‡ {note}." for note in stale) + "\n"
+    atomic_write_text(args.out_md, markdown)
     atomic_write_text(args.out_tex, scenario_latex(table, args.scenario))
     print(f"wrote {args.out_csv}, {args.out_md} and {args.out_tex}", file=sys.stderr)

@@ -22,8 +22,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         ),
         formatter_class=formatter,
         epilog=(
-            "example: ssibench train --data data/measurements/single-coil.h5 "
-            "--out-dir results/runs/single-coil/ei/seed0 --method ei --seed 0 "
+            "example: ssibench train --data data/measurements/demo-40x40/single-coil.h5 "
+            "--out-dir results/demo-40x40/runs/single-coil/ei/seed0 --method ei --seed 0 "
             '--spec \'{"train": {"epochs": 10}}\''
         ),
     )

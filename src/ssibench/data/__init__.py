@@ -1,7 +1,7 @@
 """Data layer: fastMRI reading, embedded demo volumes, the slices store and the measurement store.
 
 Files flow ``data/raw/<dataset>/*.h5`` → :func:`extract_slices` → ``data/slices/<dataset>.h5``
-→ :func:`ssibench.simulate.simulate` → ``data/measurements/<scenario>.h5``
+→ :func:`ssibench.simulate.simulate` → ``data/measurements/<dataset>/<scenario>.h5``
 → :func:`read_measurements`.
 """
 

@@ -27,8 +27,10 @@ from ssibench.errors import DataFileError
 from ssibench.fft import ifft2c
 
 __all__ = [
+    "BAD_VOLUME_FIX",
     "RSS_FROM_KSPACE",
     "TARGET_KEYS",
+    "BadVolumeError",
     "FastMRISlice",
     "center_crop",
     "read_middle_slice",
@@ -46,6 +48,30 @@ TARGET_KEYS: dict[str, tuple[str, ...]] = {
 #: Value of :attr:`FastMRISlice.target_key` when no target dataset exists and the RSS of ``kspace``
 #: is used instead.
 RSS_FROM_KSPACE = "rss-from-kspace"
+
+#: The fix every message about one bad raw volume ends with.
+BAD_VOLUME_FIX = "re-download or regenerate it, or remove it from the raw-data folder"
+
+
+class BadVolumeError(DataFileError):
+    """A raw volume is unreadable or malformed; keeps ``path`` and ``reason`` for batch reports.
+
+    ``str(error)`` is ``"<path>: <reason>; <fix>"``, the fix being :data:`BAD_VOLUME_FIX`;
+    :func:`ssibench.data.slices.extract_slices` lists the ``reason`` of every bad file at once.
+
+    >>> error = BadVolumeError("raw/a.h5", "no dataset 'kspace' (found: nothing)")
+    >>> (error.path.name, error.reason)
+    ('a.h5', "no dataset 'kspace' (found: nothing)")
+    """
+
+    def __init__(self, path: Path | str, reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}; {BAD_VOLUME_FIX}")
+
+    def __reduce__(self) -> tuple[type[BadVolumeError], tuple[Path, str]]:
+        """Pickle from (path, reason), the constructor's arguments, not from the message."""
+        return (type(self), (self.path, self.reason))
 
 
 class FastMRISlice(NamedTuple):
@@ -153,53 +179,87 @@ def read_middle_slice(path: Path | str) -> FastMRISlice:
         The slice's target image and provenance.
 
     Raises:
-        DataFileError: if the file is not HDF5, lacks ``kspace``, or its datasets have unexpected
-            ranks, dtypes or slice counts; the message names the path and the fix.
+        BadVolumeError: (a :class:`~ssibench.errors.DataFileError`) for every way the file can be
+            bad: not HDF5 or truncated, unreadable (damaged) data, no ``kspace``, a target that is
+            not a dataset, unexpected ranks, dtypes, empty axes or slice counts, or a non-finite
+            image; the message names the path, the reason and the fix.
     """
     path = Path(path)
-    fix = "re-download or regenerate it, or remove it from the raw-data folder"
     try:
         handle = h5py.File(path, "r")
     except OSError as error:
-        raise DataFileError(f"{path}: not a readable HDF5 file ({error}); {fix}") from error
-    with handle:
-        if "kspace" not in handle or not isinstance(handle["kspace"], h5py.Dataset):
-            found = ", ".join(sorted(handle.keys())) or "nothing"
-            raise DataFileError(
-                f"{path}: no dataset 'kspace' (found: {found}); a fastMRI-format volume needs "
-                f"kspace (slices, coils, rows, cols) or (slices, rows, cols); {fix}"
-            )
-        kspace = handle["kspace"]
-        if kspace.ndim not in (3, 4) or kspace.shape[0] == 0:
-            raise DataFileError(
-                f"{path}: dataset 'kspace' has shape {kspace.shape}; expected "
-                f"(slices, coils, rows, cols) or (slices, rows, cols), at least one slice; {fix}"
-            )
-        if not np.issubdtype(kspace.dtype, np.complexfloating):
-            raise DataFileError(
-                f"{path}: dataset 'kspace' has dtype {kspace.dtype}, not complex; {fix}"
-            )
-        kind: Literal["multicoil", "single-coil"] = (
-            "multicoil" if kspace.ndim == 4 else "single-coil"
+        raise BadVolumeError(path, f"not a readable HDF5 file ({error})") from error
+    try:
+        with handle:
+            return _read_open_volume(handle, path)
+    except DataFileError:
+        raise
+    except (OSError, KeyError, RuntimeError, ValueError, TypeError) as error:
+        # h5py reports damaged chunks, broken links and unreadable attributes with these types
+        raise BadVolumeError(
+            path, f"its contents cannot be read ({type(error).__name__}: {error})"
+        ) from error
+
+
+def _read_open_volume(handle: h5py.File, path: Path) -> FastMRISlice:
+    """The body of :func:`read_middle_slice` on an open file; raises :class:`BadVolumeError`."""
+    if "kspace" not in handle or not isinstance(handle["kspace"], h5py.Dataset):
+        found = ", ".join(sorted(handle.keys())) or "nothing"
+        raise BadVolumeError(
+            path,
+            f"no dataset 'kspace' (found: {found}); a fastMRI-format volume needs "
+            "kspace (slices, coils, rows, cols) or (slices, rows, cols)",
         )
-        n_slices = kspace.shape[0]
-        middle = n_slices // 2
-        acquisition = _decode(handle.attrs.get("acquisition", "unknown"))
+    kspace = handle["kspace"]
+    if kspace.ndim not in (3, 4) or 0 in kspace.shape:
+        raise BadVolumeError(
+            path,
+            f"dataset 'kspace' has shape {kspace.shape}; expected (slices, coils, rows, cols) "
+            "or (slices, rows, cols), with no empty axis",
+        )
+    if not np.issubdtype(kspace.dtype, np.complexfloating):
+        raise BadVolumeError(path, f"dataset 'kspace' has dtype {kspace.dtype}, not complex")
+    kind: Literal["multicoil", "single-coil"] = "multicoil" if kspace.ndim == 4 else "single-coil"
+    n_slices = kspace.shape[0]
+    middle = n_slices // 2
+    acquisition = _decode(handle.attrs.get("acquisition", "unknown"))
 
-        for key in TARGET_KEYS[kind]:
-            if key not in handle:
-                continue
-            target = handle[key]
-            if target.ndim != 3 or target.shape[0] != n_slices:
-                raise DataFileError(
-                    f"{path}: dataset {key!r} has shape {target.shape}; expected "
-                    f"({n_slices}, h, w) to match the {n_slices} slices of 'kspace'; {fix}"
-                )
-            image = torch.from_numpy(np.asarray(target[middle], dtype=np.float32))
-            return FastMRISlice(image, middle, n_slices, kind, key, acquisition)
+    for key in TARGET_KEYS[kind]:
+        if key not in handle:
+            continue
+        target = handle[key]
+        if not isinstance(target, h5py.Dataset):
+            raise BadVolumeError(path, f"{key!r} is a {type(target).__name__}, not a dataset")
+        if target.ndim != 3 or target.shape[0] != n_slices or 0 in target.shape:
+            raise BadVolumeError(
+                path,
+                f"dataset {key!r} has shape {target.shape}; expected ({n_slices}, h, w) with "
+                f"h, w ≥ 1 to match the {n_slices} slices of 'kspace'",
+            )
+        if not _is_real_number(target.dtype):
+            raise BadVolumeError(
+                path, f"dataset {key!r} has dtype {target.dtype}; expected a real number type"
+            )
+        image = torch.from_numpy(np.asarray(target[middle], dtype=np.float32))
+        _check_finite(image, path, f"dataset {key!r}, slice {middle}")
+        return FastMRISlice(image, middle, n_slices, kind, key, acquisition)
 
-        recon_size = None
-        if "ismrmrd_header" in handle:
-            recon_size = recon_size_from_header(handle["ismrmrd_header"][()])
-        image = rss_from_kspace(torch.from_numpy(kspace[middle]), recon_size)
-        return FastMRISlice(image, middle, n_slices, kind, RSS_FROM_KSPACE, acquisition)
+    recon_size = None
+    header = handle.get("ismrmrd_header")
+    if isinstance(header, h5py.Dataset):
+        recon_size = recon_size_from_header(header[()])
+    image = rss_from_kspace(torch.from_numpy(kspace[middle]), recon_size)
+    _check_finite(image, path, f"the RSS of dataset 'kspace', slice {middle}")
+    return FastMRISlice(image, middle, n_slices, kind, RSS_FROM_KSPACE, acquisition)
+
+
+def _is_real_number(dtype: np.dtype) -> bool:
+    """Whether ``dtype`` is a real integer or float (not bool, complex, string or compound)."""
+    return np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)
+
+
+def _check_finite(image: Tensor, path: Path, what: str) -> None:
+    """Raise :class:`BadVolumeError` if ``image`` holds NaN or ±inf (min–max would spread it)."""
+    bad = int((~torch.isfinite(image)).sum())
+    if bad:
+        raise BadVolumeError(path, f"{what} has {bad} non-finite values (NaN or ±inf)")

@@ -12,7 +12,11 @@ File layout (HDF5), one group per split ``train``, ``val``, ``test``:
 
 file-level ``coil_maps`` float32 ``(N, 2, H, W)`` (multicoil only, real/imaginary in dim 1) and
 attrs ``scenario``, ``physics`` (``single-coil`` | ``multicoil`` | ``sequential`` | ``dynamic``),
-``sigma``, ``spec`` (JSON), ``seed``, ``slices_file``, ``ssibench_version``.
+``sigma``, ``spec`` (JSON), ``seed``, ``slices_file``, ``ssibench_version``, and the content hashes
+(hex SHA-256) that identify what a run was trained and evaluated on: ``hash_train``,
+``hash_val``, ``hash_test`` (the bytes of the split's ``index``, ``x``, ``y`` and ``mask``),
+``training_hash`` (what training reads: the physics attributes, ``coil_maps``, train and val) and
+``content_hash`` (all of it, test included). See :func:`store_identity`.
 
 ``sequential`` is a static image acquired as T frames
 (:class:`~ssibench.physics_dynamic.SequentialMRI`), ``dynamic`` a video
@@ -22,6 +26,7 @@ attrs ``scenario``, ``physics`` (``single-coil`` | ``multicoil`` | ``sequential`
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -35,7 +40,7 @@ from torch import Tensor
 
 import ssibench
 from ssibench.data.slices import SPLITS
-from ssibench.errors import DataFileError
+from ssibench.errors import DataFileError, rebuild_hint
 from ssibench.fft import to_complex, to_real
 from ssibench.io import atomic_path
 from ssibench.physics import MultiCoilMRI, SingleCoilMRI
@@ -47,7 +52,9 @@ __all__ = [
     "TIME_PHYSICS_KINDS",
     "MeasurementSet",
     "MeasurementWriter",
+    "StoreIdentity",
     "read_measurements",
+    "store_identity",
     "write_measurements",
 ]
 
@@ -59,6 +66,12 @@ TIME_PHYSICS_KINDS = ("sequential", "dynamic")
 STORE_PHYSICS_KINDS = PHYSICS_KINDS + TIME_PHYSICS_KINDS
 #: gzip level for the mask datasets: column masks compress ~H-fold, x and y hardly at all.
 MASK_COMPRESSION_LEVEL = 4
+#: Datasets of a split, in the order their bytes enter the split's hash.
+SPLIT_DATASETS = ("index", "x", "y", "mask")
+#: Rows read at once while hashing (bounds memory on paper-size stores).
+HASH_CHUNK_ROWS = 64
+#: The attributes that describe the physics (part of the training and content hashes).
+PHYSICS_ATTRS = ("scenario", "physics", "sigma", "spec")
 
 PhysicsKind = Literal["single-coil", "multicoil", "sequential", "dynamic"]
 Operator = SingleCoilMRI | MultiCoilMRI | SequentialMRI | DynamicMRI
@@ -263,10 +276,102 @@ def write_measurements(
             maps = to_real(coil_maps.to(torch.complex64))  # (N, H, W) → (N, 2, H, W)
             handle.create_dataset("coil_maps", data=maps.numpy().astype(np.float32))
         yield MeasurementWriter(handle, physics_kind)
+        _write_hashes(handle)
+
+
+def _dataset_digest(digest: hashlib._Hash, dataset: h5py.Dataset) -> None:
+    """Feed ``dataset``'s shape, dtype and bytes (row chunk by row chunk) into ``digest``."""
+    digest.update(f"{dataset.name}:{dataset.shape}:{dataset.dtype.str};".encode())
+    for start in range(0, dataset.shape[0], HASH_CHUNK_ROWS):
+        digest.update(np.ascontiguousarray(dataset[start : start + HASH_CHUNK_ROWS]).tobytes())
+
+
+def _write_hashes(handle: h5py.File) -> None:
+    """Content hashes of a finished store (module docstring), written as attrs."""
+    for split in SPLITS:
+        if split in handle:
+            digest = hashlib.sha256()
+            for key in SPLIT_DATASETS:
+                _dataset_digest(digest, handle[split][key])
+            handle.attrs[f"hash_{split}"] = digest.hexdigest()
+    physics = hashlib.sha256()
+    physics.update(json.dumps({k: _plain(handle.attrs[k]) for k in PHYSICS_ATTRS}).encode())
+    if "coil_maps" in handle:
+        _dataset_digest(physics, handle["coil_maps"])
+    handle.attrs["training_hash"] = _combine(
+        physics.hexdigest(), handle.attrs.get("hash_train", ""), handle.attrs.get("hash_val", "")
+    )
+    handle.attrs["content_hash"] = _combine(
+        handle.attrs["training_hash"], handle.attrs.get("hash_test", "")
+    )
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, bytes):
+        return value.decode()
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _combine(*digests: object) -> str:
+    return hashlib.sha256(":".join(str(_plain(d)) for d in digests).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class StoreIdentity:
+    """What identifies a measurement store's data, read from its attributes.
+
+    Attributes:
+        path: the store.
+        training_hash: hash of what training reads (physics attributes, coil maps, train, val).
+        content_hash: hash of the whole store (training data and the test split).
+        n_test: number of test slices.
+    """
+
+    path: Path
+    training_hash: str
+    content_hash: str
+    n_test: int
+
+
+def store_identity(path: Path | str) -> StoreIdentity:
+    """Read the identity of the measurement store at ``path`` (no tensor is loaded).
+
+    Raises:
+        DataFileError: for a missing or unreadable file, or a store without content hashes (made
+            by an ssibench before they existed), naming the path and the rebuild command.
+    """
+    path = Path(path)
+    handle = _open_store(path)
+    with handle:
+        for key in ("training_hash", "content_hash"):
+            if key not in handle.attrs:
+                raise DataFileError(
+                    f"{path}: no attribute {key!r} (written by an older ssibench, or not a "
+                    f"measurement store); {rebuild_hint(path)}"
+                )
+        if "test" not in handle or "index" not in handle["test"]:
+            raise _missing(path, "test/index")
+        return StoreIdentity(
+            path=path,
+            training_hash=str(_plain(handle.attrs["training_hash"])),
+            content_hash=str(_plain(handle.attrs["content_hash"])),
+            n_test=int(handle["test"]["index"].shape[0]),
+        )
+
+
+def _open_store(path: Path) -> h5py.File:
+    if not path.is_file():
+        raise DataFileError(f"{path}: no such measurement store; {rebuild_hint(path)}")
+    try:
+        return h5py.File(path, "r")
+    except OSError as error:
+        raise DataFileError(
+            f"{path}: not a readable HDF5 file ({error}); {rebuild_hint(path)}"
+        ) from error
 
 
 def _missing(path: Path, key: str, what: str = "no dataset") -> DataFileError:
-    return DataFileError(f"{path}: {what} {key!r}; rebuild it with `snakemake {path}`")
+    return DataFileError(f"{path}: {what} {key!r}; {rebuild_hint(path)}")
 
 
 def _attr(handle: h5py.File, path: Path, key: str) -> object:
@@ -294,16 +399,7 @@ def read_measurements(path: Path | str, split: str) -> MeasurementSet:
     path = Path(path)
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
-    if not path.is_file():
-        raise DataFileError(
-            f"{path}: no such measurement store; rebuild it with `snakemake {path}`"
-        )
-    try:
-        handle = h5py.File(path, "r")
-    except OSError as error:
-        raise DataFileError(
-            f"{path}: not a readable HDF5 file ({error}); rebuild it with `snakemake {path}`"
-        ) from error
+    handle = _open_store(path)
     with handle:
         if split not in handle:
             raise _missing(path, split, "no group")
@@ -314,13 +410,13 @@ def read_measurements(path: Path | str, split: str) -> MeasurementSet:
         if physics_kind not in STORE_PHYSICS_KINDS:
             raise DataFileError(
                 f"{path}: attribute 'physics' is {physics_kind!r}, expected one of "
-                f"{STORE_PHYSICS_KINDS}; rebuild it with `snakemake {path}`"
+                f"{STORE_PHYSICS_KINDS}; {rebuild_hint(path)}"
             )
         mask_ndim = 5 if physics_kind in TIME_PHYSICS_KINDS else 4
         if handle[split]["mask"].ndim != mask_ndim:
             raise DataFileError(
                 f"{path}: dataset '{split}/mask' has shape {handle[split]['mask'].shape}, but "
-                f"{physics_kind} masks have {mask_ndim} dims; rebuild it with `snakemake {path}`"
+                f"{physics_kind} masks have {mask_ndim} dims; {rebuild_hint(path)}"
             )
         coil_maps = None
         if physics_kind == "multicoil":
@@ -328,13 +424,19 @@ def read_measurements(path: Path | str, split: str) -> MeasurementSet:
                 raise _missing(path, "coil_maps")
             coil_maps = to_complex(torch.from_numpy(handle["coil_maps"][()]))  # (N, H, W)
         group = handle[split]
+        try:  # a truncated file opens, but its datasets fail to read
+            arrays = {key: group[key][()] for key in SPLIT_DATASETS}
+        except OSError as error:
+            raise DataFileError(
+                f"{path}: cannot read split {split!r} ({error}); {rebuild_hint(path)}"
+            ) from error
         return MeasurementSet(
-            x=torch.from_numpy(group["x"][()]),
-            y=torch.from_numpy(group["y"][()]),
-            masks=torch.from_numpy(group["mask"][()]),
+            x=torch.from_numpy(arrays["x"]),
+            y=torch.from_numpy(arrays["y"]),
+            masks=torch.from_numpy(arrays["mask"]),
             coil_maps=coil_maps,
             sigma=float(_attr(handle, path, "sigma")),  # type: ignore[arg-type]
             physics_kind=physics_kind,  # type: ignore[arg-type]
             scenario=str(_attr(handle, path, "scenario")),
-            index=torch.from_numpy(group["index"][()].astype(np.int64)),
+            index=torch.from_numpy(arrays["index"].astype(np.int64)),
         )

@@ -4,21 +4,28 @@
 the way SSIBench builds its training set (DeepInverse's ``save_simple_dataset``): per volume, the
 middle slice's magnitude target is min–max rescaled to [0, 1], then centre-cropped or zero-padded
 to H×W (rescaling first, so padding zeros are ≤ the image minimum). The split is a random
-permutation from the ``split`` stream cut into consecutive train, val and test parts.
+permutation from the ``split`` stream cut into consecutive train, val and test parts; the train
+and test parts must not be empty (:func:`check_split_sizes`). Every raw file is read before
+anything is written: malformed ones stop the extraction with one error listing them all, or, with
+``on_bad_file="skip"``, are left out and recorded.
 
 File layout (HDF5): ``images`` float32 (N, H, W); ``source_file`` (N,) utf-8 names;
 ``slice_index`` (N,) int64; ``acquisition`` (N,) utf-8; group ``split`` with sorted int64
 ``train``, ``val``, ``test`` (disjoint, covering 0 … N−1); attrs ``seed``, ``size``,
-``split_fractions`` (JSON), ``ssibench_version``.
+``split_fractions`` (JSON), ``skipped_files`` (JSON list of ``{"file": <name>, "reason": <why>}``
+for the raw files left out as malformed, ``[]`` when none; absent in stores written before it
+existed), ``ssibench_version``.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import h5py
 import numpy as np
@@ -27,15 +34,17 @@ from torch import Tensor
 from tqdm import tqdm
 
 import ssibench
-from ssibench.data.fastmri import read_middle_slice
+from ssibench.data.fastmri import BadVolumeError, FastMRISlice, read_middle_slice
 from ssibench.errors import ConfigError, DataFileError
 from ssibench.io import atomic_path
 from ssibench.rng import stream
 
 __all__ = [
+    "ON_BAD_FILE",
     "SPLITS",
     "SliceStore",
     "center_crop_or_pad",
+    "check_split_sizes",
     "extract_slices",
     "normalise_min_max",
     "read_slice_store",
@@ -48,6 +57,11 @@ __all__ = [
 SPLITS = ("train", "val", "test")
 #: Tolerance on Σ fractions = 1 (fractions usually come from a YAML file as decimals).
 FRACTION_SUM_TOLERANCE = 1e-6
+#: What :func:`extract_slices` does with a malformed raw file (``data.on_bad_file``): ``stop``
+#: raises one error listing every bad file, ``skip`` leaves them out and records them.
+ON_BAD_FILE: tuple[Literal["stop", "skip"], ...] = ("stop", "skip")
+#: Largest N :func:`check_split_sizes` tries when it suggests how many volumes the fractions need.
+_MAX_SUGGESTED_N = 100_000
 
 _STRING = h5py.string_dtype("utf-8")
 
@@ -62,6 +76,8 @@ class SliceStore:
         slice_index: ``(N,)`` int64, the slice of its volume each image comes from.
         acquisition: the acquisition attribute of each source volume.
         split: split name → sorted int64 indices into ``images``.
+        skipped_files: (file name, reason) of each raw file left out as malformed; ``()`` when none
+            (and for stores written before this was recorded).
     """
 
     images: Tensor
@@ -69,6 +85,7 @@ class SliceStore:
     slice_index: Tensor
     acquisition: tuple[str, ...]
     split: dict[str, Tensor]
+    skipped_files: tuple[tuple[str, str], ...] = ()
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -119,10 +136,11 @@ def center_crop_or_pad(image: Tensor, size: tuple[int, int]) -> Tensor:
     return image.contiguous()
 
 
-def _check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:
+def _check_fractions(
+    fractions: Sequence[float], where: str = "split fractions (--split TRAIN VAL TEST)"
+) -> tuple[float, float, float]:
     """Validate (train, val, test) fractions: three finite numbers ≥ 0 summing to 1."""
     values = tuple(float(f) for f in fractions)
-    where = "split fractions (--split TRAIN VAL TEST)"
     if len(values) != len(SPLITS):
         raise ConfigError(f"{where}: expected 3 values (train, val, test); got {list(values)}")
     if any(not math.isfinite(v) or v < 0 for v in values):
@@ -152,6 +170,62 @@ def split_lengths(n: int, fractions: Sequence[float]) -> tuple[int, int, int]:
     for k in range(n - sum(lengths)):
         lengths[eligible[k % len(eligible)]] += 1
     return lengths[0], lengths[1], lengths[2]
+
+
+def check_split_sizes(
+    n: int, fractions: Sequence[float], where: str = "data.split"
+) -> tuple[int, int, int]:
+    """Split sizes of :func:`split_lengths`, refusing an empty train or test split.
+
+    (n_train, n_val, n_test) = :func:`split_lengths` (N, fractions); requires n_train ≥ 1 and
+    n_test ≥ 1 (n_val = 0 is allowed: SSIBench uses 0.8 / 0.0 / 0.2). Pure: no I/O, so the
+    workflow can call it while it builds the DAG.
+
+    Args:
+        n: number of images N (one per good raw volume).
+        fractions: (train, val, test) fractions summing to 1.
+        where: the config key (or option) the fractions come from, named in the error.
+
+    Returns:
+        (n_train, n_val, n_test), summing to N.
+
+    Raises:
+        ConfigError: if the fractions are invalid, or the train or test split would be empty; the
+            message names ``where``, the counts per split, N and the fix.
+    """
+    if n < 0:
+        raise ValueError(f"number of images must be ≥ 0; got {n}")
+    values = _check_fractions(fractions, where)
+    lengths = split_lengths(n, values)
+    empty = [
+        name for name, length in zip(SPLITS, lengths, strict=True) if name != "val" and not length
+    ]
+    if not empty:
+        return lengths
+    counts = ", ".join(f"{name} {length}" for name, length in zip(SPLITS, lengths, strict=True))
+    fixes = [f"raise {where}.{name}" for name in empty] if n else []
+    needed = _smallest_valid_n(values)
+    if needed is not None:
+        fixes.append(f"add volumes (these fractions need N ≥ {needed})")
+    fix = " or ".join(fixes) if len(fixes) <= 2 else ", ".join(fixes[:-1]) + f" or {fixes[-1]}"
+    if not fix:
+        fix = "add volumes"
+    raise ConfigError(
+        f"{where}: fractions {list(values)} of N = {n} images give {counts}; the "
+        f"{' and '.join(empty)} split{'s' if len(empty) > 1 else ''} would be empty (train and "
+        f"test need ≥ 1 image, val may be empty); {fix}"
+    )
+
+
+def _smallest_valid_n(fractions: tuple[float, float, float]) -> int | None:
+    """Smallest N whose train and test splits are both non-empty, or ``None`` if none is found."""
+    if fractions[0] <= 0 or fractions[2] <= 0:
+        return None
+    for n in range(1, _MAX_SUGGESTED_N + 1):
+        train, _, test = split_lengths(n, fractions)
+        if train and test:
+            return n
+    return None
 
 
 def split_indices(
@@ -193,6 +267,10 @@ def write_slice_store(
         handle.attrs["seed"] = int(seed)
         handle.attrs["size"] = np.array([height, width], dtype=np.int64)
         handle.attrs["split_fractions"] = json.dumps([float(f) for f in split_fractions])
+        handle.attrs["skipped_files"] = json.dumps(
+            [{"file": name, "reason": reason} for name, reason in store.skipped_files],
+            ensure_ascii=False,
+        )
         handle.attrs["ssibench_version"] = ssibench.__version__
 
 
@@ -237,7 +315,24 @@ def read_slice_store(path: Path | str) -> SliceStore:
                 name: torch.from_numpy(handle[f"split/{name}"][()].astype(np.int64))
                 for name in SPLITS
             },
+            skipped_files=_read_skipped_files(handle, path),
         )
+
+
+def _read_skipped_files(handle: h5py.File, path: Path) -> tuple[tuple[str, str], ...]:
+    """The ``skipped_files`` attribute as (file, reason) pairs; ``()`` if the store predates it."""
+    if "skipped_files" not in handle.attrs:
+        return ()
+    raw = handle.attrs["skipped_files"]
+    try:
+        entries = json.loads(raw.decode() if isinstance(raw, bytes) else str(raw))
+        return tuple((str(entry["file"]), str(entry["reason"])) for entry in entries)
+    except (json.JSONDecodeError, TypeError, KeyError) as error:
+        raise DataFileError(
+            f"{path}: attribute 'skipped_files' is not a JSON list of "
+            f'{{"file": ..., "reason": ...}} ({type(error).__name__}: {error}); '
+            f"{_rebuild_hint(path)}"
+        ) from error
 
 
 def extract_slices(
@@ -246,12 +341,14 @@ def extract_slices(
     size: tuple[int, int],
     split_fractions: Sequence[float],
     seed: int,
+    on_bad_file: Literal["stop", "skip"] = "stop",
 ) -> SliceStore:
     """Build the slices store from every ``*.h5`` volume in ``raw_dir`` (sorted by file name).
 
     Per volume: target of the middle slice (:func:`~ssibench.data.fastmri.read_middle_slice`) →
     :func:`normalise_min_max` → :func:`center_crop_or_pad` to ``size``. Split by
-    :func:`split_indices` with the ``split`` stream of ``seed``.
+    :func:`split_indices` with the ``split`` stream of ``seed``. Every file is read before anything
+    is written, so one run reports all malformed files; on any error no output file appears.
 
     Args:
         raw_dir: folder of fastMRI-format ``*.h5`` files (not searched recursively).
@@ -259,18 +356,27 @@ def extract_slices(
         size: (H, W) of the stored images.
         split_fractions: (train, val, test) fractions summing to 1.
         seed: master seed.
+        on_bad_file: ``"stop"``: raise if any file is malformed; ``"skip"``: leave malformed files
+            out, warn about each on stderr and record them in the store's ``skipped_files``.
 
     Returns:
         The store as written.
 
     Raises:
-        DataFileError: if ``raw_dir`` holds no ``*.h5`` file or a file is malformed.
-        ConfigError: for a bad size or bad split fractions.
+        DataFileError: if ``raw_dir`` holds no ``*.h5`` file, if any file is malformed (``stop``)
+            or every file is (``skip``); one error lists every bad file with its reason.
+        ConfigError: for a bad size, bad split fractions, an unknown ``on_bad_file``, or fractions
+            that leave the train or test split empty for the number of good files.
     """
     raw_dir = Path(raw_dir)
     if len(size) != 2 or any(int(s) < 1 for s in size):
         raise ConfigError(f"image size (--size H W): expected two integers ≥ 1; got {list(size)}")
     size = (int(size[0]), int(size[1]))
+    if on_bad_file not in ON_BAD_FILE:
+        raise ConfigError(
+            f"data.on_bad_file (--on-bad-file): got {on_bad_file!r}; expected one of "
+            f"{', '.join(ON_BAD_FILE)}"
+        )
     _check_fractions(split_fractions)
     files = sorted(raw_dir.glob("*.h5"))
     if not files:
@@ -279,19 +385,51 @@ def extract_slices(
             f"{raw_dir}: {state}; put fastMRI-format volumes (*.h5) there, or build the embedded "
             "demo with `ssibench demo-data` (data.source: demo)"
         )
-    images, slice_index, acquisition = [], [], []
+    good: list[tuple[Path, FastMRISlice]] = []
+    bad: list[tuple[Path, str]] = []
     for file in tqdm(files, desc=f"extract {raw_dir.name}", unit="volume"):
-        middle = read_middle_slice(file)
-        images.append(center_crop_or_pad(normalise_min_max(middle.image), size))
-        slice_index.append(middle.slice_index)
-        acquisition.append(middle.acquisition)
-    split = split_indices(len(files), split_fractions, stream(seed, "split"))
+        try:
+            good.append((file, read_middle_slice(file)))
+        except BadVolumeError as error:
+            bad.append((file, error.reason))
+    if bad and (on_bad_file == "stop" or not good):
+        raise DataFileError(_bad_files_message(raw_dir, bad, len(files), on_bad_file))
+    for file, reason in bad:
+        print(f"ssibench extract: skipping {file}: {reason}", file=sys.stderr)
+    try:
+        check_split_sizes(len(good), split_fractions)
+    except ConfigError as error:
+        skipped = f"; {len(bad)} malformed raw files were skipped" if bad else ""
+        raise ConfigError(f"{error} (ssibench extract --split TRAIN VAL TEST{skipped})") from None
+    split = split_indices(len(good), split_fractions, stream(seed, "split"))
     store = SliceStore(
-        images=torch.stack(images),
-        source_file=tuple(file.name for file in files),
-        slice_index=torch.tensor(slice_index, dtype=torch.int64),
-        acquisition=tuple(acquisition),
+        images=torch.stack(
+            [center_crop_or_pad(normalise_min_max(middle.image), size) for _, middle in good]
+        ),
+        source_file=tuple(file.name for file, _ in good),
+        slice_index=torch.tensor([middle.slice_index for _, middle in good], dtype=torch.int64),
+        acquisition=tuple(middle.acquisition for _, middle in good),
         split=split,
+        skipped_files=tuple((file.name, reason) for file, reason in bad),
     )
     write_slice_store(out, store, seed=seed, split_fractions=split_fractions)
     return store
+
+
+def _bad_files_message(
+    raw_dir: Path, bad: Sequence[tuple[Path, str]], n_files: int, on_bad_file: str
+) -> str:
+    """One error for every malformed raw file: a summary line with the fix, then one per file."""
+    if len(bad) == n_files and on_bad_file == "skip":
+        head = (
+            f"{raw_dir}: all {n_files} *.h5 files are unreadable or malformed, so nothing is left "
+            "to extract (data.on_bad_file: skip); repair or re-download them, or point "
+            "data.raw_dir at a folder of fastMRI-format volumes:"
+        )
+    else:
+        head = (
+            f"{raw_dir}: {len(bad)} of {n_files} *.h5 files are unreadable or malformed; repair "
+            "or re-download them or remove them from the folder, or set data.on_bad_file: skip "
+            "in the config (ssibench extract --on-bad-file skip) to leave them out:"
+        )
+    return "\n".join([head, *(f"  {file}: {reason}" for file, reason in bad)])

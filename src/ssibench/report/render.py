@@ -19,7 +19,13 @@ from ssibench.methods import METHODS, MethodSpec
 from ssibench.report.published import PUBLISHED_SOURCE
 from ssibench.report.stats import SIGNIFICANCE_LEVEL
 
-__all__ = ["combined_latex", "combined_markdown", "scenario_latex", "scenario_markdown"]
+__all__ = [
+    "combined_latex",
+    "combined_markdown",
+    "scenario_latex",
+    "scenario_markdown",
+    "setup_note",
+]
 
 DAGGER = "†"
 #: Characters LaTeX would misread, or that pdflatex cannot set in text mode.
@@ -299,3 +305,55 @@ def combined_latex(tables: Mapping[str, pd.DataFrame]) -> str:
             lines.append(" & ".join(cells) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table*}"]
     return "\n".join(lines) + "\n"
+
+
+#: (label, path in a run record) of the settings the setup note reports.
+SETUP_FIELDS = (
+    ("MoDL iterations", ("config", "model", "num_iter")),
+    ("step order", ("config", "model", "step_order")),
+    ("U-Net scales", ("config", "model", "scales")),
+    ("width", ("config", "model", "width")),
+    ("epochs", ("config", "train", "epochs")),
+    ("batch", ("config", "train", "batch_size")),
+    ("lr", ("config", "train", "lr")),
+    ("amp", ("config", "train", "amp")),
+    ("train slices", ("data", "n_train")),
+    ("val slices", ("data", "n_val")),
+    ("test slices", ("data", "n_test")),
+    ("ssibench", ("ssibench_version",)),
+)
+
+
+def _field(record: Mapping, path: Sequence[str]) -> object:
+    value: object = record
+    for key in path:
+        value = value.get(key) if isinstance(value, Mapping) else None
+    return value
+
+
+def setup_note(records: Sequence[Mapping]) -> str:
+    """One Markdown line: the setup the runs were made with, read from their records.
+
+    Each setting shows the value most runs share, then the runs that differ, e.g.
+    ``epochs 14 (sup seed 0: 20)``. The store is named by its content hash.
+
+    Args:
+        records: ``run.json`` contents of the trained runs (at least one).
+    """
+    parts = []
+    for label, path in SETUP_FIELDS:
+        values = [_field(record, path) for record in records]
+        common = max(set(map(repr, values)), key=[repr(v) for v in values].count)
+        others = [
+            f"{record.get('method')} seed {record.get('seed')}: {value}"
+            for record, value in zip(records, values, strict=True)
+            if repr(value) != common
+        ]
+        main = next(v for v in values if repr(v) == common)
+        parts.append(f"{label} {main}" + (f" ({'; '.join(others)})" if others else ""))
+    stores = sorted({str(_field(r, ("data", "content_hash")))[:12] for r in records})
+    return (
+        "Setup, from the runs' records (`run.json`): "
+        + ", ".join(parts)
+        + f"; measurement store {', '.join(f'`{s}`' for s in stores)}."
+    )

@@ -1,0 +1,69 @@
+import math
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ssibench.config import check_finite_numbers
+from ssibench.errors import ConfigError
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "config"
+HINT = "is not a finite number; fix it in the config file (or --config) and re-run"
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"seed": 0, "train": {"epochs": 3, "lr": math.nan}}, f"train.lr: nan {HINT}"),
+        (
+            {"scenarios": {"clean": {"sigma": 0.0}, "noisy": {"sigma": math.inf}}},
+            f"scenarios.noisy.sigma: inf {HINT}",
+        ),
+        ({"data": {"image_size": [16, -math.inf]}}, f"data.image_size[1]: -inf {HINT}"),
+        ({"a": [{"b": [1.0, [0.5, math.nan]]}]}, f"a[0].b[1][1]: nan {HINT}"),
+        ({"top": math.nan}, f"top: nan {HINT}"),
+    ],
+)
+def test_the_first_non_finite_number_is_named_by_its_dotted_key(config, message):
+    with pytest.raises(ConfigError) as error:
+        check_finite_numbers(config)
+    assert str(error.value) == message
+
+
+def test_the_walk_stops_at_the_first_bad_number_in_order():
+    config = {"train": {"lr": math.inf, "lr_gamma": math.nan}, "evaluate": {"x": math.nan}}
+    with pytest.raises(ConfigError, match=r"^train\.lr: inf "):
+        check_finite_numbers(config)
+
+
+def test_the_prefix_names_a_section():
+    with pytest.raises(ConfigError, match=r"^method_options\.ssdu\.split_ratio: nan "):
+        check_finite_numbers({"ssdu": {"split_ratio": math.nan}}, prefix="method_options")
+
+
+def test_yaml_nan_and_inf_are_caught():
+    config = yaml.safe_load("train:\n  lr: .nan\nscenarios:\n  noisy: {sigma: -.inf}\n")
+    with pytest.raises(ConfigError, match=r"^train\.lr: nan "):
+        check_finite_numbers(config)
+
+
+def test_finite_values_of_every_type_pass():
+    check_finite_numbers(
+        {
+            "seed": 0,
+            "flag": True,
+            "name": "nan",
+            "none": None,
+            "big": 1e308,
+            "tiny": -5e-324,
+            "nested": {"list": [1, 2.5, [0.0, {"x": -1.0}]], "empty": {}, "tuple": (1.0, 2)},
+        }
+    )
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "paper.yaml", "smoke.yaml"])
+def test_the_shipped_configs_pass(name):
+    path = CONFIG_DIR / name
+    config = yaml.safe_load(path.read_text())
+    assert isinstance(config, dict)
+    check_finite_numbers(config)
