@@ -433,7 +433,7 @@ def _train_locked(
         "seed": seed,
         "epochs": config.epochs,
         "resumed_after_epoch": start_epoch,
-        "config": run_id["config"] | {"train": resolved["train"]},
+        "config": json.loads(json.dumps(resolved, default=str)),  # tuples as JSON lists
         "data": {
             "store": str(data_path),
             "training_hash": identity.training_hash,

@@ -45,6 +45,18 @@ def n_volumes():
     return len(list(Path(DATA["raw_dir"]).glob("*.h5")))
 
 
+def train_config(method):
+    """The train section with the method's overrides from `method_train` applied.
+
+    `amp: none` is left out: it is the trainer's default, and runs made before the key existed
+    keep their params (Snakemake reruns a job whose params changed).
+    """
+    train = {**config["train"], **config["method_train"].get(method, {})}
+    if train.get("amp") == "none":
+        del train["amp"]
+    return train
+
+
 def check_config():
     """Raise ConfigError for what the JSON schema cannot check (cross-key rules, registries, files)."""
     check_finite_numbers(config)
@@ -147,6 +159,7 @@ def _plan():
     return runs, skipped
 
 
+check_config()
 RUNS, SKIPPED = _plan()
 for _scenario, _pairs in SKIPPED.items():
     for _method, _reason in _pairs:
@@ -445,18 +458,6 @@ def simulate_spec(wildcards):
     return _json(scenario_spec(wildcards.scenario))
 
 
-def train_config(method):
-    """The train section with the method's overrides from `method_train` applied.
-
-    `amp: none` is left out: it is the trainer's default, and runs made before the key existed
-    keep their params (Snakemake reruns a job whose params changed).
-    """
-    train = {**config["train"], **config["method_train"].get(method, {})}
-    if train.get("amp") == "none":
-        del train["amp"]
-    return train
-
-
 def train_spec(wildcards):
     return _json(
         {
@@ -485,5 +486,3 @@ def skipped_notes(wildcards):
     """`method: reason` for each method skipped in the scenario (shown under its leaderboard)."""
     return [f"{method}: {reason}" for method, reason in SKIPPED[wildcards.scenario]]
 
-
-check_config()
