@@ -57,7 +57,7 @@ N_TEST = 3
 
 
 def write_store(path: Path, n_test: int = N_TEST) -> str:
-    """A tiny single-coil measurement store with ``n_test`` test slices; returns its content hash."""
+    """A tiny single-coil measurement store of ``n_test`` test slices; returns its content hash."""
     with write_measurements(
         path,
         scenario=SCENARIO,
@@ -76,9 +76,11 @@ def write_store(path: Path, n_test: int = N_TEST) -> str:
     return store_identity(path).content_hash
 
 
-def with_provenance(frame: pd.DataFrame, store_hash: str, code: str = "0" * 64) -> pd.DataFrame:
-    """``frame`` with the provenance columns ``ssibench evaluate`` writes."""
-    return frame.assign(store_hash=store_hash, code_hash=code)
+def with_provenance(frame: pd.DataFrame, store_hash: str) -> pd.DataFrame:
+    """``frame`` with the provenance columns ``ssibench evaluate`` writes (the installed code)."""
+    from ssibench.provenance import code_hash
+
+    return frame.assign(store_hash=store_hash, code_hash=frame["method"].map(code_hash))
 
 
 def write_metrics(root: Path, frame: pd.DataFrame) -> list[Path]:

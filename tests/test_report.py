@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -246,10 +247,8 @@ def test_wilcoxon_p_values_match_hand_counts() -> None:
 
 def _tables(store: Path, metrics: list, out: Path) -> list[str]:
     args = ["tables", "--data", str(store), "--metrics", *map(str, metrics), "--scenario", SCENARIO]
-    return [*args, "--out-csv", str(out / "b.csv"), "--out-md", str(out / "b.md")] + [
-        "--out-tex",
-        str(out / "b.tex"),
-    ]
+    args += ["--out-csv", str(out / "b.csv"), "--out-md", str(out / "b.md")]
+    return [*args, "--out-tex", str(out / "b.tex")]
 
 
 def test_tables_refuse_metrics_cut_to_part_of_the_test_split(
@@ -306,3 +305,69 @@ def test_tables_mark_runs_made_by_other_code(tmp_path: Path) -> None:
         markdown
     )
     assert "‡ mc" not in markdown
+
+
+def _record(method: str, seed: int, content: str, training: str, epochs: int) -> dict:
+    return {
+        "method": method,
+        "seed": seed,
+        "config": {
+            "model": {"num_iter": 2, "step_order": "dc-first", "scales": 2, "width": 8},
+            "train": {"epochs": epochs, "batch_size": 4, "lr": 0.003, "amp": "none"},
+        },
+        "data": {
+            "training_hash": training,
+            "content_hash": content,
+            "n_train": 2,
+            "n_val": 1,
+            "n_test": 3,
+        },
+        "ssibench_version": "0.1.0",
+    }
+
+
+def test_setup_under_the_table_comes_from_the_run_records(tmp_path: Path) -> None:
+    # observed: the report described the command line's config (14 epochs) for 2-epoch results
+    from ssibench.data.measurements import store_identity
+
+    store, metrics = _store_and_metrics(tmp_path)
+    identity = store_identity(store)
+    records = []
+    for method, seed, epochs in (("mc", 0, 2), ("mc", 1, 2), ("ssdu", 0, 2), ("sup", 0, 20)):
+        path = tmp_path / f"{method}{seed}.json"
+        record = _record(method, seed, identity.content_hash, identity.training_hash, epochs)
+        path.write_text(json.dumps(record))
+        records.append(str(path))
+    assert main([*_tables(store, metrics, tmp_path), "--records", *records]) == 0
+    lines = (tmp_path / "b.md").read_text().splitlines()
+    setup = next(line for line in lines if line.startswith("Setup"))
+    assert setup.startswith("Setup, from the runs' records (`run.json`): MoDL iterations 2,")
+    assert "epochs 2 (sup seed 0: 20)" in setup
+    assert "train slices 2, val slices 1, test slices 3" in setup
+    assert f"measurement store `{identity.content_hash[:12]}`" in setup
+
+
+def test_tables_refuse_a_record_of_a_run_trained_on_other_data(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store, metrics = _store_and_metrics(tmp_path)
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(_record("mc", 0, "c" * 64, "d" * 64, 2)))
+    assert main([*_tables(store, metrics, tmp_path), "--records", str(path)]) == 2
+    assert f"{path}: the run was trained on other data" in capsys.readouterr().err
+
+
+def test_setup_names_raw_files_skipped_at_extraction(tmp_path: Path) -> None:
+    import h5py
+
+    from ssibench.data.measurements import store_identity
+
+    store, metrics = _store_and_metrics(tmp_path)
+    with h5py.File(store, "a") as handle:
+        handle.attrs["skipped_files"] = json.dumps([{"file": "bad.h5", "reason": "truncated"}])
+    identity = store_identity(store)
+    assert identity.skipped_files == ("bad.h5",)
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(_record("mc", 0, identity.content_hash, identity.training_hash, 2)))
+    assert main([*_tables(store, metrics, tmp_path), "--records", str(path)]) == 0
+    assert "1 bad raw file(s) skipped at extraction: bad.h5." in (tmp_path / "b.md").read_text()

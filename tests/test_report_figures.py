@@ -192,8 +192,10 @@ def test_cli_writes_every_kind_as_pdf_and_png(tmp_path: Path) -> None:
     build_leaderboard(make_metrics(), SCENARIO).to_csv(board, index=False)
     common = ["--scenario", SCENARIO, "--out"]
     kinds = {
-        "samples": ["--data", str(store), "--metrics", *map(str, metrics)]
-        + ["--samples", *map(str, samples)],
+        "samples": [
+            *("--data", str(store), "--metrics", *map(str, metrics)),
+            *("--samples", *map(str, samples)),
+        ],
         "distributions": ["--data", str(store), "--metrics", *map(str, metrics)],
         "curves": ["--train-logs", *map(str, logs), "--runs", *runs],
         "published": ["--table", str(board)],

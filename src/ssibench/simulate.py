@@ -233,6 +233,7 @@ def write_simulation(
         seed=seed,
         slices_file=slices_path,
         coil_maps=coil_maps,
+        skipped_files=store.skipped_files,
     ) as writer:
         progress = tqdm(total=len(store), desc=f"simulate {scenario}", unit="slice")
         for split in SPLITS:

@@ -360,20 +360,20 @@ def sized_runtime_min(rule_name, method):
     return flops / (gflops(rule_name) * 1e9) / 60
 
 
-def resources_of(rule):
-    """Snakemake resources of `rule`: memory and runtime grow with the attempt; gpu if any.
+def resources_of(rule_name):
+    """Snakemake resources of `rule_name`: memory and runtime grow with the attempt; gpu if any.
 
     train and evaluate add the config-sized part to their fixed part (whole MB and minutes).
     """
-    mem_mb, runtime_min = res(rule, "mem_mb"), res(rule, "runtime_min")
-    sized = rule in SIZED_RULES
+    mem_mb, runtime_min = res(rule_name, "mem_mb"), res(rule_name, "runtime_min")
+    sized = rule_name in SIZED_RULES
     if sized:
 
         def sized_mem(wildcards, attempt):
-            return math.ceil(mem_mb + sized_mem_mb(rule, wildcards.scenario)) * attempt
+            return math.ceil(mem_mb + sized_mem_mb(rule_name, wildcards.scenario)) * attempt
 
         def sized_runtime(wildcards, attempt):
-            return math.ceil(runtime_min + sized_runtime_min(rule, wildcards.method)) * attempt
+            return math.ceil(runtime_min + sized_runtime_min(rule_name, wildcards.method)) * attempt
 
         resources = {"mem_mb": sized_mem, "runtime": sized_runtime}
     else:
@@ -381,8 +381,8 @@ def resources_of(rule):
             "mem_mb": lambda wildcards, attempt: mem_mb * attempt,
             "runtime": lambda wildcards, attempt: runtime_min * attempt,
         }
-    gpu = config["resources"].get(rule, {}).get("gpu", 0)
-    if gpu > 0 and rule == "evaluate":  # zero-filled evaluates no network: it needs no GPU
+    gpu = config["resources"].get(rule_name, {}).get("gpu", 0)
+    if gpu > 0 and rule_name == "evaluate":  # zero-filled evaluates no network: it needs no GPU
         resources["gpu"] = lambda wildcards: gpu if METHODS[wildcards.method].trains else 0
     elif gpu > 0:
         resources["gpu"] = gpu

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from ssibench.cli.common import formatter, read_table
-from ssibench.errors import DataFileError
+from ssibench.errors import DataFileError, rebuild_hint
 from ssibench.io import atomic_path, atomic_write_text
 
 __all__ = ["add_parser", "read_leaderboards"]
@@ -71,7 +71,7 @@ def read_leaderboards(paths: Sequence[Path]) -> dict[str, pd.DataFrame]:
         scenarios = table["scenario"].astype(str).unique() if "scenario" in table else []
         if missing or len(scenarios) != 1:
             what = f"no column(s) {', '.join(missing)}" if missing else "not one scenario"
-            raise DataFileError(f"{path}: {what}; rebuild it with snakemake {path}")
+            raise DataFileError(f"{path}: {what}; {rebuild_hint(path)}")
         if scenarios[0] in tables:
             raise DataFileError(f"{path}: scenario {scenarios[0]!r} was already given by a file")
         tables[str(scenarios[0])] = table

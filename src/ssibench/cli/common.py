@@ -12,7 +12,7 @@ import torch
 
 from ssibench.device import LOCK_DIR_ENV, WhenBusy, device_log_line
 from ssibench.device import resolve_device as _resolve
-from ssibench.errors import ConfigError, DataFileError
+from ssibench.errors import ConfigError, DataFileError, rebuild_hint
 
 __all__ = ["add_device_argument", "formatter", "parse_spec", "read_table", "resolve_device"]
 
@@ -65,5 +65,5 @@ def read_table(path: Path, what: str, **options: Any) -> Any:
         return pd.read_csv(path, **options)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         raise DataFileError(
-            f"{path}: cannot read the {what} ({error}); rebuild it with snakemake {path}"
+            f"{path}: cannot read the {what} ({error}); {rebuild_hint(path)}"
         ) from error

@@ -18,7 +18,7 @@ import pandas as pd
 
 from ssibench.cli.common import formatter, read_table
 from ssibench.cli.tables import add_data_argument, read_metrics
-from ssibench.errors import ConfigError, DataFileError
+from ssibench.errors import ConfigError, DataFileError, rebuild_hint
 
 __all__ = ["add_parser", "parse_runs", "read_samples"]
 
@@ -187,11 +187,11 @@ def read_samples(path: Path) -> dict[str, np.ndarray]:
             arrays = {key: archive[key] for key in archive.files}
     except (OSError, ValueError, zipfile.BadZipFile) as error:
         raise DataFileError(
-            f"{path}: cannot read the samples ({error}); rebuild it with snakemake {path}"
+            f"{path}: cannot read the samples ({error}); {rebuild_hint(path)}"
         ) from error
     missing = [key for key in SAMPLES_KEYS if key not in arrays]
     if missing:
-        raise DataFileError(f"{path}: no array(s) {', '.join(missing)}; rebuild it with snakemake")
+        raise DataFileError(f"{path}: no array(s) {', '.join(missing)}; {rebuild_hint(path)}")
     n = len(arrays["indices"])
     shapes = {key: arrays[key].shape for key in SAMPLES_KEYS[1:]}
     if any(len(shape) != 3 or shape[0] != n for shape in shapes.values()):
@@ -260,7 +260,7 @@ def _curves(args: argparse.Namespace) -> None:
         log = read_table(path, "training log")
         missing = [c for c in TRAIN_LOG_COLUMNS if c not in log.columns]
         if missing:
-            raise DataFileError(f"{path}: no column(s) {', '.join(missing)}; retrain the run")
+            raise DataFileError(f"{path}: no column(s) {', '.join(missing)}; {rebuild_hint(path)}")
         logs[run] = log
     _save(curves_figure(logs, args.scenario), args.out)
 

@@ -172,6 +172,7 @@ def parse_skipped(notes: Sequence[str]) -> list[tuple[str, str]]:
 
 
 def _run(args: argparse.Namespace) -> None:
+    from ssibench.data.measurements import store_identity
     from ssibench.report import build_leaderboard, scenario_latex, scenario_markdown
     from ssibench.report.render import setup_note
 
@@ -183,7 +184,8 @@ def _run(args: argparse.Namespace) -> None:
     markdown = scenario_markdown(table, args.scenario, skipped)
     records = read_records(args.records, args.data)
     if records:
-        markdown += "\n" + setup_note(records) + "\n"
+        skipped_files = store_identity(args.data).skipped_files
+        markdown += "\n" + setup_note(records, skipped_files) + "\n"
     stale = stale_code_notes(frames)
     for note in stale:
         print(f"ssibench tables: warning: {note}", file=sys.stderr)

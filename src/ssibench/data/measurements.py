@@ -28,7 +28,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
@@ -246,6 +246,7 @@ def write_measurements(
     seed: int,
     slices_file: Path | str,
     coil_maps: Tensor | None,
+    skipped_files: Sequence[tuple[str, str]] = (),
 ) -> Iterator[MeasurementWriter]:
     """Open a new measurement store at ``path`` (atomically) and yield a writer for its splits.
 
@@ -261,6 +262,8 @@ def write_measurements(
         seed: master seed.
         slices_file: the slices store the images came from (recorded as given).
         coil_maps: ``(N, H, W)`` complex for multicoil, else ``None``.
+        skipped_files: (file, reason) of the raw files extraction left out
+            (``data.on_bad_file: skip``), recorded as the JSON attribute ``skipped_files``.
     """
     if physics_kind not in STORE_PHYSICS_KINDS:
         raise ValueError(f"physics_kind must be one of {STORE_PHYSICS_KINDS}; got {physics_kind!r}")
@@ -272,6 +275,9 @@ def write_measurements(
         handle.attrs["seed"] = int(seed)
         handle.attrs["slices_file"] = str(slices_file)
         handle.attrs["ssibench_version"] = ssibench.__version__
+        handle.attrs["skipped_files"] = json.dumps(
+            [{"file": name, "reason": reason} for name, reason in skipped_files]
+        )
         if coil_maps is not None:
             maps = to_real(coil_maps.to(torch.complex64))  # (N, H, W) → (N, 2, H, W)
             handle.create_dataset("coil_maps", data=maps.numpy().astype(np.float32))
@@ -325,12 +331,14 @@ class StoreIdentity:
         training_hash: hash of what training reads (physics attributes, coil maps, train, val).
         content_hash: hash of the whole store (training data and the test split).
         n_test: number of test slices.
+        skipped_files: raw files left out at extraction (``data.on_bad_file: skip``).
     """
 
     path: Path
     training_hash: str
     content_hash: str
     n_test: int
+    skipped_files: tuple[str, ...] = ()
 
 
 def store_identity(path: Path | str) -> StoreIdentity:
@@ -356,6 +364,10 @@ def store_identity(path: Path | str) -> StoreIdentity:
             training_hash=str(_plain(handle.attrs["training_hash"])),
             content_hash=str(_plain(handle.attrs["content_hash"])),
             n_test=int(handle["test"]["index"].shape[0]),
+            skipped_files=tuple(
+                entry["file"]
+                for entry in json.loads(str(_plain(handle.attrs.get("skipped_files", "[]"))))
+            ),
         )
 
 

@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 import ssibench
 from ssibench.data.fastmri import BadVolumeError, FastMRISlice, read_middle_slice
-from ssibench.errors import ConfigError, DataFileError
+from ssibench.errors import ConfigError, DataFileError, rebuild_hint
 from ssibench.io import atomic_path
 from ssibench.rng import stream
 
@@ -275,7 +275,7 @@ def write_slice_store(
 
 
 def _rebuild_hint(path: Path) -> str:
-    return f"rebuild it with `snakemake {path}`"
+    return rebuild_hint(path)
 
 
 def read_slice_store(path: Path | str) -> SliceStore:

@@ -331,7 +331,7 @@ def _field(record: Mapping, path: Sequence[str]) -> object:
     return value
 
 
-def setup_note(records: Sequence[Mapping]) -> str:
+def setup_note(records: Sequence[Mapping], skipped_files: Sequence[str] = ()) -> str:
     """One Markdown line: the setup the runs were made with, read from their records.
 
     Each setting shows the value most runs share, then the runs that differ, e.g.
@@ -339,6 +339,7 @@ def setup_note(records: Sequence[Mapping]) -> str:
 
     Args:
         records: ``run.json`` contents of the trained runs (at least one).
+        skipped_files: raw files extraction left out (``data.on_bad_file: skip``), named too.
     """
     parts = []
     for label, path in SETUP_FIELDS:
@@ -352,8 +353,13 @@ def setup_note(records: Sequence[Mapping]) -> str:
         main = next(v for v in values if repr(v) == common)
         parts.append(f"{label} {main}" + (f" ({'; '.join(others)})" if others else ""))
     stores = sorted({str(_field(r, ("data", "content_hash")))[:12] for r in records})
+    skipped = (
+        f"; {len(skipped_files)} bad raw file(s) skipped at extraction: {', '.join(skipped_files)}"
+        if skipped_files
+        else ""
+    )
     return (
         "Setup, from the runs' records (`run.json`): "
         + ", ".join(parts)
-        + f"; measurement store {', '.join(f'`{s}`' for s in stores)}."
+        + f"; measurement store {', '.join(f'`{s}`' for s in stores)}{skipped}."
     )
