@@ -7,6 +7,11 @@ if DATA["source"] == "demo":
             raw=directory("data/raw/{dataset}"),
         log:
             "logs/{dataset}/demo_data.log",
+        conda:
+            "../../envs/ssibench.yaml"
+        threads: res("demo_data", "threads")
+        resources:
+            **resources_of("demo_data"),
         params:
             n_volumes=DATA["demo"]["n_volumes"],
             n_slices=DATA["demo"]["n_slices"],
@@ -14,11 +19,6 @@ if DATA["source"] == "demo":
             height=DATA["image_size"][0],
             width=DATA["image_size"][1],
             seed=config["seed"],
-        threads: res("demo_data", "threads")
-        resources:
-            **resources_of("demo_data"),
-        conda:
-            "../../envs/ssibench.yaml"
         shell:
             "ssibench demo-data --out-dir {output.raw:q} --n-volumes {params.n_volumes}"
             " --n-slices {params.n_slices} --height {params.height} --width {params.width}"
@@ -32,16 +32,16 @@ rule extract:
         slices="data/slices/{dataset}.h5",
     log:
         "logs/{dataset}/extract.log",
+    conda:
+        "../../envs/ssibench.yaml"
+    threads: res("extract", "threads")
+    resources:
+        **resources_of("extract"),
     params:
         size=DATA["image_size"],
         split=[DATA["split"][part] for part in ("train", "val", "test")],
         seed=config["seed"],
         on_bad_file=DATA["on_bad_file"],
-    threads: res("extract", "threads")
-    resources:
-        **resources_of("extract"),
-    conda:
-        "../../envs/ssibench.yaml"
     shell:
         "ssibench extract --raw-dir {input.raw:q} --out {output.slices:q} --size {params.size}"
         " --split {params.split} --seed {params.seed} --on-bad-file {params.on_bad_file}"

@@ -11,14 +11,14 @@ rule evaluate:
         f"logs/{DATASET}/evaluate/{{scenario}}/{{method}}/seed{{seed}}.log",
     benchmark:
         run_path("{scenario}", "{method}", "{seed}", "benchmark_evaluate.tsv")
-    params:
-        spec=evaluate_spec,
-        run_dir=lambda wildcards, output: Path(output.metrics).parent,
+    conda:
+        "../../envs/ssibench.yaml"
     threads: res("evaluate", "threads")
     resources:
         **resources_of("evaluate"),
-    conda:
-        "../../envs/ssibench.yaml"
+    params:
+        spec=evaluate_spec,
+        run_dir=lambda wildcards, output: Path(output.metrics).parent,
     shell:
         "ssibench evaluate --data {input.data:q} --method {wildcards.method}"
         " --run-dir {params.run_dir:q} --seed {wildcards.seed} --spec {params.spec:q}"

@@ -34,13 +34,13 @@ rule tables:
         ),
     log:
         f"logs/{DATASET}/tables/{{scenario}}.log",
-    params:
-        skipped=skipped_notes,
+    conda:
+        "../../envs/ssibench.yaml"
     threads: res("tables", "threads")
     resources:
         **resources_of("tables"),
-    conda:
-        "../../envs/ssibench.yaml"
+    params:
+        skipped=skipped_notes,
     shell:
         "ssibench tables --data {input.data:q} --metrics {input.metrics:q}"
         " --records {input.records:q} --scenario {wildcards.scenario}"
@@ -50,7 +50,9 @@ rule tables:
 
 rule combined_table:
     input:
-        tables=expand(f"{RESULTS}/tables/leaderboard_{{scenario}}.csv", scenario=SCENARIOS),
+        tables=expand(
+            f"{RESULTS}/tables/leaderboard_{{scenario}}.csv", scenario=SCENARIOS
+        ),
         code=report_code("render"),
     output:
         csv=report(
@@ -73,11 +75,11 @@ rule combined_table:
         ),
     log:
         f"logs/{DATASET}/tables/all.log",
+    conda:
+        "../../envs/ssibench.yaml"
     threads: res("tables", "threads")
     resources:
         **resources_of("tables"),
-    conda:
-        "../../envs/ssibench.yaml"
     shell:
         "ssibench combined-table --tables {input.tables:q} --out-csv {output.csv:q}"
         " --out-md {output.md:q} --out-tex {output.tex:q} > {log:q} 2>&1"
@@ -94,14 +96,14 @@ rule figure_samples:
         png=figure_report("samples"),
     log:
         f"logs/{DATASET}/figures/samples_{{scenario}}.log",
-    params:
-        sample_index=config["report"]["sample_index"],
-        zoom=zoom_option(),
+    conda:
+        "../../envs/ssibench.yaml"
     threads: res("figures", "threads")
     resources:
         **resources_of("figures"),
-    conda:
-        "../../envs/ssibench.yaml"
+    params:
+        sample_index=config["report"]["sample_index"],
+        zoom=zoom_option(),
     shell:
         "ssibench figures samples --data {input.data:q} --metrics {input.metrics:q}"
         " --samples {input.samples:q}"
@@ -119,11 +121,11 @@ rule figure_distributions:
         png=figure_report("distributions"),
     log:
         f"logs/{DATASET}/figures/distributions_{{scenario}}.log",
+    conda:
+        "../../envs/ssibench.yaml"
     threads: res("figures", "threads")
     resources:
         **resources_of("figures"),
-    conda:
-        "../../envs/ssibench.yaml"
     shell:
         "ssibench figures distributions --data {input.data:q} --metrics {input.metrics:q}"
         " --scenario {wildcards.scenario} --out {output.pdf:q} {output.png:q} > {log:q} 2>&1"
@@ -138,13 +140,13 @@ rule figure_curves:
         png=figure_report("curves"),
     log:
         f"logs/{DATASET}/figures/curves_{{scenario}}.log",
-    params:
-        runs=trained_run_names,
+    conda:
+        "../../envs/ssibench.yaml"
     threads: res("figures", "threads")
     resources:
         **resources_of("figures"),
-    conda:
-        "../../envs/ssibench.yaml"
+    params:
+        runs=trained_run_names,
     shell:
         "ssibench figures curves --train-logs {input.train_logs:q} --runs {params.runs:q}"
         " --scenario {wildcards.scenario} --out {output.pdf:q} {output.png:q} > {log:q} 2>&1"
@@ -159,11 +161,11 @@ rule figure_published:
         png=figure_report("published"),
     log:
         f"logs/{DATASET}/figures/published_{{scenario}}.log",
+    conda:
+        "../../envs/ssibench.yaml"
     threads: res("figures", "threads")
     resources:
         **resources_of("figures"),
-    conda:
-        "../../envs/ssibench.yaml"
     shell:
         "ssibench figures published --table {input.table:q}"
         " --scenario {wildcards.scenario} --out {output.pdf:q} {output.png:q} > {log:q} 2>&1"
@@ -178,13 +180,13 @@ rule figure_cost:
         png=figure_report("cost"),
     log:
         f"logs/{DATASET}/figures/cost_{{scenario}}.log",
-    params:
-        runs=trained_run_names,
+    conda:
+        "../../envs/ssibench.yaml"
     threads: res("figures", "threads")
     resources:
         **resources_of("figures"),
-    conda:
-        "../../envs/ssibench.yaml"
+    params:
+        runs=trained_run_names,
     shell:
         "ssibench figures cost --benchmarks {input.benchmarks:q} --runs {params.runs:q}"
         " --scenario {wildcards.scenario} --out {output.pdf:q} {output.png:q} > {log:q} 2>&1"

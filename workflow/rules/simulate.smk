@@ -10,14 +10,14 @@ rule simulate:
         f"logs/{DATASET}/simulate/{{scenario}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/simulate/{{scenario}}.tsv"
-    params:
-        spec=simulate_spec,
-        seed=config["seed"],
+    conda:
+        "../../envs/ssibench.yaml"
     threads: res("simulate", "threads")
     resources:
         **resources_of("simulate"),
-    conda:
-        "../../envs/ssibench.yaml"
+    params:
+        spec=simulate_spec,
+        seed=config["seed"],
     shell:
         "ssibench simulate --slices {input.slices:q} --out {output.measurements:q}"
         " --scenario {wildcards.scenario} --spec {params.spec:q} --seed {params.seed}"

@@ -15,14 +15,14 @@ rule train:
         f"logs/{DATASET}/train/{{scenario}}/{{method}}/seed{{seed}}.log",
     benchmark:
         run_path("{scenario}", "{method}", "{seed}", "benchmark.tsv")
-    params:
-        spec=train_spec,
-        run_dir=lambda wildcards, output: Path(output.model).parent,
+    conda:
+        "../../envs/ssibench.yaml"
     threads: res("train", "threads")
     resources:
         **resources_of("train"),
-    conda:
-        "../../envs/ssibench.yaml"
+    params:
+        spec=train_spec,
+        run_dir=lambda wildcards, output: Path(output.model).parent,
     shell:
         "ssibench train --data {input.data:q} --out-dir {params.run_dir:q}"
         " --method {wildcards.method} --seed {wildcards.seed} --spec {params.spec:q}"

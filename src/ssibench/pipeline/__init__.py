@@ -1,0 +1,34 @@
+"""What the workflow computes from the config, as tested Python: checks, the run plan, resources.
+
+``workflow/rules/common.smk`` only calls these functions; every rule stays a declaration.
+
+- :mod:`~ssibench.pipeline.checks`: config checks the JSON schema cannot express, and the
+  config slices each job gets (the scenario spec, a method's train settings);
+- :mod:`~ssibench.pipeline.plan`: the valid (scenario, method, seed) runs, every path, the
+  targets and the JSON specs passed to the jobs;
+- :mod:`~ssibench.pipeline.resources`: memory and run time of each job, sized from the config.
+"""
+
+from ssibench.pipeline.checks import (
+    CONFIG_HINT,
+    check_config,
+    n_volumes,
+    scenario_spec,
+    train_config,
+)
+from ssibench.pipeline.plan import FIGURES, RunPlan, dataset_name, plan_runs
+from ssibench.pipeline.resources import job_resources, rule_resource
+
+__all__ = [
+    "CONFIG_HINT",
+    "FIGURES",
+    "RunPlan",
+    "check_config",
+    "dataset_name",
+    "job_resources",
+    "n_volumes",
+    "plan_runs",
+    "rule_resource",
+    "scenario_spec",
+    "train_config",
+]

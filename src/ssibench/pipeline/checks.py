@@ -1,0 +1,155 @@
+"""Config checks the JSON schema cannot express, and the config slices each job is given.
+
+Every check raises :class:`~ssibench.errors.ConfigError` naming the dotted key, the bad value and
+what is allowed, when the workflow starts and before any job runs.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ssibench.config import check_finite_numbers
+from ssibench.data.slices import check_split_sizes
+from ssibench.errors import ConfigError
+from ssibench.masks import make_mask_generator
+from ssibench.methods import METHODS, method_options
+from ssibench.train import parse_model_config, parse_train_config
+
+__all__ = [
+    "CONFIG_HINT",
+    "SIMULATE_KEYS",
+    "check_config",
+    "n_volumes",
+    "scenario_spec",
+    "train_config",
+]
+
+#: Tolerance of the check that the split fractions sum to 1.
+SPLIT_SUM_TOLERANCE = 1e-6
+#: Keys of the `simulate` section that every scenario spec inherits.
+SIMULATE_KEYS = ("mask", "acceleration", "center_fraction")
+#: How every config error ends.
+CONFIG_HINT = "fix it in the config file (or --config) and re-run"
+
+Config = Mapping[str, Any]
+
+
+def _closest(name: str, valid: Sequence[str]) -> str:
+    close = difflib.get_close_matches(name, valid, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def n_volumes(data: Config) -> int:
+    """Raw volumes extracted: ``data.demo.n_volumes``, or the ``.h5`` files in ``data.raw_dir``."""
+    if data["source"] == "demo":
+        return int(data["demo"]["n_volumes"])
+    return len(list(Path(data["raw_dir"]).glob("*.h5")))
+
+
+def train_config(config: Config, method: str) -> dict[str, Any]:
+    """The ``train`` section with the method's overrides from ``method_train`` applied.
+
+    ``amp: none`` is left out: it is the trainer's default, and runs made before the key existed
+    keep their params (Snakemake reruns a job whose params changed).
+    """
+    train = {**config["train"], **config["method_train"].get(method, {})}
+    if train.get("amp") == "none":
+        del train["amp"]
+    return train
+
+
+def scenario_spec(config: Config, scenario: str) -> dict[str, Any]:
+    """The spec ``simulate``, ``train`` and ``evaluate`` get: the scenario merged with ``simulate``.
+
+    Keys of another physics are dropped: editing them would only trigger needless reruns.
+    """
+    spec = {key: config["simulate"][key] for key in SIMULATE_KEYS}
+    spec.update(config["scenarios"][scenario])
+    if spec["physics"] != "multicoil":
+        spec.pop("n_coils", None)
+    if spec["physics"] != "sequential":
+        spec.pop("n_frames", None)
+        spec.pop("frame_partition", None)
+    return spec
+
+
+def _check_method_names(config: Config) -> None:
+    valid = ", ".join(METHODS)
+    for index, method in enumerate(config["methods"]):
+        if method not in METHODS:
+            raise ConfigError(
+                f"methods[{index}]: unknown method {method!r}{_closest(method, list(METHODS))}; "
+                f"valid: {valid}; {CONFIG_HINT}"
+            )
+    for section in ("method_options", "method_train"):
+        for method in config[section]:
+            if method not in METHODS:
+                raise ConfigError(
+                    f"{section}.{method}: unknown method{_closest(method, list(METHODS))}; "
+                    f"valid: {valid}; {CONFIG_HINT}"
+                )
+
+
+def _check_data(config: Config) -> None:
+    data = config["data"]
+    if data["source"] != "fastmri":
+        return
+    raw_dir = data["raw_dir"]
+    if raw_dir is None:
+        raise ConfigError(
+            "data.raw_dir: required when data.source is 'fastmri'; set it to the folder of "
+            "fastMRI .h5 files, e.g. --config data='{source: fastmri, raw_dir: /data/brain}'"
+        )
+    if not Path(raw_dir).is_dir():
+        raise ConfigError(f"data.raw_dir: {raw_dir!r} is not a folder; {CONFIG_HINT}")
+    if not any(Path(raw_dir).glob("*.h5")):
+        raise ConfigError(
+            f"data.raw_dir: {raw_dir!r} holds no .h5 files; point it to the fastMRI volumes"
+        )
+
+
+def check_config(config: Config) -> None:
+    """Raise ``ConfigError`` for what the schema cannot check: cross-key rules, registries, files.
+
+    Args:
+        config: the workflow config after the schema filled its defaults.
+    """
+    check_finite_numbers(config)
+    data = config["data"]
+    split = data["split"]
+    total = split["train"] + split["val"] + split["test"]
+    if abs(total - 1.0) > SPLIT_SUM_TOLERANCE:
+        raise ConfigError(
+            f"data.split: train + val + test = {total:g}, must be 1 (got {split}); {CONFIG_HINT}"
+        )
+    _check_method_names(config)
+    for method, overrides in config["method_options"].items():
+        method_options(method, overrides)  # names the option, the value and what is allowed
+    try:  # the values the jobs will parse, checked now rather than after the data jobs
+        parse_model_config(config["model"])
+        for method in config["methods"]:
+            parse_train_config(train_config(config, method))
+    except ConfigError as error:
+        raise ConfigError(f"{error}; {CONFIG_HINT}") from None
+    n_samples = config["evaluate"]["n_samples"]
+    if config["report"]["sample_index"] >= n_samples:
+        raise ConfigError(
+            f"report.sample_index: {config['report']['sample_index']} is not below "
+            f"evaluate.n_samples = {n_samples} (the number of saved test slices); {CONFIG_HINT}"
+        )
+    simulate = config["simulate"]
+    try:  # the line counts at this image width must be feasible
+        masks = make_mask_generator(
+            simulate["mask"], simulate["acceleration"], simulate["center_fraction"]
+        )
+        masks.pdf(data["image_size"][1])
+    except ValueError as error:
+        raise ConfigError(
+            f"simulate (at data.image_size {data['image_size']}): {error}; {CONFIG_HINT}"
+        ) from None
+    _check_data(config)
+    fractions = [split[part] for part in ("train", "val", "test")]
+    check_split_sizes(n_volumes(data), fractions, where="data.split")

@@ -1,0 +1,188 @@
+"""The run plan: valid (scenario, method, seed) runs, every path, the targets and the job specs.
+
+A method runs in every scenario it applies to (:func:`ssibench.methods.skip_reason`); the others
+are recorded with their reason. Paths carry the data set's folder ``<name>-<H>x<W>``
+(:func:`dataset_name`), so two data sets or two image sizes never overwrite each other. Each job
+is given only the config slice it uses (:meth:`RunPlan.train_spec` and friends, sorted JSON), so
+Snakemake's params trigger reruns exactly the jobs a config edit affects.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ssibench.errors import ConfigError
+from ssibench.methods import METHODS, skip_reason
+from ssibench.pipeline.checks import scenario_spec, train_config
+from ssibench.report.published import published_leaderboards
+
+__all__ = ["FIGURES", "Run", "RunPlan", "dataset_name", "plan_runs"]
+
+#: Figure kinds and their subcategory in the report; kind k is made by rule ``figure_<k>``.
+FIGURES = {
+    "samples": "Sample reconstructions",
+    "distributions": "Per-slice distributions",
+    "curves": "Training curves",
+    "published": "Ours against the paper",
+    "cost": "Cost",
+}
+#: Formats of every table.
+TABLE_FORMATS = ("csv", "md", "tex")
+#: Formats of every figure.
+FIGURE_FORMATS = ("pdf", "png")
+
+#: (scenario, method, seed) of one run.
+Run = tuple[str, str, int]
+
+
+def dataset_name(config: Mapping[str, Any]) -> str:
+    """The data set's folder in every path: ``<data.name>-<H>x<W>``."""
+    data = config["data"]
+    return f"{data['name']}-{data['image_size'][0]}x{data['image_size'][1]}"
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, sort_keys=True)
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """The runs of a config, and the paths and specs of their jobs.
+
+    Attributes:
+        config: the validated workflow config.
+        runs: every valid (scenario, method, seed), in config order.
+        skipped: scenario → (method, reason) of the configured methods that do not apply.
+    """
+
+    config: Mapping[str, Any]
+    runs: tuple[Run, ...]
+    skipped: Mapping[str, tuple[tuple[str, str], ...]]
+
+    # ------------------------------------------------------------ paths
+
+    @property
+    def dataset(self) -> str:
+        """The data set's folder name (:func:`dataset_name`)."""
+        return dataset_name(self.config)
+
+    @property
+    def results(self) -> str:
+        """Results folder of this data set: runs, tables, figures."""
+        return f"results/{self.dataset}"
+
+    def slices_path(self) -> str:
+        """The slices store."""
+        return f"data/slices/{self.dataset}.h5"
+
+    def raw_dir(self) -> str:
+        """The raw volume folder: built by ``demo_data``, or the user's fastMRI folder."""
+        data = self.config["data"]
+        return f"data/raw/{self.dataset}" if data["source"] == "demo" else str(data["raw_dir"])
+
+    def measurements_path(self, scenario: str) -> str:
+        """The measurement store of ``scenario``."""
+        return f"data/measurements/{self.dataset}/{scenario}.h5"
+
+    def run_path(self, scenario: str, method: str, seed: int | str, name: str) -> str:
+        """File ``name`` of one run's folder."""
+        return f"{self.results}/runs/{scenario}/{method}/seed{seed}/{name}"
+
+    def figure_kinds(self, scenario: str) -> list[str]:
+        """The figures of a scenario: all, ``published`` only where the paper has numbers."""
+        published = set(published_leaderboards()["scenario"])
+        return [k for k in FIGURES if k != "published" or scenario in published]
+
+    def all_targets(self) -> list[str]:
+        """Every table (CSV, Markdown, LaTeX) and figure (PDF, PNG) of the configured scenarios."""
+        tables = f"{self.results}/tables"
+        targets = [f"{tables}/leaderboard_all.{ext}" for ext in TABLE_FORMATS]
+        for scenario in self.config["scenarios"]:
+            targets += [f"{tables}/leaderboard_{scenario}.{ext}" for ext in TABLE_FORMATS]
+            for kind in self.figure_kinds(scenario):
+                targets += [
+                    f"{self.results}/figures/{kind}_{scenario}.{ext}" for ext in FIGURE_FORMATS
+                ]
+        return targets
+
+    # ------------------------------------------------------------ runs of a scenario
+
+    def scenario_runs(self, scenario: str) -> list[Run]:
+        """The runs of ``scenario`` (the order of every per-run list of that scenario)."""
+        return [run for run in self.runs if run[0] == scenario]
+
+    def trained_runs(self, scenario: str) -> list[Run]:
+        """The runs of ``scenario`` whose method trains (all but zero-filled)."""
+        return [run for run in self.scenario_runs(scenario) if METHODS[run[1]].trains]
+
+    def scenario_files(self, scenario: str, name: str) -> list[str]:
+        """File ``name`` (``metrics.csv``, ``samples.npz``) of every run of ``scenario``."""
+        return [self.run_path(*run, name) for run in self.scenario_runs(scenario)]
+
+    def trained_files(self, scenario: str, name: str) -> list[str]:
+        """File ``name`` (``train_log.csv``, ``run.json``, ...) of every training run."""
+        return [self.run_path(*run, name) for run in self.trained_runs(scenario)]
+
+    def trained_names(self, scenario: str) -> list[str]:
+        """``method:seed`` of every training run (the order of :meth:`trained_files`)."""
+        return [f"{method}:{seed}" for _, method, seed in self.trained_runs(scenario)]
+
+    def skipped_notes(self, scenario: str) -> list[str]:
+        """``method: reason`` of each method skipped in ``scenario`` (listed under its table)."""
+        return [f"{method}: {reason}" for method, reason in self.skipped[scenario]]
+
+    # ------------------------------------------------------------ job specs (sorted JSON)
+
+    def simulate_spec(self, scenario: str) -> str:
+        """What ``simulate`` gets: the scenario spec."""
+        return _json(scenario_spec(self.config, scenario))
+
+    def train_spec(self, scenario: str, method: str) -> str:
+        """What ``train`` gets: model, train (with the method's overrides), options, scenario."""
+        return _json(
+            {
+                "model": self.config["model"],
+                "train": train_config(self.config, method),
+                "method_options": self.config["method_options"].get(method, {}),
+                "scenario": scenario_spec(self.config, scenario),
+            }
+        )
+
+    def evaluate_spec(self, scenario: str, method: str) -> str:
+        """What ``evaluate`` gets; zero-filled (no network) only needs its batch size."""
+        spec: dict[str, Any] = {
+            "method_options": self.config["method_options"].get(method, {}),
+            "scenario": scenario_spec(self.config, scenario),
+            "evaluate": self.config["evaluate"],
+        }
+        if METHODS[method].trains:
+            spec.update(model=self.config["model"], train=train_config(self.config, method))
+        else:
+            spec.update(train={"batch_size": self.config["train"]["batch_size"]})
+        return _json(spec)
+
+
+def plan_runs(config: Mapping[str, Any]) -> RunPlan:
+    """The valid runs of ``config`` and the skipped (method, reason) pairs per scenario.
+
+    Raises:
+        ConfigError: for a scenario to which none of the configured methods applies.
+    """
+    runs: list[Run] = []
+    skipped: dict[str, tuple[tuple[str, str], ...]] = {}
+    for scenario in config["scenarios"]:
+        spec = scenario_spec(config, scenario)
+        reasons = [(m, skip_reason(m, spec)) for m in config["methods"]]
+        applicable = [m for m, reason in reasons if reason is None]
+        skipped[scenario] = tuple((m, r) for m, r in reasons if r is not None)
+        if not applicable:
+            raise ConfigError(
+                f"scenarios.{scenario}: none of the configured methods applies "
+                f"({'; '.join(f'{m}: {r}' for m, r in skipped[scenario])}); add a method to "
+                f"`methods` or remove the scenario"
+            )
+        runs += [(scenario, m, seed) for m in applicable for seed in config["seeds"]]
+    return RunPlan(config=config, runs=tuple(runs), skipped=skipped)

@@ -1,0 +1,160 @@
+"""Memory and run time of each job, sized from the config (``resources`` in the config).
+
+Train and evaluate jobs ask for a fixed part (``resources.<rule>.mem_mb`` / ``runtime_min``:
+start-up, CUDA context, I/O) plus a part sized from the config; every request is multiplied by
+the attempt number on a retry. Formulas: ``config/README.md``, "resources".
+
+The constants were fitted to ``ssibench train`` on the CPU at 128 × 128 (U-Net width 8–32, 2–4
+scales, 1–3 iterations, batch 4–8): activation memory of plain MC within about 20 %, EI and MOI
+below the :data:`LOSS_PASSES` bound.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ssibench.methods import METHODS
+from ssibench.pipeline.checks import n_volumes, scenario_spec
+
+__all__ = [
+    "SIZED_RULES",
+    "job_resources",
+    "network_macs",
+    "rule_resource",
+    "sized_mem_mb",
+    "sized_runtime_min",
+]
+
+Config = Mapping[str, Any]
+
+BYTES_PER_FLOAT = 4
+MB = 1e6
+#: 3×3 convolutions per U-Net level (2 encoder, 3 decoder incl. the up-convolution); the bottom
+#: level has 2. Channels double as pixels quarter, so each level costs about 9 · 5 · width²
+#: multiply-accumulates (MACs) per full-resolution pixel.
+CONVS_PER_LEVEL, CONVS_BOTTOM, KERNEL_TAPS = 5, 2, 9
+#: Floats kept for backpropagation per full-resolution pixel, per width channel and per unrolled
+#: iteration, times the level sum 2 − 2^(1 − scales) (measured: 12).
+ACTIVATION_FLOATS = 12
+#: FLOPs per MAC: a forward pass (evaluation, validation) and forward + backward (training).
+FLOPS_FORWARD, FLOPS_TRAIN = 2, 6
+#: Network passes per image of the costliest losses (EI, MOI, MO-EI, the adversarial methods,
+#: Noise2Inverse's evaluation; measured 2.5× plain MC); every method is sized with it.
+LOSS_PASSES = 3
+#: The measurement store is read into memory (the HDF5 read and the tensors).
+DATA_COPIES = 2
+#: Rules whose memory and run time are sized from the config.
+SIZED_RULES = ("train", "evaluate")
+
+
+def rule_resource(config: Config, rule: str, key: str) -> Any:
+    """A resource of ``rule`` from ``config.resources`` (its own entry, else ``default``)."""
+    resources = config["resources"]
+    return resources.get(rule, resources["default"])[key]
+
+
+def n_images(config: Config, split: str) -> int:
+    """Slices in one split: one per demo volume or fastMRI file, times the split fraction."""
+    data = config["data"]
+    return math.ceil(n_volumes(data) * data["split"][split])
+
+
+def store_floats_per_pixel(config: Config, scenario: str) -> int:
+    """Floats per pixel of one measurement-store row: x (2), y (2 per coil or frame), mask."""
+    spec = scenario_spec(config, scenario)
+    channels = spec.get("n_coils", 1) if spec["physics"] == "multicoil" else spec.get("n_frames", 1)
+    return 2 + 3 * channels
+
+
+def data_mb(config: Config, scenario: str, splits: tuple[str, ...]) -> float:
+    """Memory (MB) of the measurement-store splits a job holds."""
+    height, width = config["data"]["image_size"]
+    images = sum(n_images(config, split) for split in splits)
+    floats = images * height * width * store_floats_per_pixel(config, scenario)
+    return DATA_COPIES * BYTES_PER_FLOAT * floats / MB
+
+
+def network_macs(config: Config) -> int:
+    """Multiply-accumulates of one MoDL forward pass on one image."""
+    model = config["model"]
+    height, width = config["data"]["image_size"]
+    convs = CONVS_PER_LEVEL * (model["scales"] - 1) + CONVS_BOTTOM
+    per_pixel = KERNEL_TAPS * model["width"] ** 2 * convs
+    return per_pixel * height * width * model["num_iter"]
+
+
+def activation_mb(config: Config) -> float:
+    """Memory (MB) of one training batch's activations (on the GPU, or in RAM on the CPU)."""
+    model = config["model"]
+    height, width = config["data"]["image_size"]
+    levels = 2 - 2 ** (1 - model["scales"])
+    floats = ACTIVATION_FLOATS * model["width"] * levels * height * width * model["num_iter"]
+    return LOSS_PASSES * config["train"]["batch_size"] * BYTES_PER_FLOAT * floats / MB
+
+
+def gflops(config: Config, rule: str) -> float:
+    """Effective throughput (GFLOP/s) of one job of ``rule``: its GPU, else its CPU threads."""
+    throughput = config["resources"]["throughput"]
+    if config["resources"][rule]["gpu"] > 0:
+        return throughput["gpu_gflops"]
+    return throughput["cpu_gflops"] * rule_resource(config, rule, "threads")
+
+
+def sized_mem_mb(config: Config, rule: str, scenario: str) -> float:
+    """The config-sized part of a train or evaluate job's memory request (MB)."""
+    if rule == "train":
+        on_cpu = config["resources"]["train"]["gpu"] == 0
+        return data_mb(config, scenario, ("train", "val")) + (
+            activation_mb(config) if on_cpu else 0
+        )
+    return data_mb(config, scenario, ("test",))
+
+
+def sized_runtime_min(config: Config, rule: str, method: str) -> float:
+    """The config-sized part of a train or evaluate job's run time (minutes)."""
+    if not METHODS[method].trains:  # zero-filled: no network
+        return 0
+    if rule == "train":
+        train = config["train"]
+        validations = math.ceil(train["epochs"] / train["val_every"])
+        flops = (
+            train["epochs"] * n_images(config, "train") * FLOPS_TRAIN * LOSS_PASSES
+            + validations * n_images(config, "val") * FLOPS_FORWARD
+        ) * network_macs(config)
+    else:
+        flops = n_images(config, "test") * FLOPS_FORWARD * LOSS_PASSES * network_macs(config)
+    return flops / (gflops(config, rule) * 1e9) / 60
+
+
+def job_resources(config: Config, rule: str) -> dict[str, Callable[..., int] | int]:
+    """Snakemake resources of ``rule``: memory and run time grow with the attempt; gpu if any.
+
+    train and evaluate add the config-sized part to their fixed part (whole MB and minutes).
+    Values are Snakemake resource callables ``(wildcards, attempt) -> int``.
+    """
+    mem_mb = rule_resource(config, rule, "mem_mb")
+    runtime_min = rule_resource(config, rule, "runtime_min")
+    resources: dict[str, Callable[..., int] | int]
+    if rule in SIZED_RULES:
+
+        def sized_mem(wildcards: Any, attempt: int) -> int:
+            return math.ceil(mem_mb + sized_mem_mb(config, rule, wildcards.scenario)) * attempt
+
+        def sized_runtime(wildcards: Any, attempt: int) -> int:
+            sized = sized_runtime_min(config, rule, wildcards.method)
+            return math.ceil(runtime_min + sized) * attempt
+
+        resources = {"mem_mb": sized_mem, "runtime": sized_runtime}
+    else:
+        resources = {
+            "mem_mb": lambda wildcards, attempt: mem_mb * attempt,
+            "runtime": lambda wildcards, attempt: runtime_min * attempt,
+        }
+    gpu = config["resources"].get(rule, {}).get("gpu", 0)
+    if gpu > 0 and rule == "evaluate":  # zero-filled evaluates no network: it needs no GPU
+        resources["gpu"] = lambda wildcards: gpu if METHODS[wildcards.method].trains else 0
+    elif gpu > 0:
+        resources["gpu"] = gpu
+    return resources

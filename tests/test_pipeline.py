@@ -1,0 +1,105 @@
+"""ssibench.pipeline: the run plan, config checks and resource sizing, without Snakemake."""
+
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from snakemake.utils import update_config, validate
+
+from ssibench.config import drop_disabled_scenarios
+from ssibench.errors import ConfigError
+from ssibench.methods import METHODS, skip_reason
+from ssibench.physics import SingleCoilMRI
+from ssibench.pipeline import check_config, job_resources, plan_runs, scenario_spec, train_config
+from ssibench.pipeline.resources import network_macs
+from ssibench.train import ModelConfig, build_network
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _config(**overlay):
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    update_config(config, overlay)
+    drop_disabled_scenarios(config)
+    validate(config, str(ROOT / "workflow" / "schemas" / "config.schema.yaml"))
+    return config
+
+
+def test_plan_has_every_applicable_run_in_config_order():
+    config = _config(seeds=[0, 1])
+    plan = plan_runs(config)
+    expected = [
+        (scenario, method, seed)
+        for scenario in config["scenarios"]
+        for method in config["methods"]
+        if skip_reason(method, scenario_spec(config, scenario)) is None
+        for seed in (0, 1)
+    ]
+    assert list(plan.runs) == expected
+    for scenario, pairs in plan.skipped.items():
+        for method, reason in pairs:
+            assert reason == skip_reason(method, scenario_spec(config, scenario))
+    assert all(METHODS[m].trains for _, m, _ in plan.trained_runs("noisy"))
+    assert plan.dataset == "demo-40x40"
+    assert plan.run_path("noisy", "ei", 0, "model.pt") == (
+        "results/demo-40x40/runs/noisy/ei/seed0/model.pt"
+    )
+
+
+def test_a_scenario_no_method_applies_to_is_refused():
+    config = _config(methods=["ddssl"])  # needs noise: only `noisy` has it
+    with pytest.raises(ConfigError, match=r"scenarios.single-coil: none of the configured methods"):
+        plan_runs(config)
+
+
+@pytest.mark.parametrize(
+    ("overlay", "message"),
+    [
+        ({"methods": ["mc", "ssdx"]}, "methods[1]: unknown method 'ssdx' (did you mean 'ssdu'?)"),
+        ({"method_train": {"mcc": {"epochs": 1}}}, "method_train.mcc: unknown method"),
+        ({"data": {"split": {"train": 0.5}}}, "data.split: train + val + test = 0.8, must be 1"),
+        ({"data": {"demo": {"n_volumes": 4}}}, "test 0; the test split would be empty"),
+        ({"method_train": {"mc": {"lr": float("inf")}}}, "method_train.mc.lr: inf is not a finite"),
+        ({"report": {"sample_index": 5}}, "report.sample_index: 5 is not below"),
+    ],
+)
+def test_check_config_names_the_key(overlay, message):
+    with pytest.raises(ConfigError) as raised:
+        check_config(_config(**overlay))
+    assert message in str(raised.value)
+
+
+def test_train_config_applies_method_overrides_and_drops_the_default_amp():
+    config = _config(method_train={"sup": {"lr_milestones": [20]}})
+    assert train_config(config, "sup")["lr_milestones"] == [20]
+    assert train_config(config, "mc")["lr_milestones"] == []
+    assert "amp" not in train_config(config, "mc")
+
+
+def test_sized_resources_grow_with_the_attempt_and_zero_filled_needs_no_gpu():
+    class Wildcards:
+        scenario, method = "multicoil", "ei"
+
+    config = _config(resources={"evaluate": {"gpu": 1}})
+    train = job_resources(config, "train")
+    assert train["mem_mb"](Wildcards, 2) == 2 * train["mem_mb"](Wildcards, 1)
+    assert train["runtime"](Wildcards, 3) == 3 * train["runtime"](Wildcards, 1)
+    evaluate = job_resources(config, "evaluate")
+    Wildcards.method = "zero-filled"
+    assert evaluate["gpu"](Wildcards) == 0
+
+
+@pytest.mark.parametrize(("scales", "width", "num_iter"), [(2, 8, 1), (3, 16, 2), (4, 64, 3)])
+def test_cost_model_follows_the_network_flop_count(scales, width, num_iter):
+    """The closed-form MAC count of the sizing stays within 20 % below torch's real FLOP count."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    size = 32
+    network = build_network(ModelConfig(num_iter=num_iter, scales=scales, width=width), 0)
+    physics = SingleCoilMRI(torch.ones(1, 1, size, size))
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        network(physics.A(torch.zeros(1, 2, size, size)), physics)
+    config = {"model": {"scales": scales, "width": width, "num_iter": num_iter}}
+    estimate = 2 * network_macs({**config, "data": {"image_size": [size, size]}})
+    assert 0.8 <= estimate / counter.get_total_flops() <= 1.0
