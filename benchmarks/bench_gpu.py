@@ -39,7 +39,7 @@ from ssibench.masks import make_mask_generator
 from ssibench.methods import build_losses
 from ssibench.physics import MultiCoilMRI, SingleCoilMRI, birdcage_maps
 from ssibench.rng import stream
-from ssibench.train import ModelConfig, adapt, build_network, forward_train, train_step
+from ssibench.training import ModelConfig, adapt, build_network, forward_train, train_step
 
 #: (label, method, scenario spec) of the measured configurations.
 CASES = (

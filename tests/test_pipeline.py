@@ -13,7 +13,7 @@ from ssibench.methods import METHODS, skip_reason
 from ssibench.physics import SingleCoilMRI
 from ssibench.pipeline import check_config, job_resources, plan_runs, scenario_spec, train_config
 from ssibench.pipeline.resources import network_macs
-from ssibench.train import ModelConfig, build_network
+from ssibench.training import ModelConfig, build_network
 
 ROOT = Path(__file__).resolve().parents[1]
 

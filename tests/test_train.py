@@ -8,7 +8,7 @@ from ssibench.errors import ConfigError, DataFileError
 from ssibench.evaluate import evaluate
 from ssibench.methods import METHODS, skip_reason
 from ssibench.simulate import simulate
-from ssibench.train import CHECKPOINT, MODEL, TRAIN_LOG, train
+from ssibench.training import CHECKPOINT, MODEL, TRAIN_LOG, train
 
 SIZE = 32
 SCENARIO = {

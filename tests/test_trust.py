@@ -19,7 +19,7 @@ from ssibench.evaluate import evaluate
 from ssibench.io import run_lock
 from ssibench.provenance import code_hash
 from ssibench.simulate import simulate
-from ssibench.train import CHECKPOINT, MODEL, RUN_RECORD, TRAIN_LOG, train
+from ssibench.training import CHECKPOINT, MODEL, RUN_RECORD, TRAIN_LOG, train
 
 SIZE = 16
 SCENARIO = {

@@ -30,7 +30,7 @@ from ssibench.methods import build_losses, get_method
 from ssibench.metrics import METRIC_MODES, complex_abs, image_metrics
 from ssibench.provenance import code_hash, config_differences
 from ssibench.rng import stream
-from ssibench.train import MODEL, adapt, build_network, parse_model_config, resolved_config
+from ssibench.training import MODEL, adapt, build_network, parse_model_config, resolved_config
 
 __all__ = ["evaluate", "load_trained_model"]
 

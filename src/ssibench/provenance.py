@@ -29,7 +29,12 @@ __all__ = ["CORE_ROOTS", "code_files", "code_hash", "code_modules", "config_diff
 
 PACKAGE = "ssibench"
 #: Entry points of every run: what a train or evaluate job executes.
-CORE_ROOTS = ("ssibench.train", "ssibench.evaluate", "ssibench.cli.train", "ssibench.cli.evaluate")
+CORE_ROOTS = (
+    "ssibench.training",
+    "ssibench.evaluate",
+    "ssibench.cli.train",
+    "ssibench.cli.evaluate",
+)
 #: Packages whose modules belong to the methods that use them, not to the core.
 METHOD_PACKAGES = ("ssibench.losses", "ssibench.transforms")
 #: Hex digits of the hash shown in tables (the full hash is recorded).

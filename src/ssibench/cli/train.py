@@ -44,7 +44,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
-    from ssibench.train import train  # imported here so `ssibench --help` stays fast
+    from ssibench.training import train  # imported here so `ssibench --help` stays fast
 
     train(
         data_path=args.data,

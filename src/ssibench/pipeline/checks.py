@@ -16,7 +16,7 @@ from ssibench.data.slices import check_split_sizes
 from ssibench.errors import ConfigError
 from ssibench.masks import make_mask_generator
 from ssibench.methods import METHODS, method_options
-from ssibench.train import parse_model_config, parse_train_config
+from ssibench.training import parse_model_config, parse_train_config
 
 __all__ = [
     "CONFIG_HINT",

@@ -25,170 +25,49 @@ Mixed precision (``train.amp``): the denoiser inside MoDL and the discriminator 
 from __future__ import annotations
 
 import datetime
-import functools
-import inspect
 import json
 import math
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
 from ssibench import __version__
 from ssibench.adversarial import AdversarialResources, adversarial_step
-from ssibench.data.measurements import (
-    MeasurementSet,
-    StoreIdentity,
-    read_measurements,
-    store_identity,
-)
-from ssibench.device import autocast_dtype, autocast_forward, grad_scaler
+from ssibench.data.measurements import MeasurementSet, read_measurements, store_identity
+from ssibench.device import autocast_forward, grad_scaler
 from ssibench.errors import ConfigError, DataFileError, TrainingDivergedError
 from ssibench.io import atomic_path, atomic_write_text, run_lock
 from ssibench.losses import Loss
-from ssibench.methods import build_losses, get_method, method_context, method_options
+from ssibench.methods import build_losses, get_method, method_context
 from ssibench.metrics import image_metrics
-from ssibench.models import build_modl
-from ssibench.provenance import code_hash, code_modules, config_differences
+from ssibench.provenance import code_modules
 from ssibench.rng import stream
+from ssibench.training.checkpoint import (
+    CHECKPOINT,
+    MODEL,
+    RUN_RECORD,
+    TRAIN_LOG,
+    TrainingState,
+    resume_checkpoint,
+    run_identity,
+    save_checkpoint,
+    write_log,
+)
+from ssibench.training.config import (
+    build_network,
+    parse_model_config,
+    parse_train_config,
+    resolved_config,
+)
+from ssibench.training.step import adapt, all_finite, train_step
 
-__all__ = [
-    "ModelConfig",
-    "TrainConfig",
-    "adapt",
-    "build_network",
-    "forward_train",
-    "parse_model_config",
-    "parse_train_config",
-    "records_randomness",
-    "resolved_config",
-    "run_identity",
-    "train",
-    "train_step",
-    "unwrap",
-]
-
-CHECKPOINT = "checkpoint.pt"
-MODEL = "model.pt"
-TRAIN_LOG = "train_log.csv"
-RUN_RECORD = "run.json"
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """MoDL with a UNet denoiser (``model`` in the config)."""
-
-    num_iter: int = 3
-    step_order: str = "dc-first"
-    scales: int = 4
-    width: int = 64
-    identity_init: bool = False
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation settings (``train`` in the config)."""
-
-    epochs: int = 150
-    batch_size: int = 4
-    lr: float = 1e-3
-    lr_milestones: tuple[int, ...] = ()
-    lr_gamma: float = 0.1
-    val_every: int = 1
-    amp: str = "none"
-
-
-def _from_mapping(cls: type, values: Mapping[str, Any], key: str) -> Any:
-    """Build the dataclass ``cls`` from ``values``; an unknown key raises ``ConfigError``."""
-    fields = cls.__dataclass_fields__
-    unknown = sorted(set(values) - set(fields))
-    if unknown:
-        raise ConfigError(
-            f"{key}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(fields)}"
-        )
-    return cls(**{name: tuple(v) if isinstance(v, list) else v for name, v in values.items()})
-
-
-def parse_model_config(values: Mapping[str, Any]) -> ModelConfig:
-    """``ModelConfig`` from the ``model`` config slice."""
-    return _from_mapping(ModelConfig, values, "model")
-
-
-def parse_train_config(values: Mapping[str, Any]) -> TrainConfig:
-    """``TrainConfig`` from the ``train`` config slice, checked for sane values."""
-    config = _from_mapping(TrainConfig, values, "train")
-    finite = all(math.isfinite(v) for v in (config.lr, config.lr_gamma))
-    if (
-        not finite
-        or config.epochs < 0
-        or config.batch_size < 1
-        or config.lr <= 0
-        or config.val_every < 1
-    ):
-        raise ConfigError(
-            "train: epochs must be ≥ 0, batch_size ≥ 1, lr a finite number > 0, lr_gamma finite, "
-            f"val_every ≥ 1; got {config}"
-        )
-    autocast_dtype(config.amp, key="train.amp")
-    return config
-
-
-def build_network(config: ModelConfig, seed: int) -> nn.Module:
-    """MoDL + UNet initialised from the ``init`` stream of ``seed`` (the global RNG is not used)."""
-    return build_modl(
-        num_iter=config.num_iter,
-        step_order=config.step_order,
-        scales=config.scales,
-        width=config.width,
-        generator=stream(seed, "init"),
-        identity_init=config.identity_init,
-    )
-
-
-def adapt(model: nn.Module, losses: list[Loss]) -> nn.Module:
-    """Let each loss wrap the model, in order (measurement splitting does)."""
-    for loss in losses:
-        model = loss.adapt_model(model)
-    return model
-
-
-def unwrap(model: nn.Module) -> nn.Module:
-    """The network inside any loss wrappers (what ``model.pt`` stores).
-
-    Loss wrappers (measurement splitting, recorruption, ...) keep the wrapped network as ``.model``.
-    """
-    while isinstance(getattr(model, "model", None), nn.Module):
-        model = model.model
-    return model
-
-
-def records_randomness(model: nn.Module) -> bool:
-    """Whether ``model`` is a loss wrapper whose forward takes ``update_parameters``."""
-    return _forward_takes_update_parameters(type(model))
-
-
-@functools.cache
-def _forward_takes_update_parameters(model_class: type) -> bool:
-    # Inspected once per class: the trainer asks on every step.
-    return "update_parameters" in inspect.signature(model_class.forward).parameters
-
-
-def forward_train(model: nn.Module, y: Tensor, physics: Any) -> Tensor:
-    """The trainer's forward: wrappers record their randomness for the losses on this call only.
-
-    Extra forwards made inside losses do not pass ``update_parameters``, so they do not overwrite
-    what the trainer's forward recorded (the DeepInverse/SSIBench convention).
-    """
-    if records_randomness(model):
-        return model(y, physics, update_parameters=True)
-    return model(y, physics)
+__all__ = ["train", "validate"]
 
 
 def _term_name(loss: Loss) -> str:
@@ -216,33 +95,6 @@ def validate(model: nn.Module, data: MeasurementSet, batch_size: int) -> dict[st
             sums[name] += scores[name].sum()
     model.train(was_training)
     return {f"val_{name}": float(total) / max(len(data), 1) for name, total in sums.items()}
-
-
-def resolved_config(spec: Mapping[str, Any], method: str) -> dict[str, Any]:
-    """The full configuration of a run: every default filled in (what ``run.json`` records).
-
-    ``{"model": ..., "train": ..., "method_options": ..., "scenario": ...}`` from the job's spec,
-    with the dataclass defaults of ``model`` and ``train`` and the method's option defaults.
-    """
-    return {
-        "model": asdict(parse_model_config(spec.get("model", {}))),
-        "train": asdict(parse_train_config(spec.get("train", {}))),
-        "method_options": method_options(method, spec.get("method_options")),
-        "scenario": dict(spec.get("scenario", {})),
-    }
-
-
-def run_identity(config: Mapping[str, Any], identity: StoreIdentity, method: str) -> dict[str, Any]:
-    """What a checkpoint must share to be resumed: configuration but ``train.epochs``, data, code.
-
-    Extending ``epochs`` continues a run; any other change starts over.
-    """
-    train_config = {k: v for k, v in config["train"].items() if k != "epochs"}
-    return {
-        "config": json.loads(json.dumps({**config, "train": train_config}, default=str)),
-        "training_hash": identity.training_hash,
-        "code_hash": code_hash(method),
-    }
 
 
 def _validation_split(path: Path) -> MeasurementSet | None:
@@ -317,7 +169,7 @@ def _train_locked(
     method_spec = get_method(method)
     network = build_network(model_config, seed).to(device)
     autocast_forward(network.denoiser, config.amp, device.type)
-    state = _TrainingState(
+    state = TrainingState(
         modules={"model": network},
         optimizers={"optimizer": torch.optim.Adam(network.parameters(), lr=config.lr)},
         generators={"shuffle": stream(seed, "shuffle"), "loss": stream(seed, "loss", device)},
@@ -356,7 +208,7 @@ def _train_locked(
     checkpoint_path = out_dir / CHECKPOINT
     run_id = run_identity(resolved, identity, method)
     if checkpoint_path.exists():
-        resumed = _resume(checkpoint_path, method, seed, run_id, config.epochs, state)
+        resumed = resume_checkpoint(checkpoint_path, method, seed, run_id, config.epochs, state)
         if resumed is not None:
             start_epoch, log = resumed
             print(f"resuming {checkpoint_path} after epoch {start_epoch}", file=sys.stderr)
@@ -405,7 +257,7 @@ def _train_locked(
                 terms = train_step(
                     model, losses, optimizer, state.scalers["scaler"], x, y, physics, epoch
                 )
-            diverged[step] = ~_all_finite(terms, guarded)
+            diverged[step] = ~all_finite(terms, guarded)
             term_sums += terms * len(index)
             progress.update()
         means = (term_sums / len(train_set)).tolist()  # one host sync per epoch
@@ -424,10 +276,10 @@ def _train_locked(
         progress.set_postfix(
             loss=f"{row['loss_total']:.3g}", val_psnr=f"{row.get('val_psnr', float('nan')):.2f}"
         )
-        _write_log(out_dir / TRAIN_LOG, log)
-        _save_checkpoint(checkpoint_path, epoch + 1, method, seed, run_id, state, log)
+        write_log(out_dir / TRAIN_LOG, log)
+        save_checkpoint(checkpoint_path, epoch + 1, method, seed, run_id, state, log)
     progress.close()
-    _write_log(out_dir / TRAIN_LOG, log)
+    write_log(out_dir / TRAIN_LOG, log)
     record = {
         "method": method,
         "seed": seed,
@@ -467,15 +319,6 @@ def _train_locked(
     return model_path
 
 
-def _all_finite(terms: Tensor, parameters: list[nn.Parameter]) -> Tensor:
-    """0-dim bool on the device: every loss term and every gradient is finite."""
-    finite = torch.isfinite(terms).all()
-    grads = [p.grad for p in parameters if p.grad is not None]
-    if grads:
-        finite = finite & torch.isfinite(torch.nn.utils.get_total_norm(grads))
-    return finite
-
-
 def _divergence(
     method: str,
     epoch: int,
@@ -496,148 +339,3 @@ def _divergence(
         f"{what} not finite (lr {lr:g}); no model.pt or metrics were written. Lower the learning "
         f"rate (train.lr, or method_train.{method}.lr), or use train.amp: none, then re-run"
     )
-
-
-def _write_log(path: Path, log: list[dict[str, float]]) -> None:
-    columns = ["epoch", "loss_total"]
-    frame = pd.DataFrame(log)
-    frame = frame[[*columns, *[c for c in frame.columns if c not in columns]]] if log else frame
-    with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False)
-
-
-def train_step(
-    model: nn.Module,
-    losses: list[Loss],
-    optimizer: torch.optim.Optimizer,
-    scaler: torch.amp.GradScaler,
-    x: Tensor,
-    y: Tensor,
-    physics: Any,
-    epoch: int,
-) -> Tensor:
-    """One step on L = Σᵢ Lᵢ(x̂), x̂ = f(y, A); returns the detached terms ``(len(losses),)``.
-
-    The backward pass runs on s·L and the optimiser steps on the gradients divided by s, skipping
-    the step if they are not finite (fp16 loss scaling); a disabled ``scaler`` (s = 1, no check)
-    makes this a plain step.
-    """
-    optimizer.zero_grad(set_to_none=True)
-    x_net = forward_train(model, y, physics)
-    terms = torch.stack(
-        [loss(x_net=x_net, y=y, physics=physics, model=model, x=x, epoch=epoch) for loss in losses]
-    )
-    scaler.scale(terms.sum()).backward()
-    scaler.step(optimizer)
-    scaler.update()
-    return terms.detach()
-
-
-@dataclass
-class _TrainingState:
-    """Everything a checkpoint must hold to resume a run exactly, by name."""
-
-    modules: dict[str, nn.Module]
-    optimizers: dict[str, torch.optim.Optimizer]
-    generators: dict[str, torch.Generator]
-    schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler] = field(default_factory=dict)
-    scalers: dict[str, torch.amp.GradScaler] = field(default_factory=dict)
-
-    def state_dict(self) -> dict[str, dict[str, Any]]:
-        return {
-            "modules": {k: v.state_dict() for k, v in self.modules.items()},
-            "optimizers": {k: v.state_dict() for k, v in self.optimizers.items()},
-            "schedulers": {k: v.state_dict() for k, v in self.schedulers.items()},
-            "scalers": {k: v.state_dict() for k, v in self.scalers.items()},
-            "generators": {k: v.get_state() for k, v in self.generators.items()},
-        }
-
-    def load_state_dict(self, state: Mapping[str, Mapping[str, Any]]) -> None:
-        for group in ("modules", "optimizers", "schedulers"):
-            for name, target in getattr(self, group).items():
-                target.load_state_dict(state[group][name])
-        # Checkpoints from before mixed precision have no scalers: theirs were disabled ({}).
-        saved_scalers = state.get("scalers", {})
-        for name, scaler in self.scalers.items():
-            scaler.load_state_dict(saved_scalers.get(name, {}))
-        for name, generator in self.generators.items():
-            generator.set_state(state["generators"][name])
-
-
-def _save_checkpoint(
-    path: Path,
-    epoch: int,
-    method: str,
-    seed: int,
-    run_id: Mapping[str, Any],
-    state: _TrainingState,
-    log: list[dict[str, float]],
-) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(
-            {
-                "epoch": epoch,
-                "method": method,
-                "seed": seed,
-                "identity": dict(run_id),
-                "state": state.state_dict(),
-                "log": log,
-            },
-            tmp,
-        )
-
-
-def _resume(
-    path: Path,
-    method: str,
-    seed: int,
-    run_id: Mapping[str, Any],
-    epochs: int,
-    state: _TrainingState,
-) -> tuple[int, list[dict[str, float]]] | None:
-    """Restore a checkpoint into ``state``; return (completed epochs, log).
-
-    Returns None (train from scratch, saying why on stderr) when the checkpoint was made on other
-    training data, with another configuration, by other code, or is past ``epochs``.
-    """
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:  # a truncated or foreign file: say which and how to recover
-        raise DataFileError(
-            f"{path}: cannot read the checkpoint ({error}); delete it (rm {path}) to restart"
-        ) from error
-    if saved.get("method") != method or saved.get("seed") != seed:
-        raise DataFileError(
-            f"{path}: checkpoint of method {saved.get('method')!r} seed {saved.get('seed')}, not "
-            f"{method!r} seed {seed}; delete it (rm {path}) or use another run directory"
-        )
-    reason = _restart_reason(saved.get("identity"), run_id, int(saved.get("epoch", 0)), epochs)
-    if reason is not None:
-        print(f"{path}: {reason}; training from scratch", file=sys.stderr)
-        return None
-    state.load_state_dict(saved["state"])
-    return int(saved["epoch"]), list(saved["log"])
-
-
-def _restart_reason(
-    saved: Mapping[str, Any] | None, run_id: Mapping[str, Any], saved_epoch: int, epochs: int
-) -> str | None:
-    """Why a checkpoint cannot be resumed, or None if it can."""
-    if saved is None:
-        return "made by an older ssibench (no record of its data and configuration)"
-    if saved.get("training_hash") != run_id["training_hash"]:
-        return (
-            f"trained on other data (store training hash {str(saved.get('training_hash'))[:12]}, "
-            f"now {run_id['training_hash'][:12]})"
-        )
-    changed = config_differences(saved.get("config"), run_id["config"])
-    if changed:
-        return f"made with another configuration ({'; '.join(changed)})"
-    if saved.get("code_hash") != run_id["code_hash"]:
-        return (
-            f"made by other code (code hash {str(saved.get('code_hash'))[:12]}, "
-            f"now {run_id['code_hash'][:12]})"
-        )
-    if saved_epoch > epochs:
-        return f"trained for {saved_epoch} epochs, more than the {epochs} requested"
-    return None

@@ -1,0 +1,179 @@
+"""What a run writes to its folder and what it may resume: checkpoint, log, identity.
+
+A checkpoint holds every piece of state that resuming needs to end bit-identical to an
+uninterrupted run (model, optimisers, schedulers, gradient scalers, every random stream, the log),
+and the run's identity (:func:`run_identity`): its resolved configuration but ``train.epochs``,
+the store's training hash and the code hash. :func:`resume_checkpoint` restores it only when all
+of that matches and it is not past the requested epochs (:func:`restart_reason` says why not).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from torch import nn
+
+from ssibench.data.measurements import StoreIdentity
+from ssibench.errors import DataFileError
+from ssibench.io import atomic_path
+from ssibench.provenance import code_hash, config_differences
+
+__all__ = [
+    "CHECKPOINT",
+    "MODEL",
+    "RUN_RECORD",
+    "TRAIN_LOG",
+    "TrainingState",
+    "restart_reason",
+    "resume_checkpoint",
+    "run_identity",
+    "save_checkpoint",
+    "write_log",
+]
+
+CHECKPOINT = "checkpoint.pt"
+MODEL = "model.pt"
+TRAIN_LOG = "train_log.csv"
+RUN_RECORD = "run.json"
+
+
+def run_identity(config: Mapping[str, Any], identity: StoreIdentity, method: str) -> dict[str, Any]:
+    """What a checkpoint must share to be resumed: configuration but ``train.epochs``, data, code.
+
+    Extending ``epochs`` continues a run; any other change starts over.
+    """
+    train_config = {k: v for k, v in config["train"].items() if k != "epochs"}
+    return {
+        "config": json.loads(json.dumps({**config, "train": train_config}, default=str)),
+        "training_hash": identity.training_hash,
+        "code_hash": code_hash(method),
+    }
+
+
+def write_log(path: Path, log: list[dict[str, float]]) -> None:
+    """Write the per-epoch rows ``log`` to ``train_log.csv`` (epoch and total loss first)."""
+    columns = ["epoch", "loss_total"]
+    frame = pd.DataFrame(log)
+    frame = frame[[*columns, *[c for c in frame.columns if c not in columns]]] if log else frame
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+
+
+@dataclass
+class TrainingState:
+    """Everything a checkpoint must hold to resume a run exactly, by name."""
+
+    modules: dict[str, nn.Module]
+    optimizers: dict[str, torch.optim.Optimizer]
+    generators: dict[str, torch.Generator]
+    schedulers: dict[str, torch.optim.lr_scheduler.LRScheduler] = field(default_factory=dict)
+    scalers: dict[str, torch.amp.GradScaler] = field(default_factory=dict)
+
+    def state_dict(self) -> dict[str, dict[str, Any]]:
+        """Every part's state, by group and name."""
+        return {
+            "modules": {k: v.state_dict() for k, v in self.modules.items()},
+            "optimizers": {k: v.state_dict() for k, v in self.optimizers.items()},
+            "schedulers": {k: v.state_dict() for k, v in self.schedulers.items()},
+            "scalers": {k: v.state_dict() for k, v in self.scalers.items()},
+            "generators": {k: v.get_state() for k, v in self.generators.items()},
+        }
+
+    def load_state_dict(self, state: Mapping[str, Mapping[str, Any]]) -> None:
+        """Restore every part from :meth:`state_dict`'s output."""
+        for group in ("modules", "optimizers", "schedulers"):
+            for name, target in getattr(self, group).items():
+                target.load_state_dict(state[group][name])
+        # Checkpoints from before mixed precision have no scalers: theirs were disabled ({}).
+        saved_scalers = state.get("scalers", {})
+        for name, scaler in self.scalers.items():
+            scaler.load_state_dict(saved_scalers.get(name, {}))
+        for name, generator in self.generators.items():
+            generator.set_state(state["generators"][name])
+
+
+def save_checkpoint(
+    path: Path,
+    epoch: int,
+    method: str,
+    seed: int,
+    run_id: Mapping[str, Any],
+    state: TrainingState,
+    log: list[dict[str, float]],
+) -> None:
+    """Write ``checkpoint.pt`` atomically: the state after ``epoch`` epochs and the identity."""
+    with atomic_path(path) as tmp:
+        torch.save(
+            {
+                "epoch": epoch,
+                "method": method,
+                "seed": seed,
+                "identity": dict(run_id),
+                "state": state.state_dict(),
+                "log": log,
+            },
+            tmp,
+        )
+
+
+def resume_checkpoint(
+    path: Path,
+    method: str,
+    seed: int,
+    run_id: Mapping[str, Any],
+    epochs: int,
+    state: TrainingState,
+) -> tuple[int, list[dict[str, float]]] | None:
+    """Restore a checkpoint into ``state``; return (completed epochs, log).
+
+    Returns None (train from scratch, saying why on stderr) when the checkpoint was made on other
+    training data, with another configuration, by other code, or is past ``epochs``.
+    """
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # a truncated or foreign file: say which and how to recover
+        raise DataFileError(
+            f"{path}: cannot read the checkpoint ({error}); delete it (rm {path}) to restart"
+        ) from error
+    if saved.get("method") != method or saved.get("seed") != seed:
+        raise DataFileError(
+            f"{path}: checkpoint of method {saved.get('method')!r} seed {saved.get('seed')}, not "
+            f"{method!r} seed {seed}; delete it (rm {path}) or use another run directory"
+        )
+    reason = restart_reason(saved.get("identity"), run_id, int(saved.get("epoch", 0)), epochs)
+    if reason is not None:
+        print(f"{path}: {reason}; training from scratch", file=sys.stderr)
+        return None
+    state.load_state_dict(saved["state"])
+    return int(saved["epoch"]), list(saved["log"])
+
+
+def restart_reason(
+    saved: Mapping[str, Any] | None, run_id: Mapping[str, Any], saved_epoch: int, epochs: int
+) -> str | None:
+    """Why a checkpoint cannot be resumed, or None if it can."""
+    if saved is None:
+        return "made by an older ssibench (no record of its data and configuration)"
+    if saved.get("training_hash") != run_id["training_hash"]:
+        return (
+            f"trained on other data (store training hash {str(saved.get('training_hash'))[:12]}, "
+            f"now {run_id['training_hash'][:12]})"
+        )
+    changed = config_differences(saved.get("config"), run_id["config"])
+    if changed:
+        return f"made with another configuration ({'; '.join(changed)})"
+    if saved.get("code_hash") != run_id["code_hash"]:
+        return (
+            f"made by other code (code hash {str(saved.get('code_hash'))[:12]}, "
+            f"now {run_id['code_hash'][:12]})"
+        )
+    if saved_epoch > epochs:
+        return f"trained for {saved_epoch} epochs, more than the {epochs} requested"
+    return None
