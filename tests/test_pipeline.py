@@ -103,3 +103,18 @@ def test_cost_model_follows_the_network_flop_count(scales, width, num_iter):
     config = {"model": {"scales": scales, "width": width, "num_iter": num_iter}}
     estimate = 2 * network_macs({**config, "data": {"image_size": [size, size]}})
     assert 0.8 <= estimate / counter.get_total_flops() <= 1.0
+
+
+def test_data_sets_and_sizes_never_share_a_path():
+    # observed: a demo run after a fastMRI run (or at another size) overwrote its results
+    plans = [
+        plan_runs(_config()),
+        plan_runs(_config(data={"image_size": [32, 32]})),
+        plan_runs(_config(data={"name": "other"})),
+    ]
+    for left, right in [(0, 1), (0, 2), (1, 2)]:
+        a, b = plans[left], plans[right]
+        assert a.slices_path() != b.slices_path()
+        assert a.measurements_path("noisy") != b.measurements_path("noisy")
+        assert not set(a.all_targets()) & set(b.all_targets())
+        assert a.run_path("noisy", "mc", 0, "model.pt") != b.run_path("noisy", "mc", 0, "model.pt")
