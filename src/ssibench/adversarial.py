@@ -86,8 +86,8 @@ def adversarial_step(
        optimiser step. The network is not run again and no graph is retained: the D losses only
        see the values of x̂, so f receives no gradient from them.
 
-    This is DeepInverse's ``AdversarialTrainer`` step with ``step_ratio_D = 1`` (spec §7.7: D scores
-    the x̂ computed before the G update), without its ``retain_graph=True`` and wasted D gradients.
+    This is DeepInverse's ``AdversarialTrainer`` step with ``step_ratio_D = 1`` (D scores the x̂
+    computed before the G update), without its ``retain_graph=True`` and wasted D gradients.
     Losses that draw a new operator share it between G and D through their sampler (one draw per
     batch tensor ``y``). With fp16 mixed precision each optimiser has its own gradient scaler
     (backward on s·L, step on the unscaled gradients, skipped when not finite); without scalers,

@@ -34,8 +34,8 @@ class SkipConvDiscriminator(nn.Module):
         out = sigmoid(s) if use_sigmoid else s
 
     Both branches of a block read the *same* input and are summed: a parallel sum, not a residual
-    chain (no identity skip, no down-sampling; spec B17, replicated for parity). The final Linear
-    has C_d·H·W weights, so the network is tied to one image size (13.1 M weights at 320², C_d =
+    chain (no identity skip, no down-sampling; the reference's layout, kept for parity). The final
+    Linear has C_d·H·W weights, so the network is tied to one image size (13.1 M weights at 320², C_d =
     128).
     Parameter count: 9·C_in·C_d + 2·d_blocks·9·C_d² + C_d·H·W + 1.
 

@@ -16,7 +16,7 @@ Multi-operator losses compare the network's output seen through a *new* random o
 real measurements. The generator and discriminator loss of one step must see the same A_new (and
 the same unpaired real batch): they share one :class:`AdversarialSampler`, which draws once per
 batch (see there). The reference gets this from two identically seeded copies of its generators.
-Sources: DeepInverse ``deepinv/loss/adversarial`` and PR #409 @83569a502 (spec §3.19).
+Sources: DeepInverse ``deepinv/loss/adversarial`` and its pull request #409 (commit 83569a502).
 """
 
 from __future__ import annotations
@@ -374,8 +374,8 @@ class UAIRGeneratorLoss(Loss):
     f(ŷ, A_new) is an extra network call (with gradient); S_new maps through A_new (``space``;
     SSIBench: A_adjoint in multicoil, k-space in single-coil). Shapes: x̂ ``(B, 2, H, W)``; 0-dim.
     Pajot, de Bézenac, Gallinari, "Unsupervised adversarial image reconstruction", ICLR 2019
-    (defaults w_adv = 0.5, w_mc = 1). Follows DeepInverse PR #409 @83569a502; fixes spec B5 (main's
-    version calls f without the operator and never draws a new operator).
+    (defaults w_adv = 0.5, w_mc = 1). Follows DeepInverse pull request #409 (83569a502) and fixes
+    a bug of its main branch, which calls f without the operator and never draws a new operator.
     """
 
     def __init__(

@@ -8,9 +8,9 @@ where S picks entries of ``losses``. An entry is a loss or a list of losses (a g
 picked). When nothing is picked the scheduler returns a 0-dim zero that requires grad (so
 ``backward`` works) on x̂'s device. ``adapt_model`` applies every wrapped loss's ``adapt_model`` in
 order, whatever the schedule (a splitting wrapper must be in place before the first step).
-Source: DeepInverse ``deepinv/loss/scheduler.py`` (spec §3.20). Differences: the random scheduler
+Source: DeepInverse ``deepinv/loss/scheduler.py``. Differences: the random scheduler
 draws from an injected generator (the reference uses a private default-seeded CPU generator); the
-empty sum lives on x̂'s device (the reference returns a CPU tensor, spec B13).
+empty sum lives on x̂'s device (the reference returns a CPU tensor).
 """
 
 from __future__ import annotations

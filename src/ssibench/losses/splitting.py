@@ -12,7 +12,7 @@ et al., IEEE TCI 2020, arXiv:2001.11801 (evaluation averages the reconstructions
 
 Differences from the reference (DeepInverse ``SplittingLoss``): masks are ``(B, 1, H, W)``, shared
 by the real and imaginary parts, so only the pixel-wise split exists (``pixelwise=False``,
-independent real/imaginary splits, is refused: spec §3.4 calls it wrong for MRI); the output-split
+independent real/imaginary splits, is refused: it is wrong for MRI); the output-split
 evaluation averages the held-out k-space points of the image F x̂ (the reference averages x̂ itself,
 which needs x and y in one domain).
 """
@@ -133,7 +133,7 @@ class SplittingModel(nn.Module):
 def output_split_average(outputs: Tensor, target_masks: Tensor) -> Tensor:
     """Average split outputs over their held-out k-space points: F⁻¹[Σₖ M₂ᵏ ⊙ F x̂ₖ / Σₖ M₂ᵏ].
 
-    The reference's output-split evaluation (spec §3.4 item 4) weights the outputs by M₂ directly,
+    The reference's output-split evaluation weights the outputs by M₂ directly,
     which assumes x and y share a domain; for MRI the masks live in k-space, so the weighting is
     applied to the centred orthonormal FFT of each image and the result brought back. Points held
     out by no split (Σₖ M₂ᵏ = 0, including every unacquired point) are set to 0, as the reference.
@@ -199,7 +199,7 @@ class SplittingLoss(Loss):
             points of the split outputs (see :func:`output_split_average`) instead of the outputs.
         pixelwise: must be True: one split shared by the real and imaginary parts. The reference's
             ``pixelwise=False`` (independent real/imaginary splits) needs 2-channel masks, which
-            the MRI operators here do not have (and it is meaningless for MRI, spec §3.4).
+            the MRI operators here do not have (and it is meaningless for MRI).
 
     Raises:
         ValueError: for ``pixelwise=False``.
