@@ -35,8 +35,8 @@ class SkipConvDiscriminator(nn.Module):
 
     Both branches of a block read the *same* input and are summed: a parallel sum, not a residual
     chain (no identity skip, no down-sampling; the reference's layout, kept for parity). The final
-    Linear has C_d·H·W weights, so the network is tied to one image size (13.1 M weights at 320², C_d =
-    128).
+    Linear has C_d·H·W weights, so the network is tied to one image size (13.1 M weights at 320²,
+    C_d = 128).
     Parameter count: 9·C_in·C_d + 2·d_blocks·9·C_d² + C_d·H·W + 1.
 
     Shapes: input ``(B, in_channels, H, W)`` (an image, e.g. Aᴴy, or single-coil k-space); output
