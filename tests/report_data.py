@@ -7,7 +7,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from ssibench.data.measurements import store_identity, write_measurements
+from ssibench.data.identity import store_identity
+from ssibench.data.measurements import write_measurements
 
 SCENARIO = "noisy"
 #: PSNR per (method, seed) over three test slices; sup is worse than ssdu on purpose (must still

@@ -6,8 +6,8 @@ from torch import nn
 from ssibench.data.slices import extract_slices
 from ssibench.device import autocast_forward, grad_scaler
 from ssibench.errors import ConfigError
-from ssibench.evaluate import evaluate
-from ssibench.methods import build_losses
+from ssibench.evaluation.evaluate import evaluate
+from ssibench.methods.builders import build_losses
 from ssibench.models import UNet
 from ssibench.physics import MultiCoilMRI, SingleCoilMRI, birdcage_maps
 from ssibench.rng import stream
@@ -199,7 +199,7 @@ def test_bf16_training_keeps_physics_and_losses_in_float32(stores, tmp_path, mon
             loss.register_forward_pre_hook(loss_hook, with_kwargs=True)
         return losses
 
-    monkeypatch.setattr("ssibench.training.loop.build_losses", build_losses_and_hook)
+    monkeypatch.setattr("ssibench.training.run.build_losses", build_losses_and_hook)
     with _ConvDtypes() as convs:
         scenario = SCENARIO if physics == "multicoil" else SINGLE_COIL
         spec = _spec(1, "bf16", scenario=scenario)

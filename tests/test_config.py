@@ -67,3 +67,24 @@ def test_the_shipped_configs_pass(name):
     config = yaml.safe_load(path.read_text())
     assert isinstance(config, dict)
     check_finite_numbers(config)
+
+
+def test_amp_names_are_the_devices_amp_modes() -> None:
+    """The torch-free record and the device layer know the same mixed-precision settings."""
+    from ssibench.config.records import AMP_NAMES
+    from ssibench.device import AMP_MODES
+
+    assert tuple(AMP_MODES) == AMP_NAMES
+
+
+def test_evaluate_record_refuses_unknown_keys_and_bad_counts() -> None:
+    import pytest
+
+    from ssibench.config import parse_evaluate_config
+    from ssibench.errors import ConfigError
+
+    assert parse_evaluate_config({}).n_samples == 5
+    with pytest.raises(ConfigError, match="evaluate: unknown key"):
+        parse_evaluate_config({"samples": 3})
+    with pytest.raises(ConfigError, match="n_samples: must be ≥ 1"):
+        parse_evaluate_config({"n_samples": 0})

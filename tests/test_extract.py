@@ -1,4 +1,4 @@
-"""fastMRI reading and the slices store (ssibench.data.fastmri, ssibench.data.slices)."""
+"""fastMRI reading, the slices store and its splits (ssibench.data.fastmri, .slices, .splits)."""
 
 import json
 import pickle
@@ -18,15 +18,8 @@ from ssibench.data.fastmri import (
     read_middle_slice,
     recon_size_from_header,
 )
-from ssibench.data.slices import (
-    ON_BAD_FILE,
-    center_crop_or_pad,
-    check_split_sizes,
-    extract_slices,
-    read_slice_store,
-    split_indices,
-    split_lengths,
-)
+from ssibench.data.slices import ON_BAD_FILE, center_crop_or_pad, extract_slices, read_slice_store
+from ssibench.data.splits import check_split_sizes, split_indices, split_lengths
 from ssibench.errors import ConfigError, DataFileError
 from ssibench.rng import stream
 

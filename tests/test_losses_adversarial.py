@@ -8,25 +8,28 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from ssibench.adversarial import UnpairedBatches, adversarial_step, frozen
 from ssibench.data.measurements import MeasurementSet
-from ssibench.discriminators import SkipConvDiscriminator
 from ssibench.errors import ConfigError
 from ssibench.fft import fft2c, to_complex, to_real
 from ssibench.losses.adversarial import (
-    AdversarialSampler,
-    MultiOperatorUnsupAdversarialDiscriminatorLoss,
-    MultiOperatorUnsupAdversarialGeneratorLoss,
     SupAdversarialDiscriminatorLoss,
     SupAdversarialGeneratorLoss,
-    UAIRDiscriminatorLoss,
-    UAIRGeneratorLoss,
     UnsupAdversarialDiscriminatorLoss,
     UnsupAdversarialGeneratorLoss,
     lsgan,
 )
+from ssibench.losses.adversarial_multi_operator import (
+    AdversarialSampler,
+    MultiOperatorUnsupAdversarialDiscriminatorLoss,
+    MultiOperatorUnsupAdversarialGeneratorLoss,
+    UAIRDiscriminatorLoss,
+    UAIRGeneratorLoss,
+)
 from ssibench.masks import RandomMaskGenerator
+from ssibench.methods.adversarial import UnpairedBatches
+from ssibench.models.discriminators import SkipConvDiscriminator
 from ssibench.physics import MultiCoilMRI, SingleCoilMRI, birdcage_maps
+from ssibench.training.adversarial import adversarial_step, frozen
 
 SIZE = 8
 

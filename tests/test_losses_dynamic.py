@@ -11,9 +11,8 @@ from ssibench.losses.dynamic import (
     Phase2PhaseLoss,
     Phase2PhaseSplitter,
 )
-from ssibench.models_dynamic import TimeAveraging, build_dynamic_modl
-from ssibench.physics import SingleCoilMRI
-from ssibench.physics_dynamic import DynamicMRI, SequentialMRI
+from ssibench.models.time import TimeAveraging, build_dynamic_modl
+from ssibench.physics import DynamicMRI, SequentialMRI, SingleCoilMRI
 
 H, W = 8, 8
 CPU = torch.device("cpu")

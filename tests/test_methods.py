@@ -11,11 +11,11 @@ from ssibench.methods import (
     OPTION_ORDERS,
     OPTION_RULES,
     OptionRule,
-    build_losses,
     get_method,
     method_options,
     skip_reason,
 )
+from ssibench.methods.builders import build_losses
 
 SCENARIOS = {
     "single-coil": {
@@ -62,7 +62,7 @@ def test_every_applicable_method_builds_losses(method, scenario):
     losses = build_losses(method, spec, None, torch.Generator())
     assert all(isinstance(loss, Loss) for loss in losses)
     # zero-filled trains nothing; adversarial methods are built by the trainer's adversarial mode
-    no_losses = not METHODS[method].trains or METHODS[method].build_adversarial is not None
+    no_losses = not METHODS[method].trains or METHODS[method].adversarial
     assert (len(losses) == 0) == no_losses
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import Tensor
 
-from ssibench.metrics import METRIC_MODES, complex_abs, image_metrics, nmse, psnr, ssim
+from ssibench.evaluation import METRIC_MODES, complex_abs, image_metrics, nmse, psnr, ssim
 
 
 @pytest.fixture

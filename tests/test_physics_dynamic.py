@@ -1,20 +1,20 @@
-"""Time-resolved MRI operators (ssibench.physics_dynamic) and their model wrappers."""
+"""Time-resolved MRI operators (ssibench.physics.time) and their model wrappers."""
 
 import pytest
 import torch
 
 from ssibench.fft import fft2c, to_complex
 from ssibench.models import MoDL, UNet, build_modl
-from ssibench.models_dynamic import (
+from ssibench.models.time import (
     TimeAgnostic,
     TimeAgnosticReconstructor,
     TimeAveraging,
     build_dynamic_modl,
 )
-from ssibench.physics import SingleCoilMRI
-from ssibench.physics_dynamic import (
+from ssibench.physics import (
     DynamicMRI,
     SequentialMRI,
+    SingleCoilMRI,
     fold_time,
     select_frames,
     time_average,

@@ -10,9 +10,9 @@ from snakemake.utils import update_config, validate
 from ssibench.config import drop_disabled_scenarios
 from ssibench.errors import ConfigError
 from ssibench.methods import METHODS, skip_reason
+from ssibench.models.cost import network_macs
 from ssibench.physics import SingleCoilMRI
 from ssibench.pipeline import check_config, job_resources, plan_runs, scenario_spec, train_config
-from ssibench.pipeline.resources import network_macs
 from ssibench.training import ModelConfig, build_network
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,8 +100,8 @@ def test_cost_model_follows_the_network_flop_count(scales, width, num_iter):
     physics = SingleCoilMRI(torch.ones(1, 1, size, size))
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         network(physics.A(torch.zeros(1, 2, size, size)), physics)
-    config = {"model": {"scales": scales, "width": width, "num_iter": num_iter}}
-    estimate = 2 * network_macs({**config, "data": {"image_size": [size, size]}})
+    model = {"scales": scales, "width": width, "num_iter": num_iter}
+    estimate = 2 * network_macs(model, (size, size))
     assert 0.8 <= estimate / counter.get_total_flops() <= 1.0
 
 

@@ -328,7 +328,7 @@ def _record(method: str, seed: int, content: str, training: str, epochs: int) ->
 
 def test_setup_under_the_table_comes_from_the_run_records(tmp_path: Path) -> None:
     # observed: the report described the command line's config (14 epochs) for 2-epoch results
-    from ssibench.data.measurements import store_identity
+    from ssibench.data.identity import store_identity
 
     store, metrics = _store_and_metrics(tmp_path)
     identity = store_identity(store)
@@ -360,7 +360,7 @@ def test_tables_refuse_a_record_of_a_run_trained_on_other_data(
 def test_setup_names_raw_files_skipped_at_extraction(tmp_path: Path) -> None:
     import h5py
 
-    from ssibench.data.measurements import store_identity
+    from ssibench.data.identity import store_identity
 
     store, metrics = _store_and_metrics(tmp_path)
     with h5py.File(store, "a") as handle:

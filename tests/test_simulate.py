@@ -1,4 +1,4 @@
-"""Scenario simulation (ssibench.simulate)."""
+"""Scenario simulation of the 2-D kinds (ssibench.simulate)."""
 
 import json
 import re

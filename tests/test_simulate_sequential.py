@@ -8,9 +8,8 @@ from ssibench.data.measurements import read_measurements, write_measurements
 from ssibench.data.slices import SliceStore, write_slice_store
 from ssibench.errors import ConfigError
 from ssibench.masks import GaussianMaskGenerator
-from ssibench.physics import SingleCoilMRI
-from ssibench.physics_dynamic import DynamicMRI, SequentialMRI
-from ssibench.simulate_sequential import (
+from ssibench.physics import DynamicMRI, SequentialMRI, SingleCoilMRI
+from ssibench.simulate import (
     partition_lines,
     simulate_sequential,
     validate_sequential_spec,

@@ -5,9 +5,9 @@ import torch
 from ssibench.data.demo import write_demo_volumes
 from ssibench.data.slices import extract_slices
 from ssibench.errors import ConfigError, DataFileError
-from ssibench.evaluate import evaluate
+from ssibench.evaluation.evaluate import evaluate
 from ssibench.methods import METHODS, skip_reason
-from ssibench.simulate import simulate
+from ssibench.simulate import simulate, simulate_scenario
 from ssibench.training import CHECKPOINT, MODEL, TRAIN_LOG, train
 
 SIZE = 32
@@ -97,8 +97,6 @@ TINY_SCENARIOS = {
 
 @pytest.fixture(scope="module")
 def tiny_stores(tmp_path_factory):
-    from ssibench.simulate_sequential import simulate_sequential
-
     root = tmp_path_factory.mktemp("tiny")
     write_demo_volumes(
         root / "raw", n_volumes=6, n_slices=1, height=16, width=16, n_coils=2, seed=0
@@ -107,8 +105,8 @@ def tiny_stores(tmp_path_factory):
     stores = {}
     for name, extra in TINY_SCENARIOS.items():
         spec = {**SCENARIO, **extra}
-        run = simulate_sequential if spec["physics"] == "sequential" else simulate
-        stores[name] = (run(root / "slices.h5", root / f"{name}.h5", name, spec, seed=0), spec)
+        out = simulate_scenario(root / "slices.h5", root / f"{name}.h5", name, spec, seed=0)
+        stores[name] = (out, spec)
     return stores
 
 
@@ -120,7 +118,7 @@ def test_every_method_trains_and_evaluates_where_it_applies(
     data, scenario_spec = tiny_stores[scenario]
     if skip_reason(method, scenario_spec) is not None:
         pytest.skip(skip_reason(method, scenario_spec))
-    options = {"d_dim": 4, "d_blocks": 2} if METHODS[method].build_adversarial else {}
+    options = {"d_dim": 4, "d_blocks": 2} if METHODS[method].adversarial else {}
     spec = {
         "model": {"num_iter": 1, "scales": 2, "width": 4},
         "train": {"epochs": 1, "batch_size": 2, "lr": 1e-3},

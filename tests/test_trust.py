@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from ssibench.data.demo import write_demo_volumes
-from ssibench.data.measurements import store_identity
+from ssibench.data.identity import store_identity
 from ssibench.data.slices import extract_slices
 from ssibench.errors import DataFileError, RunLockedError, TrainingDivergedError
-from ssibench.evaluate import evaluate
+from ssibench.evaluation.evaluate import evaluate
 from ssibench.io import run_lock
 from ssibench.provenance import code_hash
 from ssibench.simulate import simulate

@@ -2,16 +2,15 @@
 
 The package owns all math (FFT, MRI physics, masks, models, losses, metrics) and all file formats;
 the Snakemake workflow beside it calls the ``ssibench`` command line, one subcommand per rule.
+
+The names below are imported on first use, so that modules without tensors (the method registry,
+the workflow's planning) can be imported without loading torch.
 """
 
-from ssibench.fft import fft2c, ifft2c, to_complex, to_real
-from ssibench.masks import (
-    BernoulliSplittingMaskGenerator,
-    EquispacedMaskGenerator,
-    GaussianMaskGenerator,
-    RandomMaskGenerator,
-)
-from ssibench.physics import MultiCoilMRI, SingleCoilMRI, birdcage_maps
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __all__ = [
     "BernoulliSplittingMaskGenerator",
@@ -28,3 +27,30 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+#: Where each top-level name lives.
+_LAZY = {
+    "BernoulliSplittingMaskGenerator": "ssibench.masks",
+    "EquispacedMaskGenerator": "ssibench.masks",
+    "GaussianMaskGenerator": "ssibench.masks",
+    "RandomMaskGenerator": "ssibench.masks",
+    "MultiCoilMRI": "ssibench.physics",
+    "SingleCoilMRI": "ssibench.physics",
+    "birdcage_maps": "ssibench.physics",
+    "fft2c": "ssibench.fft",
+    "ifft2c": "ssibench.fft",
+    "to_complex": "ssibench.fft",
+    "to_real": "ssibench.fft",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'ssibench' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])

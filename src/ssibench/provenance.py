@@ -2,11 +2,11 @@
 
 A run depends on the *core* (the trainer, evaluation, the model, physics, data, metrics and what
 they import) and on its method's losses and transforms. Which losses and transforms those are is
-read from the method's builder functions in :mod:`ssibench.methods` (the names they reference,
-followed through the helper functions they call), then closed over the ``ssibench`` imports of
-those modules. Imports are resolved to the module that *defines* the imported name, so importing
-``Loss`` from the package ``ssibench.losses`` depends on ``ssibench.losses.base`` only, not on
-every loss the package re-exports.
+read from the method's builder functions in :mod:`ssibench.methods.builders` (the names they
+reference, followed through the helper functions they call), then closed over the ``ssibench``
+imports of those modules. Imports are resolved to the module that *defines* the imported name, so
+importing ``Loss`` from the package ``ssibench.losses`` depends on ``ssibench.losses.base`` only,
+not on every loss the package re-exports.
 
 The workflow makes these files inputs of the train and evaluate jobs (editing a loss reruns
 exactly the runs that use it), every run records :func:`code_hash`, and the tables mark a run
@@ -31,12 +31,14 @@ PACKAGE = "ssibench"
 #: Entry points of every run: what a train or evaluate job executes.
 CORE_ROOTS = (
     "ssibench.training",
-    "ssibench.evaluate",
+    "ssibench.evaluation",
     "ssibench.cli.train",
     "ssibench.cli.evaluate",
 )
 #: Packages whose modules belong to the methods that use them, not to the core.
 METHOD_PACKAGES = ("ssibench.losses", "ssibench.transforms")
+#: Where the builders and their helpers live (helpers are followed, not taken whole).
+BUILDER_PACKAGE = "ssibench.methods"
 #: Hex digits of the hash shown in tables (the full hash is recorded).
 SHORT_HASH = 12
 
@@ -119,8 +121,9 @@ def _closure(roots: Iterable[str], skip: tuple[str, ...] = ()) -> set[str]:
 def _referenced_modules(function: types.FunctionType, seen: set[int] | None = None) -> set[str]:
     """Modules of the ``ssibench`` classes and functions a builder references, through helpers.
 
-    Helper functions of the builder's own module are followed into; classes add the modules of
-    their ``ssibench`` bases too (a loss depends on the base class it extends).
+    Helper functions of :mod:`ssibench.methods` (the builders' helpers) are followed into; classes
+    add the modules of their ``ssibench`` bases too (a loss depends on the base class it extends);
+    the modules of :mod:`ssibench.methods` themselves are core, not seeds.
     """
     seen = set() if seen is None else seen
     if id(function) in seen:
@@ -130,7 +133,7 @@ def _referenced_modules(function: types.FunctionType, seen: set[int] | None = No
     namespace = function.__globals__
     for name in _code_names(function.__code__):
         value = namespace.get(name)
-        if inspect.isfunction(value) and value.__module__ == function.__module__:
+        if inspect.isfunction(value) and _in_package(value.__module__, [BUILDER_PACKAGE]):
             found |= _referenced_modules(value, seen)
         elif inspect.isclass(value):
             found.update(
@@ -138,7 +141,9 @@ def _referenced_modules(function: types.FunctionType, seen: set[int] | None = No
             )
         elif callable(value) and _in_package(getattr(value, "__module__", "") or "", [PACKAGE]):
             found.add(value.__module__)
-    return found
+    # The builder modules import every method's losses; they are core (the trainer imports
+    # them), so a class they define (a context record) must not pull in their whole closure.
+    return {module for module in found if not _in_package(module, [BUILDER_PACKAGE])}
 
 
 def _code_names(code: types.CodeType) -> set[str]:
@@ -163,11 +168,10 @@ def code_modules(method: str) -> tuple[str, ...]:
     Raises:
         ConfigError: for an unknown method (from :func:`ssibench.methods.get_method`).
     """
-    from ssibench.methods import get_method
+    from ssibench.methods.builders import builder_functions
 
-    spec = get_method(method)
     core = _closure(CORE_ROOTS, skip=METHOD_PACKAGES)
-    builders = [b for b in (spec.build, spec.build_adversarial) if inspect.isfunction(b)]
+    builders = [b for b in builder_functions(method) if inspect.isfunction(b)]
     seeds: set[str] = set()
     for builder in builders:
         seeds |= _referenced_modules(builder)

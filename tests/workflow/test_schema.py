@@ -203,3 +203,41 @@ def test_null_drops_a_scenario_of_the_base_config() -> None:
     config = {"scenarios": {"a": {"physics": "single-coil"}, "b": None}}
     assert drop_disabled_scenarios(config) == ["b"]
     assert list(config["scenarios"]) == ["a"]
+
+
+def _schema_defaults(section: str) -> dict[str, Any]:
+    """The defaults the schema gives the keys of the top-level ``section``."""
+    properties = _resolve(SCHEMA["properties"][section])["properties"]
+    return {name: _resolve(node)["default"] for name, node in properties.items()}
+
+
+@pytest.mark.parametrize(
+    ("section", "record"),
+    [("model", "ModelConfig"), ("train", "TrainConfig"), ("evaluate", "EvaluateConfig")],
+)
+def test_schema_defaults_are_the_records_defaults(section: str, record: str) -> None:
+    """One source of defaults: the schema fills in exactly what the package's records default to."""
+    import dataclasses
+
+    import ssibench.config.records as records
+
+    fields = {f.name: f.default for f in dataclasses.fields(getattr(records, record))}
+    schema = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in _schema_defaults(section).items()
+    }
+    assert schema == fields
+
+
+def test_method_options_records_are_typed_by_the_option_rules() -> None:
+    """Each method's options record has one field per default, typed by its option rule."""
+    import dataclasses
+
+    from ssibench.methods import METHODS, OPTION_RULES, options_record
+
+    types = {"bool": bool, "int": int, "float": float}
+    for name, spec in METHODS.items():
+        fields = {f.name: f for f in dataclasses.fields(options_record(name))}
+        assert set(fields) == set(spec.defaults), name
+        for option, field in fields.items():
+            assert field.type is types[OPTION_RULES[option].kind], (name, option)
+            assert isinstance(field.default, field.type), (name, option, field.default)

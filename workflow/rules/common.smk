@@ -58,6 +58,29 @@ def figure_report(kind):
     )
 
 
+TABLE_FORMATS = {"csv": "CSV", "md": "Markdown", "tex": "LaTeX"}
+
+
+def table_report(table, extension):
+    """Output `table` (`{scenario}` or `all`) of a leaderboard rule, flagged for the report."""
+    path = f"{RESULTS}/tables/leaderboard_{table}.{extension}"
+    label = {"format": TABLE_FORMATS[extension]}
+    if table == "all":
+        return report(
+            path,
+            caption="../report/leaderboard_all.rst",
+            category="All scenarios",
+            labels={"table": "all scenarios", **label},
+        )
+    return report(
+        path,
+        caption="../report/leaderboard.rst",
+        category="Scenario {scenario}",
+        subcategory="Leaderboard",
+        labels={"table": "leaderboard", **label},
+    )
+
+
 def report_code(*modules):
     """Source files of `ssibench.report` modules, as inputs of the table and figure rules.
 

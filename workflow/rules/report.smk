@@ -11,27 +11,9 @@ rule tables:
         records=lambda wildcards: trained_run_files(wildcards, "run.json"),
         code=report_code(*TABLE_CODE),
     output:
-        csv=report(
-            f"{RESULTS}/tables/leaderboard_{{scenario}}.csv",
-            caption="../report/leaderboard.rst",
-            category="Scenario {scenario}",
-            subcategory="Leaderboard",
-            labels={"table": "leaderboard", "format": "CSV"},
-        ),
-        md=report(
-            f"{RESULTS}/tables/leaderboard_{{scenario}}.md",
-            caption="../report/leaderboard.rst",
-            category="Scenario {scenario}",
-            subcategory="Leaderboard",
-            labels={"table": "leaderboard", "format": "Markdown"},
-        ),
-        tex=report(
-            f"{RESULTS}/tables/leaderboard_{{scenario}}.tex",
-            caption="../report/leaderboard.rst",
-            category="Scenario {scenario}",
-            subcategory="Leaderboard",
-            labels={"table": "leaderboard", "format": "LaTeX"},
-        ),
+        csv=table_report("{scenario}", "csv"),
+        md=table_report("{scenario}", "md"),
+        tex=table_report("{scenario}", "tex"),
     log:
         f"logs/{DATASET}/tables/{{scenario}}.log",
     conda:
@@ -55,24 +37,9 @@ rule combined_table:
         ),
         code=report_code("render"),
     output:
-        csv=report(
-            f"{RESULTS}/tables/leaderboard_all.csv",
-            caption="../report/leaderboard_all.rst",
-            category="All scenarios",
-            labels={"table": "all scenarios", "format": "CSV"},
-        ),
-        md=report(
-            f"{RESULTS}/tables/leaderboard_all.md",
-            caption="../report/leaderboard_all.rst",
-            category="All scenarios",
-            labels={"table": "all scenarios", "format": "Markdown"},
-        ),
-        tex=report(
-            f"{RESULTS}/tables/leaderboard_all.tex",
-            caption="../report/leaderboard_all.rst",
-            category="All scenarios",
-            labels={"table": "all scenarios", "format": "LaTeX"},
-        ),
+        csv=table_report("all", "csv"),
+        md=table_report("all", "md"),
+        tex=table_report("all", "tex"),
     log:
         f"logs/{DATASET}/tables/all.log",
     conda:

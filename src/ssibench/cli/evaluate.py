@@ -42,7 +42,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
-    from ssibench.evaluate import evaluate
+    from ssibench.evaluation.evaluate import evaluate
 
     evaluate(
         data_path=args.data,

@@ -35,8 +35,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--spec",
         required=True,
         help=(
-            "JSON scenario spec: physics (single-coil|multicoil), sigma, shared_mask, n_coils, "
-            "mask (gaussian|random|equispaced), acceleration, center_fraction"
+            "JSON scenario spec: physics (single-coil|multicoil|sequential), sigma, shared_mask, "
+            "n_coils, mask (gaussian|random|equispaced), acceleration, center_fraction; "
+            "sequential adds n_frames and frame_partition (random|interleaved)"
         ),
     )
     parser.add_argument(
@@ -47,15 +48,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> None:
     # imported here so --help stays fast
-    from ssibench.simulate import simulate
-    from ssibench.simulate_sequential import simulate_sequential
+    from ssibench.simulate import simulate_scenario
 
-    spec = parse_spec(args.spec)
-    run = simulate_sequential if spec.get("physics") == "sequential" else simulate
-    run(
+    simulate_scenario(
         slices_path=args.slices,
         out=args.out,
         scenario=args.scenario,
-        spec=spec,
+        spec=parse_spec(args.spec),
         seed=args.seed,
     )

@@ -89,7 +89,7 @@ def read_metrics(paths: Sequence[Path], scenario: str, data: Path) -> list[pd.Da
     Raises:
         DataFileError: naming the file, what is wrong and the command that rebuilds it.
     """
-    from ssibench.data.measurements import store_identity
+    from ssibench.data.identity import store_identity
     from ssibench.report import METRICS_COLUMNS
     from ssibench.report.checks import check_metrics
 
@@ -135,7 +135,7 @@ def read_records(paths: Sequence[Path], data: Path) -> list[dict]:
     """
     import json
 
-    from ssibench.data.measurements import store_identity
+    from ssibench.data.identity import store_identity
 
     store = store_identity(data)
     records = []
@@ -172,7 +172,7 @@ def parse_skipped(notes: Sequence[str]) -> list[tuple[str, str]]:
 
 
 def _run(args: argparse.Namespace) -> None:
-    from ssibench.data.measurements import store_identity
+    from ssibench.data.identity import store_identity
     from ssibench.report import build_leaderboard, scenario_latex, scenario_markdown
     from ssibench.report.render import setup_note
 

@@ -1,5 +1,8 @@
 """The measurement store: simulated k-space per split, written by ``simulate``, read by training.
 
+This module writes and reads the store; what identifies its contents (the content hashes and
+:func:`~ssibench.data.identity.store_identity`) is :mod:`ssibench.data.identity`.
+
 File layout (HDF5), one group per split ``train``, ``val``, ``test``:
 
 - ``x`` float32 ``(n, 2, H, W)``: ground truth, real/imaginary in dim 1 (imaginary part 0);
@@ -16,17 +19,16 @@ attrs ``scenario``, ``physics`` (``single-coil`` | ``multicoil`` | ``sequential`
 (hex SHA-256) that identify what a run was trained and evaluated on: ``hash_train``,
 ``hash_val``, ``hash_test`` (the bytes of the split's ``index``, ``x``, ``y`` and ``mask``),
 ``training_hash`` (what training reads: the physics attributes, ``coil_maps``, train and val) and
-``content_hash`` (all of it, test included). See :func:`store_identity`.
+``content_hash`` (all of it, test included). See :mod:`ssibench.data.identity`.
 
 ``sequential`` is a static image acquired as T frames
-(:class:`~ssibench.physics_dynamic.SequentialMRI`), ``dynamic`` a video
-(:class:`~ssibench.physics_dynamic.DynamicMRI`); both are single-coil.
+(:class:`~ssibench.physics.time.SequentialMRI`), ``dynamic`` a video
+(:class:`~ssibench.physics.time.DynamicMRI`); both are single-coil.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -39,42 +41,25 @@ import torch
 from torch import Tensor
 
 import ssibench
-from ssibench.data.slices import SPLITS
+from ssibench.config.kinds import PHYSICS_KINDS
+from ssibench.data.identity import SPLIT_DATASETS, missing_error, open_store, write_hashes
+from ssibench.data.splits import SPLITS
 from ssibench.errors import DataFileError, rebuild_hint
 from ssibench.fft import to_complex, to_real
 from ssibench.io import atomic_path
-from ssibench.physics import MultiCoilMRI, SingleCoilMRI
-from ssibench.physics_dynamic import DynamicMRI, SequentialMRI
+from ssibench.physics import Operator, build_operator
 
 __all__ = [
-    "PHYSICS_KINDS",
-    "STORE_PHYSICS_KINDS",
-    "TIME_PHYSICS_KINDS",
     "MeasurementSet",
     "MeasurementWriter",
-    "StoreIdentity",
     "read_measurements",
-    "store_identity",
     "write_measurements",
 ]
 
-#: The 2-D acquisitions (one k-space per image), as simulated by ``ssibench.simulate.simulate``.
-PHYSICS_KINDS = ("single-coil", "multicoil")
-#: Time-resolved single-coil acquisitions: T frames, one mask per frame (5-D masks and y).
-TIME_PHYSICS_KINDS = ("sequential", "dynamic")
-#: Every value of the ``physics`` attribute a store may carry.
-STORE_PHYSICS_KINDS = PHYSICS_KINDS + TIME_PHYSICS_KINDS
 #: gzip level for the mask datasets: column masks compress ~H-fold, x and y hardly at all.
 MASK_COMPRESSION_LEVEL = 4
-#: Datasets of a split, in the order their bytes enter the split's hash.
-SPLIT_DATASETS = ("index", "x", "y", "mask")
-#: Rows read at once while hashing (bounds memory on paper-size stores).
-HASH_CHUNK_ROWS = 64
-#: The attributes that describe the physics (part of the training and content hashes).
-PHYSICS_ATTRS = ("scenario", "physics", "sigma", "spec")
 
-PhysicsKind = Literal["single-coil", "multicoil", "sequential", "dynamic"]
-Operator = SingleCoilMRI | MultiCoilMRI | SequentialMRI | DynamicMRI
+PhysicsKindName = Literal["single-coil", "multicoil", "sequential", "dynamic"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,7 +74,7 @@ class MeasurementSet:
             ``(n|1, 1, T, H, W)`` for the time-resolved kinds.
         coil_maps: ``(N, H, W)`` complex64 (multicoil) or ``None``.
         sigma: noise standard deviation per real/imaginary k-space component.
-        physics_kind: one of :data:`STORE_PHYSICS_KINDS`.
+        physics_kind: one of :data:`ssibench.config.PHYSICS_KINDS`.
         scenario: scenario name.
         index: ``(n,)`` int64 rows in the slices store (``None`` when not known).
 
@@ -105,7 +90,7 @@ class MeasurementSet:
     masks: Tensor
     coil_maps: Tensor | None
     sigma: float
-    physics_kind: PhysicsKind
+    physics_kind: PhysicsKindName
     scenario: str
     index: Tensor | None = None
 
@@ -126,15 +111,9 @@ class MeasurementSet:
         masks = self.masks
         if index is not None and not self.shared_mask:
             masks = masks[index]
-        if self.physics_kind == "multicoil":
-            if self.coil_maps is None:
-                raise ValueError(f"scenario {self.scenario!r}: multicoil data without coil maps")
-            return MultiCoilMRI(masks, self.coil_maps, sigma=self.sigma)
-        if self.physics_kind == "sequential":
-            return SequentialMRI(masks, sigma=self.sigma)
-        if self.physics_kind == "dynamic":
-            return DynamicMRI(masks, sigma=self.sigma)
-        return SingleCoilMRI(masks, sigma=self.sigma)
+        if PHYSICS_KINDS[self.physics_kind].coils and self.coil_maps is None:
+            raise ValueError(f"scenario {self.scenario!r}: multicoil data without coil maps")
+        return build_operator(self.physics_kind, masks, self.sigma, self.coil_maps)
 
     def to(self, device: torch.device | str) -> MeasurementSet:
         """A copy with every tensor on ``device``."""
@@ -156,7 +135,7 @@ class MeasurementWriter:
     ``(1, T, H, W)`` and x ``(2, H, W)`` (sequential) or ``(2, T, H, W)`` (dynamic).
     """
 
-    def __init__(self, handle: h5py.File, physics_kind: PhysicsKind = "single-coil") -> None:
+    def __init__(self, handle: h5py.File, physics_kind: PhysicsKindName = "single-coil") -> None:
         self._handle = handle
         self._physics_kind = physics_kind
         self._shared_mask_splits: set[str] = set()
@@ -185,11 +164,11 @@ class MeasurementWriter:
             raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
         n = index.shape[0]
         height, width = y_shape[-2:]
-        timed = self._physics_kind in TIME_PHYSICS_KINDS
+        timed = PHYSICS_KINDS[self._physics_kind].time_series
         one_mask = (1, y_shape[1], height, width) if timed else (1, height, width)
         one_x = (
             (2, y_shape[1], height, width)
-            if self._physics_kind == "dynamic"
+            if PHYSICS_KINDS[self._physics_kind].video
             else (2, height, width)
         )
         if shared_mask is not None and tuple(shared_mask.shape) != (1, *one_mask):
@@ -240,7 +219,7 @@ def write_measurements(
     path: Path | str,
     *,
     scenario: str,
-    physics_kind: PhysicsKind,
+    physics_kind: PhysicsKindName,
     sigma: float,
     spec: Mapping[str, object],
     seed: int,
@@ -256,7 +235,7 @@ def write_measurements(
     Args:
         path: target file.
         scenario: scenario name.
-        physics_kind: one of :data:`STORE_PHYSICS_KINDS`.
+        physics_kind: one of :data:`ssibench.config.PHYSICS_KINDS`.
         sigma: noise standard deviation.
         spec: the scenario spec (stored as sorted JSON).
         seed: master seed.
@@ -265,8 +244,10 @@ def write_measurements(
         skipped_files: (file, reason) of the raw files extraction left out
             (``data.on_bad_file: skip``), recorded as the JSON attribute ``skipped_files``.
     """
-    if physics_kind not in STORE_PHYSICS_KINDS:
-        raise ValueError(f"physics_kind must be one of {STORE_PHYSICS_KINDS}; got {physics_kind!r}")
+    if physics_kind not in PHYSICS_KINDS:
+        raise ValueError(
+            f"physics_kind must be one of {', '.join(PHYSICS_KINDS)}; got {physics_kind!r}"
+        )
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as handle:
         handle.attrs["scenario"] = scenario
         handle.attrs["physics"] = physics_kind
@@ -282,113 +263,12 @@ def write_measurements(
             maps = to_real(coil_maps.to(torch.complex64))  # (N, H, W) → (N, 2, H, W)
             handle.create_dataset("coil_maps", data=maps.numpy().astype(np.float32))
         yield MeasurementWriter(handle, physics_kind)
-        _write_hashes(handle)
-
-
-def _dataset_digest(digest: hashlib._Hash, dataset: h5py.Dataset) -> None:
-    """Feed ``dataset``'s shape, dtype and bytes (row chunk by row chunk) into ``digest``."""
-    digest.update(f"{dataset.name}:{dataset.shape}:{dataset.dtype.str};".encode())
-    for start in range(0, dataset.shape[0], HASH_CHUNK_ROWS):
-        digest.update(np.ascontiguousarray(dataset[start : start + HASH_CHUNK_ROWS]).tobytes())
-
-
-def _write_hashes(handle: h5py.File) -> None:
-    """Content hashes of a finished store (module docstring), written as attrs."""
-    for split in SPLITS:
-        if split in handle:
-            digest = hashlib.sha256()
-            for key in SPLIT_DATASETS:
-                _dataset_digest(digest, handle[split][key])
-            handle.attrs[f"hash_{split}"] = digest.hexdigest()
-    physics = hashlib.sha256()
-    physics.update(json.dumps({k: _plain(handle.attrs[k]) for k in PHYSICS_ATTRS}).encode())
-    if "coil_maps" in handle:
-        _dataset_digest(physics, handle["coil_maps"])
-    handle.attrs["training_hash"] = _combine(
-        physics.hexdigest(), handle.attrs.get("hash_train", ""), handle.attrs.get("hash_val", "")
-    )
-    handle.attrs["content_hash"] = _combine(
-        handle.attrs["training_hash"], handle.attrs.get("hash_test", "")
-    )
-
-
-def _plain(value: object) -> object:
-    if isinstance(value, bytes):
-        return value.decode()
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _combine(*digests: object) -> str:
-    return hashlib.sha256(":".join(str(_plain(d)) for d in digests).encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class StoreIdentity:
-    """What identifies a measurement store's data, read from its attributes.
-
-    Attributes:
-        path: the store.
-        training_hash: hash of what training reads (physics attributes, coil maps, train, val).
-        content_hash: hash of the whole store (training data and the test split).
-        n_test: number of test slices.
-        skipped_files: raw files left out at extraction (``data.on_bad_file: skip``).
-    """
-
-    path: Path
-    training_hash: str
-    content_hash: str
-    n_test: int
-    skipped_files: tuple[str, ...] = ()
-
-
-def store_identity(path: Path | str) -> StoreIdentity:
-    """Read the identity of the measurement store at ``path`` (no tensor is loaded).
-
-    Raises:
-        DataFileError: for a missing or unreadable file, or a store without content hashes (made
-            by an ssibench before they existed), naming the path and the rebuild command.
-    """
-    path = Path(path)
-    handle = _open_store(path)
-    with handle:
-        for key in ("training_hash", "content_hash"):
-            if key not in handle.attrs:
-                raise DataFileError(
-                    f"{path}: no attribute {key!r} (written by an older ssibench, or not a "
-                    f"measurement store); {rebuild_hint(path)}"
-                )
-        if "test" not in handle or "index" not in handle["test"]:
-            raise _missing(path, "test/index")
-        return StoreIdentity(
-            path=path,
-            training_hash=str(_plain(handle.attrs["training_hash"])),
-            content_hash=str(_plain(handle.attrs["content_hash"])),
-            n_test=int(handle["test"]["index"].shape[0]),
-            skipped_files=tuple(
-                entry["file"]
-                for entry in json.loads(str(_plain(handle.attrs.get("skipped_files", "[]"))))
-            ),
-        )
-
-
-def _open_store(path: Path) -> h5py.File:
-    if not path.is_file():
-        raise DataFileError(f"{path}: no such measurement store; {rebuild_hint(path)}")
-    try:
-        return h5py.File(path, "r")
-    except OSError as error:
-        raise DataFileError(
-            f"{path}: not a readable HDF5 file ({error}); {rebuild_hint(path)}"
-        ) from error
-
-
-def _missing(path: Path, key: str, what: str = "no dataset") -> DataFileError:
-    return DataFileError(f"{path}: {what} {key!r}; {rebuild_hint(path)}")
+        write_hashes(handle)
 
 
 def _attr(handle: h5py.File, path: Path, key: str) -> object:
     if key not in handle.attrs:
-        raise _missing(path, key, "no attribute")
+        raise missing_error(path, key, "no attribute")
     value = handle.attrs[key]
     return value.decode() if isinstance(value, bytes) else value
 
@@ -397,7 +277,7 @@ def read_measurements(path: Path | str, split: str) -> MeasurementSet:
     """Read one split of a measurement store into CPU memory.
 
     Args:
-        path: a store written by :func:`ssibench.simulate.simulate`.
+        path: a store written by :func:`ssibench.simulate.simulate_scenario`.
         split: ``train``, ``val`` or ``test``.
 
     Returns:
@@ -411,29 +291,29 @@ def read_measurements(path: Path | str, split: str) -> MeasurementSet:
     path = Path(path)
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
-    handle = _open_store(path)
+    handle = open_store(path)
     with handle:
         if split not in handle:
-            raise _missing(path, split, "no group")
+            raise missing_error(path, split, "no group")
         for key in ("x", "y", "mask", "index"):
             if key not in handle[split]:
-                raise _missing(path, f"{split}/{key}")
+                raise missing_error(path, f"{split}/{key}")
         physics_kind = str(_attr(handle, path, "physics"))
-        if physics_kind not in STORE_PHYSICS_KINDS:
+        if physics_kind not in PHYSICS_KINDS:
             raise DataFileError(
                 f"{path}: attribute 'physics' is {physics_kind!r}, expected one of "
-                f"{STORE_PHYSICS_KINDS}; {rebuild_hint(path)}"
+                f"{', '.join(PHYSICS_KINDS)}; {rebuild_hint(path)}"
             )
-        mask_ndim = 5 if physics_kind in TIME_PHYSICS_KINDS else 4
+        mask_ndim = PHYSICS_KINDS[physics_kind].mask_ndim
         if handle[split]["mask"].ndim != mask_ndim:
             raise DataFileError(
                 f"{path}: dataset '{split}/mask' has shape {handle[split]['mask'].shape}, but "
                 f"{physics_kind} masks have {mask_ndim} dims; {rebuild_hint(path)}"
             )
         coil_maps = None
-        if physics_kind == "multicoil":
+        if PHYSICS_KINDS[physics_kind].coils:
             if "coil_maps" not in handle:
-                raise _missing(path, "coil_maps")
+                raise missing_error(path, "coil_maps")
             coil_maps = to_complex(torch.from_numpy(handle["coil_maps"][()]))  # (N, H, W)
         group = handle[split]
         try:  # a truncated file opens, but its datasets fail to read

@@ -3,19 +3,22 @@
 consistency (supervised, MC), splitting (SSDU, Noise2Inverse), weighted_splitting (weighted and
 robust SSDU), splitting_consistency, moc, equivariant (EI, MOI, MO-EI), equivariant_splitting,
 augmentation (VORTEX, Noise2Recon), sure (SURE family, ENSURE), noise (R2R, Neighbor2Neighbor,
-Noise2Score), regularisers (TV, Jacobian spectral norms), adversarial (GAN losses, UAIR), dynamic
-(Phase2Phase, Artifact2Artifact), schedulers (loss schedules).
+Noise2Score), regularisers (TV, Jacobian spectral norms), adversarial (supervised and
+unsupervised GAN losses), adversarial_multi_operator (multi-operator GAN losses, UAIR, their
+sampler), dynamic (Phase2Phase, Artifact2Artifact), schedulers (loss schedules).
 """
 
 from ssibench.losses.adversarial import (
-    MultiOperatorUnsupAdversarialDiscriminatorLoss,
-    MultiOperatorUnsupAdversarialGeneratorLoss,
     SupAdversarialDiscriminatorLoss,
     SupAdversarialGeneratorLoss,
-    UAIRDiscriminatorLoss,
-    UAIRGeneratorLoss,
     UnsupAdversarialDiscriminatorLoss,
     UnsupAdversarialGeneratorLoss,
+)
+from ssibench.losses.adversarial_multi_operator import (
+    MultiOperatorUnsupAdversarialDiscriminatorLoss,
+    MultiOperatorUnsupAdversarialGeneratorLoss,
+    UAIRDiscriminatorLoss,
+    UAIRGeneratorLoss,
 )
 from ssibench.losses.augmentation import AugmentConsistencyLoss, TransformedPhysics
 from ssibench.losses.base import Loss, mse

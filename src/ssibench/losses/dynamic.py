@@ -8,12 +8,12 @@ target frames' measurements:
 
 i.e. the mean squared error per held-out k-space entry (real and imaginary parts are entries).
 
-* ``dynamic_model=True`` (a video network, :class:`~ssibench.physics_dynamic.DynamicMRI`): x̂ has
+* ``dynamic_model=True`` (a video network, :class:`~ssibench.physics.time.DynamicMRI`): x̂ has
   T' frames and its frame j is compared with target frame 𝒯₂[j] — the neighbouring respiratory
   phase (Phase2Phase) or the same position in another chunk (Artifact2Artifact).
 * ``dynamic_model=False`` (an image network, e.g. with
-  :class:`~ssibench.physics_dynamic.SequentialMRI`): the model is wrapped in
-  :class:`~ssibench.models_dynamic.TimeAveraging` (it reads the time-averaged input frames through
+  :class:`~ssibench.physics.time.SequentialMRI`): the model is wrapped in
+  :class:`~ssibench.models.time.TimeAveraging` (it reads the time-averaged input frames through
   the union-mask operator) and the loss compares F x̂ with the time-averaged target k-space on the
   union Ω₂ of the target masks: L = Σ_Ω₂ (F x̂ − ȳ_𝒯₂)² / |Ω₂| (entries).
 
@@ -40,9 +40,8 @@ import torch
 from torch import Tensor, nn
 
 from ssibench.losses.base import Loss
-from ssibench.models_dynamic import TimeAveraging
-from ssibench.physics import Physics
-from ssibench.physics_dynamic import DynamicMRI, SequentialMRI, select_frames, time_average
+from ssibench.models.time import TimeAveraging
+from ssibench.physics import DynamicMRI, Physics, SequentialMRI, select_frames, time_average
 
 __all__ = [
     "Artifact2ArtifactLoss",
@@ -280,7 +279,7 @@ class Phase2PhaseLoss(Loss):
 
     Args:
         dynamic_model: the network outputs videos (True) or static images (False; it is then wrapped
-            in :class:`~ssibench.models_dynamic.TimeAveraging`).
+            in :class:`~ssibench.models.time.TimeAveraging`).
 
     Example:
         >>> loss = Phase2PhaseLoss(dynamic_model=False)

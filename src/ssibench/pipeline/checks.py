@@ -11,12 +11,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ssibench.config import check_finite_numbers
-from ssibench.data.slices import check_split_sizes
+from ssibench.config import PHYSICS_KINDS, check_finite_numbers
+from ssibench.config.records import parse_evaluate_config, parse_model_config, parse_train_config
+from ssibench.data.splits import check_split_sizes
 from ssibench.errors import ConfigError
 from ssibench.masks import make_mask_generator
 from ssibench.methods import METHODS, method_options
-from ssibench.training import parse_model_config, parse_train_config
 
 __all__ = [
     "CONFIG_HINT",
@@ -68,9 +68,10 @@ def scenario_spec(config: Config, scenario: str) -> dict[str, Any]:
     """
     spec = {key: config["simulate"][key] for key in SIMULATE_KEYS}
     spec.update(config["scenarios"][scenario])
-    if spec["physics"] != "multicoil":
+    kind = PHYSICS_KINDS[spec["physics"]]
+    if not kind.coils:
         spec.pop("n_coils", None)
-    if spec["physics"] != "sequential":
+    if not kind.time_series:
         spec.pop("n_frames", None)
         spec.pop("frame_partition", None)
     return spec
@@ -130,6 +131,7 @@ def check_config(config: Config) -> None:
         method_options(method, overrides)  # names the option, the value and what is allowed
     try:  # the values the jobs will parse, checked now rather than after the data jobs
         parse_model_config(config["model"])
+        parse_evaluate_config(config["evaluate"])
         for method in config["methods"]:
             parse_train_config(train_config(config, method))
     except ConfigError as error:

@@ -4,9 +4,10 @@ Train and evaluate jobs ask for a fixed part (``resources.<rule>.mem_mb`` / ``ru
 start-up, CUDA context, I/O) plus a part sized from the config; every request is multiplied by
 the attempt number on a retry. Formulas: ``config/README.md``, "resources".
 
-The constants were fitted to ``ssibench train`` on the CPU at 128 × 128 (U-Net width 8–32, 2–4
-scales, 1–3 iterations, batch 4–8): activation memory of plain MC within about 20 %, EI and MOI
-below the :data:`LOSS_PASSES` bound.
+The network's FLOPs and activations come from the closed-form cost model beside the models,
+:mod:`ssibench.models.cost`. The constants were fitted to ``ssibench train`` on the CPU at
+128 × 128 (U-Net width 8–32, 2–4 scales, 1–3 iterations, batch 4–8): activation memory of plain MC
+within about 20 %, EI and MOI below the :data:`LOSS_PASSES` bound.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ssibench.config import PHYSICS_KINDS
 from ssibench.methods import METHODS
+from ssibench.models.cost import FLOPS_FORWARD, FLOPS_TRAIN, activation_floats, network_macs
 from ssibench.pipeline.checks import n_volumes, scenario_spec
 
 __all__ = [
     "SIZED_RULES",
     "job_resources",
-    "network_macs",
     "rule_resource",
     "sized_mem_mb",
     "sized_runtime_min",
@@ -31,15 +33,6 @@ Config = Mapping[str, Any]
 
 BYTES_PER_FLOAT = 4
 MB = 1e6
-#: 3×3 convolutions per U-Net level (2 encoder, 3 decoder incl. the up-convolution); the bottom
-#: level has 2. Channels double as pixels quarter, so each level costs about 9 · 5 · width²
-#: multiply-accumulates (MACs) per full-resolution pixel.
-CONVS_PER_LEVEL, CONVS_BOTTOM, KERNEL_TAPS = 5, 2, 9
-#: Floats kept for backpropagation per full-resolution pixel, per width channel and per unrolled
-#: iteration, times the level sum 2 − 2^(1 − scales) (measured: 12).
-ACTIVATION_FLOATS = 12
-#: FLOPs per MAC: a forward pass (evaluation, validation) and forward + backward (training).
-FLOPS_FORWARD, FLOPS_TRAIN = 2, 6
 #: Network passes per image of the costliest losses (EI, MOI, MO-EI, the adversarial methods,
 #: Noise2Inverse's evaluation; measured 2.5× plain MC); every method is sized with it.
 LOSS_PASSES = 3
@@ -64,7 +57,8 @@ def n_images(config: Config, split: str) -> int:
 def store_floats_per_pixel(config: Config, scenario: str) -> int:
     """Floats per pixel of one measurement-store row: x (2), y (2 per coil or frame), mask."""
     spec = scenario_spec(config, scenario)
-    channels = spec.get("n_coils", 1) if spec["physics"] == "multicoil" else spec.get("n_frames", 1)
+    coils = PHYSICS_KINDS[spec["physics"]].coils
+    channels = spec.get("n_coils", 1) if coils else spec.get("n_frames", 1)
     return 2 + 3 * channels
 
 
@@ -76,21 +70,14 @@ def data_mb(config: Config, scenario: str, splits: tuple[str, ...]) -> float:
     return DATA_COPIES * BYTES_PER_FLOAT * floats / MB
 
 
-def network_macs(config: Config) -> int:
-    """Multiply-accumulates of one MoDL forward pass on one image."""
-    model = config["model"]
-    height, width = config["data"]["image_size"]
-    convs = CONVS_PER_LEVEL * (model["scales"] - 1) + CONVS_BOTTOM
-    per_pixel = KERNEL_TAPS * model["width"] ** 2 * convs
-    return per_pixel * height * width * model["num_iter"]
+def model_macs(config: Config) -> int:
+    """Multiply-accumulates of one MoDL forward pass on one image (:mod:`ssibench.models.cost`)."""
+    return network_macs(config["model"], config["data"]["image_size"])
 
 
 def activation_mb(config: Config) -> float:
     """Memory (MB) of one training batch's activations (on the GPU, or in RAM on the CPU)."""
-    model = config["model"]
-    height, width = config["data"]["image_size"]
-    levels = 2 - 2 ** (1 - model["scales"])
-    floats = ACTIVATION_FLOATS * model["width"] * levels * height * width * model["num_iter"]
+    floats = activation_floats(config["model"], config["data"]["image_size"])
     return LOSS_PASSES * config["train"]["batch_size"] * BYTES_PER_FLOAT * floats / MB
 
 
@@ -122,9 +109,9 @@ def sized_runtime_min(config: Config, rule: str, method: str) -> float:
         flops = (
             train["epochs"] * n_images(config, "train") * FLOPS_TRAIN * LOSS_PASSES
             + validations * n_images(config, "val") * FLOPS_FORWARD
-        ) * network_macs(config)
+        ) * model_macs(config)
     else:
-        flops = n_images(config, "test") * FLOPS_FORWARD * LOSS_PASSES * network_macs(config)
+        flops = n_images(config, "test") * FLOPS_FORWARD * LOSS_PASSES * model_macs(config)
     return flops / (gflops(config, rule) * 1e9) / 60
 
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ssibench.data.measurements import StoreIdentity
+from ssibench.data.identity import StoreIdentity
 from ssibench.errors import DataFileError, rebuild_hint
-from ssibench.metrics import METRIC_MODES
+from ssibench.evaluation.metrics import METRIC_MODES
 
 __all__ = ["check_metrics", "stale_code_runs"]
 

@@ -1,22 +1,33 @@
-"""Training of one (scenario, method, seed) run: config records, step, checkpoint, loop.
+"""Training of one (scenario, method, seed) run: config records, step, checkpoint, loop, run.
 
-- :mod:`~ssibench.training.config`: the ``model``/``train`` records and the network they build;
+- :mod:`~ssibench.training.config`: the network a ``model`` record builds, a run's full config
+  (the records are :mod:`ssibench.config.records`);
 - :mod:`~ssibench.training.step`: one optimisation step and the loss wrappers of the model;
+- :mod:`~ssibench.training.adversarial`: one alternating generator/discriminator step;
 - :mod:`~ssibench.training.checkpoint`: checkpoint, log and the identity a resume must match;
-- :mod:`~ssibench.training.loop`: :func:`train`, the epoch loop with validation and the
-  divergence guard.
+- :mod:`~ssibench.training.loop`: :func:`fit`, the epoch loop over built collaborators, with
+  validation and the divergence guard;
+- :mod:`~ssibench.training.run`: :func:`train`, a method name → collaborators → ``fit`` →
+  ``model.pt`` and ``run.json``.
 """
 
-from ssibench.training.checkpoint import CHECKPOINT, MODEL, RUN_RECORD, TRAIN_LOG, run_identity
-from ssibench.training.config import (
+from ssibench.config.records import (
     ModelConfig,
     TrainConfig,
-    build_network,
     parse_model_config,
     parse_train_config,
-    resolved_config,
 )
-from ssibench.training.loop import train, validate
+from ssibench.training.checkpoint import (
+    CHECKPOINT,
+    MODEL,
+    RUN_RECORD,
+    TRAIN_LOG,
+    RunCheckpoint,
+    run_identity,
+)
+from ssibench.training.config import build_network, resolved_config
+from ssibench.training.loop import Trainable, fit, validate
+from ssibench.training.run import build_trainable, train
 from ssibench.training.step import adapt, forward_train, records_randomness, train_step, unwrap
 
 __all__ = [
@@ -25,9 +36,13 @@ __all__ = [
     "RUN_RECORD",
     "TRAIN_LOG",
     "ModelConfig",
+    "RunCheckpoint",
     "TrainConfig",
+    "Trainable",
     "adapt",
     "build_network",
+    "build_trainable",
+    "fit",
     "forward_train",
     "parse_model_config",
     "parse_train_config",

@@ -20,7 +20,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ssibench.data.measurements import StoreIdentity
+from ssibench.data.identity import StoreIdentity
 from ssibench.errors import DataFileError
 from ssibench.io import atomic_path
 from ssibench.provenance import code_hash, config_differences
@@ -30,6 +30,7 @@ __all__ = [
     "MODEL",
     "RUN_RECORD",
     "TRAIN_LOG",
+    "RunCheckpoint",
     "TrainingState",
     "restart_reason",
     "resume_checkpoint",
@@ -177,3 +178,32 @@ def restart_reason(
     if saved_epoch > epochs:
         return f"trained for {saved_epoch} epochs, more than the {epochs} requested"
     return None
+
+
+@dataclass(frozen=True)
+class RunCheckpoint:
+    """The checkpoint file of one run and the identity a resume must match.
+
+    Attributes:
+        path: ``checkpoint.pt`` of the run folder.
+        method: the method name recorded in (and checked against) the checkpoint.
+        seed: the training seed, likewise.
+        run_id: :func:`run_identity` of the run (configuration, training data, code).
+    """
+
+    path: Path
+    method: str
+    seed: int
+    run_id: Mapping[str, Any]
+
+    def resume(
+        self, state: TrainingState, epochs: int
+    ) -> tuple[int, list[dict[str, float]]] | None:
+        """Restore a matching checkpoint into ``state``; (completed epochs, log), or None."""
+        if not self.path.exists():
+            return None
+        return resume_checkpoint(self.path, self.method, self.seed, self.run_id, epochs, state)
+
+    def save(self, epoch: int, state: TrainingState, log: list[dict[str, float]]) -> None:
+        """Write the state after ``epoch`` epochs (atomically)."""
+        save_checkpoint(self.path, epoch, self.method, self.seed, self.run_id, state, log)

@@ -1,73 +1,39 @@
-"""Training: one (scenario, method, seed) run, resumable from its checkpoint.
+"""The training loop: epochs over built collaborators, with validation, checkpoints and a guard.
 
-The loop is explicit: data (in memory), model, losses, optimiser, scheduler, checkpoint writer. Each
-epoch shuffles the training split with the ``shuffle`` stream, sums the method's losses per batch
-(L = Σᵢ Lᵢ, any weights live inside the losses), steps Adam, then scores the validation split
-(PSNR/SSIM, ``ssibench`` metric mode). After every epoch ``checkpoint.pt`` (model, optimiser,
-scheduler, gradient scaler, log and every random stream's state) is written atomically, so a killed
-job restarted with the same arguments resumes where it stopped and ends with the same weights as an
-uninterrupted run.
+:func:`fit` knows nothing of methods: it takes the network, its losses, a step function chosen
+once (plain or adversarial), the state to checkpoint, the data and a :class:`RunCheckpoint`.
+Each epoch shuffles the training split with the ``shuffle`` stream, runs the step on every batch
+(L = Σᵢ Lᵢ, any weights live inside the losses), steps the scheduler, then scores the validation
+split (PSNR/SSIM, ``ssibench`` metric mode). After every epoch ``checkpoint.pt`` (modules,
+optimisers, schedulers, gradient scalers, log and every random stream's state) is written
+atomically, so a killed job restarted with the same arguments resumes where it stopped and ends
+with the same weights as an uninterrupted run. A non-finite loss or gradient stops training
+(:class:`~ssibench.errors.TrainingDivergedError`) before anything of the diverged epoch is written.
 
-Provenance is checked, not only written. A checkpoint is resumed only when it was made on the same
-training data (the store's ``training_hash``), with the same resolved configuration (model, train
-settings but ``epochs``, method options with their defaults, scenario), by the same code
-(:func:`ssibench.provenance.code_hash`) and is not past the requested epochs; otherwise training
-starts over and the log says why. The finished run writes ``run.json`` (also stored in
-``model.pt``): the method, seed, resolved configuration, the store's hashes and the code hash.
-A non-finite loss or gradient stops the job (:class:`~ssibench.errors.TrainingDivergedError`)
-before anything of the diverged epoch is written. The run folder is locked while a trainer writes
-it, so a second trainer of the same run fails at once.
-
-Mixed precision (``train.amp``): the denoiser inside MoDL and the discriminator run under autocast
-(:func:`ssibench.device.autocast_forward`); data consistency, FFTs, losses and metrics stay float32.
+:func:`ssibench.training.run.train` builds these collaborators from a method name.
 """
 
 from __future__ import annotations
 
-import datetime
-import json
 import math
 import sys
 import time
-from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from ssibench import __version__
-from ssibench.adversarial import AdversarialResources, adversarial_step
-from ssibench.data.measurements import MeasurementSet, read_measurements, store_identity
-from ssibench.device import autocast_forward, grad_scaler
-from ssibench.errors import ConfigError, DataFileError, TrainingDivergedError
-from ssibench.io import atomic_path, atomic_write_text, run_lock
+from ssibench.config.records import TrainConfig
+from ssibench.data.measurements import MeasurementSet
+from ssibench.errors import TrainingDivergedError
+from ssibench.evaluation.metrics import image_metrics
 from ssibench.losses import Loss
-from ssibench.methods import build_losses, get_method, method_context
-from ssibench.metrics import image_metrics
-from ssibench.provenance import code_modules
-from ssibench.rng import stream
-from ssibench.training.checkpoint import (
-    CHECKPOINT,
-    MODEL,
-    RUN_RECORD,
-    TRAIN_LOG,
-    TrainingState,
-    resume_checkpoint,
-    run_identity,
-    save_checkpoint,
-    write_log,
-)
-from ssibench.training.config import (
-    build_network,
-    parse_model_config,
-    parse_train_config,
-    resolved_config,
-)
-from ssibench.training.step import adapt, all_finite, train_step
+from ssibench.training.checkpoint import RunCheckpoint, TrainingState, write_log
+from ssibench.training.step import StepFunction, all_finite
 
-__all__ = ["train", "validate"]
+__all__ = ["Trainable", "fit", "validate"]
 
 
 def _term_name(loss: Loss) -> str:
@@ -97,127 +63,73 @@ def validate(model: nn.Module, data: MeasurementSet, batch_size: int) -> dict[st
     return {f"val_{name}": float(total) / max(len(data), 1) for name, total in sums.items()}
 
 
-def _validation_split(path: Path) -> MeasurementSet | None:
-    """The ``val`` split, or None when the store has none (validation is then skipped).
+@dataclass(frozen=True)
+class Trainable:
+    """What :func:`fit` trains: the built collaborators of one run.
 
-    The reference validates on the test split in that case; scoring the test images during
-    training would let them into the run's log, so ssibench does not.
+    Attributes:
+        network: the reconstruction network (what ``model.pt`` stores).
+        model: ``network`` as the losses see it (some losses wrap it; see
+            :func:`~ssibench.training.step.adapt`).
+        losses: every loss term, in the order of the log's ``loss_*`` columns.
+        step: (x, y, physics, epoch) → the detached loss terms ``(len(losses),)``; one optimiser
+            step (or an adversarial G then D step), chosen once for the run.
+        state: the modules, optimisers, schedulers, scalers and random streams a checkpoint holds
+            (``generators["shuffle"]`` orders the batches).
+        optimizer: the network's optimiser (its learning rate is logged).
+        scheduler: stepped once per epoch.
     """
-    data = read_measurements(path, "val")
-    return data if len(data) > 0 else None
+
+    network: nn.Module
+    model: nn.Module
+    losses: list[Loss]
+    step: StepFunction
+    state: TrainingState
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
 
 
-def train(
-    data_path: Path,
-    out_dir: Path,
-    method: str,
-    seed: int,
-    spec: Mapping[str, Any],
-    device: torch.device,
-) -> Path:
-    """Train ``method`` on the measurement store ``data_path``; return the path of ``model.pt``.
+def fit(
+    run: Trainable,
+    train_set: MeasurementSet,
+    val_set: MeasurementSet | None,
+    config: TrainConfig,
+    checkpoint: RunCheckpoint,
+    log_path: Path,
+    name: str,
+) -> tuple[list[dict[str, float]], int]:
+    """Train ``run`` for ``config.epochs`` epochs, resuming from ``checkpoint`` when it matches.
 
     Args:
-        data_path: measurement store written by ``ssibench simulate``.
-        out_dir: run directory; receives ``checkpoint.pt`` (every epoch), ``train_log.csv``,
-            ``run.json`` and ``model.pt``. A checkpoint of the same method, seed, configuration,
-            training data and code is resumed (module docstring).
-        method: registered method name (must train).
-        seed: training seed (network init, shuffling and the losses' random streams).
-        spec: ``{"model": ..., "train": ..., "method_options": ..., "scenario": ...}``.
-        device: compute device.
+        run: the collaborators (:class:`Trainable`).
+        train_set: the training split, on the training device.
+        val_set: the validation split (None: validation is skipped).
+        config: epochs, batch size, validation interval, mixed precision.
+        checkpoint: written after every epoch; resumed at the start when its identity matches.
+        log_path: ``train_log.csv``, rewritten after every epoch.
+        name: the method's name, for the progress bar and error messages.
+
+    Returns:
+        The log (one row per epoch) and the number of epochs resumed from the checkpoint.
 
     Raises:
         TrainingDivergedError: a loss term or gradient became NaN or infinite; nothing of the
-            diverged epoch, and no ``model.pt``, is written.
-        RunLockedError: another trainer is writing ``out_dir``.
+            diverged epoch is written.
     """
-    if not get_method(method).trains:
-        raise ConfigError(f"method {method!r} has no training step; evaluate it directly")
-    with run_lock(out_dir):
-        return _train_locked(data_path, out_dir, method, seed, spec, device)
-
-
-def _train_locked(
-    data_path: Path,
-    out_dir: Path,
-    method: str,
-    seed: int,
-    spec: Mapping[str, Any],
-    device: torch.device,
-) -> Path:
-    started_at = datetime.datetime.now(datetime.timezone.utc)
-    resolved = resolved_config(spec, method)
-    model_config = parse_model_config(resolved["model"])
-    config = parse_train_config(resolved["train"])
-    scenario = resolved["scenario"]
-    identity = store_identity(data_path)
-    train_set = read_measurements(data_path, "train").to(device)
-    if len(train_set) == 0:
-        raise DataFileError(
-            f"{data_path}: the train split is empty; check data.split in the config"
-        )
-    val_set = _validation_split(data_path)
-    if val_set is None:
-        print(
-            f"{data_path}: no validation split (data.split.val is 0): validation is skipped",
-            file=sys.stderr,
-        )
-    else:
-        val_set = val_set.to(device)
-
-    method_spec = get_method(method)
-    network = build_network(model_config, seed).to(device)
-    autocast_forward(network.denoiser, config.amp, device.type)
-    state = TrainingState(
-        modules={"model": network},
-        optimizers={"optimizer": torch.optim.Adam(network.parameters(), lr=config.lr)},
-        generators={"shuffle": stream(seed, "shuffle"), "loss": stream(seed, "loss", device)},
-        scalers={"scaler": grad_scaler(config.amp, device)},
-    )
-    loss_generator = state.generators["loss"]
-    adversarial = None
-    if method_spec.build_adversarial is not None:
-        state.generators["unpaired"] = stream(seed, "unpaired", device)
-        adversarial = method_spec.build_adversarial(
-            method_context(method, scenario, spec.get("method_options"), loss_generator),
-            AdversarialResources(
-                train_set, stream(seed, "discriminator", device), state.generators["unpaired"]
-            ),
-        )
-        discriminator = autocast_forward(
-            adversarial.discriminator.to(device), config.amp, device.type
-        )
-        state.modules["discriminator"] = discriminator
-        state.optimizers["optimizer_d"] = torch.optim.Adam(discriminator.parameters(), lr=config.lr)
-        state.scalers["scaler_d"] = grad_scaler(config.amp, device)
-        losses = [*adversarial.generator_losses, *adversarial.discriminator_losses]
-    else:
-        losses = build_losses(method, scenario, spec.get("method_options"), loss_generator)
-    state.modules["losses"] = nn.ModuleList(losses)
-    model = adapt(network, losses)
-    optimizer = state.optimizers["optimizer"]
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(
-        optimizer, milestones=list(config.lr_milestones), gamma=config.lr_gamma
-    )
-    state.schedulers["scheduler"] = scheduler
+    state, losses, optimizer = run.state, run.losses, run.optimizer
     log: list[dict[str, float]] = []
     start_epoch = 0
+    resumed = checkpoint.resume(state, config.epochs)
+    if resumed is not None:
+        start_epoch, log = resumed
+        print(f"resuming {checkpoint.path} after epoch {start_epoch}", file=sys.stderr)
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint_path = out_dir / CHECKPOINT
-    run_id = run_identity(resolved, identity, method)
-    if checkpoint_path.exists():
-        resumed = resume_checkpoint(checkpoint_path, method, seed, run_id, config.epochs, state)
-        if resumed is not None:
-            start_epoch, log = resumed
-            print(f"resuming {checkpoint_path} after epoch {start_epoch}", file=sys.stderr)
-
+    device = train_set.x.device
     steps_per_epoch = -(-len(train_set) // config.batch_size)
     progress = tqdm(
         total=config.epochs * steps_per_epoch,
         initial=start_epoch * steps_per_epoch,
-        desc=f"train {method}",
+        desc=f"train {name}",
         file=sys.stderr,
         disable=None,
     )
@@ -226,7 +138,7 @@ def _train_locked(
     guarded = (
         [] if config.amp == "fp16" else [p for m in state.modules.values() for p in m.parameters()]
     )
-    model.train()
+    run.model.train()
     for epoch in range(start_epoch, config.epochs):
         started = time.perf_counter()
         term_sums = torch.zeros(len(losses), device=device)
@@ -236,87 +148,31 @@ def _train_locked(
         order = torch.randperm(len(train_set), generator=state.generators["shuffle"])
         for step, index in enumerate(_batches(len(train_set), config.batch_size, order)):
             x, y, physics = train_set.x[index], train_set.y[index], train_set.physics(index)
-            if adversarial is not None:
-                terms = torch.cat(
-                    adversarial_step(
-                        model,
-                        state.modules["discriminator"],
-                        adversarial.generator_losses,
-                        adversarial.discriminator_losses,
-                        optimizer,
-                        state.optimizers["optimizer_d"],
-                        x,
-                        y,
-                        physics,
-                        epoch,
-                        state.scalers["scaler"],
-                        state.scalers["scaler_d"],
-                    )
-                )
-            else:
-                terms = train_step(
-                    model, losses, optimizer, state.scalers["scaler"], x, y, physics, epoch
-                )
+            terms = run.step(x, y, physics, epoch)
             diverged[step] = ~all_finite(terms, guarded)
             term_sums += terms * len(index)
             progress.update()
         means = (term_sums / len(train_set)).tolist()  # one host sync per epoch
         if bool(diverged.any()):
-            raise _divergence(method, epoch, diverged, steps_per_epoch, losses, means, optimizer)
-        scheduler.step()
+            raise _divergence(name, epoch, diverged, steps_per_epoch, losses, means, optimizer)
+        run.scheduler.step()
         row: dict[str, float] = {"epoch": epoch + 1}
         row["loss_total"] = sum(means)
         row.update({_term_name(loss): value for loss, value in zip(losses, means, strict=True)})
         is_validation_epoch = (epoch + 1) % config.val_every == 0 or epoch + 1 == config.epochs
         if val_set is not None and is_validation_epoch:
-            row.update(validate(model, val_set, config.batch_size))
+            row.update(validate(run.model, val_set, config.batch_size))
         row["lr"] = optimizer.param_groups[0]["lr"]
         row["time_s"] = time.perf_counter() - started
         log.append(row)
         progress.set_postfix(
             loss=f"{row['loss_total']:.3g}", val_psnr=f"{row.get('val_psnr', float('nan')):.2f}"
         )
-        write_log(out_dir / TRAIN_LOG, log)
-        save_checkpoint(checkpoint_path, epoch + 1, method, seed, run_id, state, log)
+        write_log(log_path, log)
+        checkpoint.save(epoch + 1, state, log)
     progress.close()
-    write_log(out_dir / TRAIN_LOG, log)
-    record = {
-        "method": method,
-        "seed": seed,
-        "epochs": config.epochs,
-        "resumed_after_epoch": start_epoch,
-        "config": json.loads(json.dumps(resolved, default=str)),  # tuples as JSON lists
-        "data": {
-            "store": str(data_path),
-            "training_hash": identity.training_hash,
-            "content_hash": identity.content_hash,
-            "n_train": len(train_set),
-            "n_val": 0 if val_set is None else len(val_set),
-            "n_test": identity.n_test,
-        },
-        "code": {"hash": run_id["code_hash"], "modules": list(code_modules(method))},
-        "ssibench_version": __version__,
-        "torch_version": torch.__version__,
-        "device": str(device),
-        "started": started_at.isoformat(timespec="seconds"),
-        "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    }
-    model_path = out_dir / MODEL
-    with atomic_path(model_path) as tmp:
-        torch.save(
-            {
-                "model": network.state_dict(),
-                "method": method,
-                "seed": seed,
-                "spec": dict(spec),
-                "epochs": config.epochs,
-                "ssibench_version": __version__,
-                "record": record,
-            },
-            tmp,
-        )
-    atomic_write_text(out_dir / RUN_RECORD, json.dumps(record, indent=2, sort_keys=True) + "\n")
-    return model_path
+    write_log(log_path, log)
+    return log, start_epoch
 
 
 def _divergence(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -15,7 +16,16 @@ from torch import Tensor, nn
 
 from ssibench.losses import Loss
 
-__all__ = ["adapt", "all_finite", "forward_train", "records_randomness", "train_step", "unwrap"]
+__all__ = [
+    "StepFunction",
+    "adapt",
+    "all_finite",
+    "forward_train",
+    "plain_step",
+    "records_randomness",
+    "train_step",
+    "unwrap",
+]
 
 
 def adapt(model: nn.Module, losses: list[Loss]) -> nn.Module:
@@ -57,6 +67,10 @@ def forward_train(model: nn.Module, y: Tensor, physics: Any) -> Tensor:
     return model(y, physics)
 
 
+#: (x, y, physics, epoch) → the detached loss terms of one optimisation step.
+StepFunction = Callable[[Tensor, Tensor, Any, int], Tensor]
+
+
 def train_step(
     model: nn.Module,
     losses: list[Loss],
@@ -91,3 +105,17 @@ def all_finite(terms: Tensor, parameters: list[nn.Parameter]) -> Tensor:
     if grads:
         finite = finite & torch.isfinite(torch.nn.utils.get_total_norm(grads))
     return finite
+
+
+def plain_step(
+    model: nn.Module,
+    losses: list[Loss],
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+) -> StepFunction:
+    """The step function of a non-adversarial run: :func:`train_step` with its parts bound."""
+
+    def step(x: Tensor, y: Tensor, physics: Any, epoch: int) -> Tensor:
+        return train_step(model, losses, optimizer, scaler, x, y, physics, epoch)
+
+    return step

@@ -8,7 +8,7 @@ Both operators acquire T frames of Cartesian single-coil k-space, frame t throug
   ordinary acquisition with mask Σₜ Mₜ, split in time: what Phase2Phase and Artifact2Artifact
   exploit.
 
-Shapes (DESIGN.md): video x and every y ``(B, 2, T, H, W)`` float, real/imaginary in dim 1; static
+Shapes: video x and every y ``(B, 2, T, H, W)`` float, real/imaginary in dim 1; static
 x ``(B, 2, H, W)``; masks ``(B, 1, T, H, W)`` or shared ``(1, 1, T, H, W)`` of 0/1. F is the centred
 orthonormal 2-D DFT over (H, W), applied frame by frame. Operators are frozen dataclasses that are
 never mutated and hold no random generator (noise comes from the generator given to ``measure``).
@@ -16,13 +16,14 @@ never mutated and hold no random generator (noise comes from the generator given
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from ssibench.fft import fft2c, ifft2c, to_complex, to_real
-from ssibench.physics import SingleCoilMRI
+from ssibench.physics.base import MaskedFourier, MaskedOperator, check_mask
+from ssibench.physics.cartesian import SingleCoilMRI
 
 __all__ = [
     "DynamicMRI",
@@ -36,20 +37,8 @@ __all__ = [
 
 
 def check_time_mask(mask: Tensor) -> None:
-    """Raise unless ``mask`` is a floating ``(B, 1, T, H, W)`` tensor.
-
-    Raises:
-        TypeError: if ``mask`` is not a tensor.
-        ValueError: on a wrong shape (expected and actual are printed) or a non-floating dtype.
-    """
-    if not isinstance(mask, Tensor):
-        raise TypeError(f"mask must be a torch.Tensor, got {type(mask).__name__}")
-    if mask.ndim != 5 or mask.shape[1] != 1:
-        raise ValueError(
-            f"a time-resolved mask must have shape (B, 1, T, H, W); got {tuple(mask.shape)}"
-        )
-    if not mask.is_floating_point():
-        raise ValueError(f"mask must be a floating tensor of 0/1 values; got dtype {mask.dtype}")
+    """Raise unless ``mask`` is a floating ``(B, 1, T, H, W)`` tensor (see :func:`check_mask`)."""
+    check_mask(mask, ndim=5)
 
 
 def fold_time(x: Tensor) -> Tensor:
@@ -99,27 +88,21 @@ def time_average(y: Tensor, mask: Tensor) -> Tensor:
     return torch.where(count > 0, total / torch.where(count > 0, count, 1.0), 0.0)
 
 
-def _noise(y: Tensor, mask: Tensor, sigma: float, generator: torch.Generator | None) -> Tensor:
-    """M ⊙ σ ε with ε ~ N(0, I) shaped like ``y``, drawn on the generator's device."""
-    device = generator.device if generator is not None else y.device
-    noise = torch.randn(y.shape, generator=generator, device=device, dtype=y.dtype)
-    return mask * (sigma * noise.to(y.device))
-
-
 def _union(mask: Tensor) -> Tensor:
     """clip(Σₜ Mₜ, 0, 1): every k-space point sampled in at least one frame, ``(B, 1, H, W)``."""
     return mask.sum(dim=2).clamp(max=1.0)
 
 
 @dataclass(frozen=True, eq=False)
-class DynamicMRI:
+class DynamicMRI(MaskedFourier):
     """Dynamic single-coil MRI, frame by frame: yₜ = Mₜ ⊙ (F xₜ + σ εₜ), t = 0 … T−1.
 
     A x = M ⊙ F x and Aᴴ y = F⁻¹(M ⊙ y) act on each frame independently (F over the last two axes),
     so AᴴA = F⁻¹ diag(M²) F is diagonal in k-space, frame by frame, and the pseudo-inverse of a 0/1
     mask is the adjoint (zero filling). Shapes: x, y ``(B, 2, T, H, W)``; mask
     ``(B|1, 1, T, H, W)``; ``sigma`` is the standard deviation of each real and imaginary k-space
-    component.
+    component. A, Aᴴ, A† and the closed-form ``prox_l2`` are those of
+    :class:`~ssibench.physics.base.MaskedFourier`, frame by frame.
 
     Example:
         >>> physics = DynamicMRI(torch.ones(1, 1, 4, 8, 8))
@@ -129,9 +112,6 @@ class DynamicMRI:
         torch.Size([1, 1, 8, 8])
     """
 
-    mask: Tensor
-    sigma: float = 0.0
-
     def __post_init__(self) -> None:
         check_time_mask(self.mask)
 
@@ -139,47 +119,6 @@ class DynamicMRI:
     def n_frames(self) -> int:
         """Number of frames T."""
         return self.mask.shape[2]
-
-    def _m(self) -> Tensor:
-        """The mask as ``(B, T, H, W)``, to broadcast against complex dynamic data."""
-        return self.mask[:, 0]
-
-    def A(self, x: Tensor) -> Tensor:
-        """Y = M ⊙ F x frame by frame.  x: ``(B, 2, T, H, W)`` → ``(B, 2, T, H, W)``."""
-        return to_real(self._m() * fft2c(to_complex(x)))
-
-    def A_adjoint(self, y: Tensor) -> Tensor:
-        """X = F⁻¹(M ⊙ y) frame by frame (zero-filled video).  ``(B, 2, T, H, W)`` → same."""
-        return to_real(ifft2c(self._m() * to_complex(y)))
-
-    def A_dagger(self, y: Tensor) -> Tensor:
-        """Pseudo-inverse; for a 0/1 mask it equals the adjoint."""
-        return self.A_adjoint(y)
-
-    def prox_l2(self, z: Tensor, y: Tensor, gamma: Tensor | float) -> Tensor:
-        """Closed-form u = argmin_u (γ/2)‖A u − y‖² + ½‖u − z‖², frame by frame.
-
-        (γ AᴴA + I) u = γ Aᴴy + z is diagonal in k-space: u = F⁻¹[(γ M ⊙ y + F z) / (γ M² + 1)].
-        z, y: ``(B, 2, T, H, W)``; γ: scalar or 0-dim tensor (may carry a gradient).
-        """
-        m = self._m()
-        kz = fft2c(to_complex(z))
-        return to_real(ifft2c((gamma * m * to_complex(y) + kz) / (gamma * m * m + 1.0)))
-
-    def measure(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
-        """Noisy y = M ⊙ (F x + σ ε), ε from ``generator`` (none drawn if σ = 0)."""
-        y = self.A(x)
-        if self.sigma == 0:
-            return y
-        return y + _noise(y, self.mask, self.sigma, generator)
-
-    def with_mask(self, mask: Tensor) -> DynamicMRI:
-        """The same operator with ``mask`` ``(B|1, 1, T', H, W)`` (T' may differ: frame subsets)."""
-        return replace(self, mask=mask)
-
-    def to(self, device: torch.device | str) -> DynamicMRI:
-        """A copy with its mask on ``device``."""
-        return replace(self, mask=self.mask.to(device))
 
     def to_static(self) -> SingleCoilMRI:
         """Single-coil operator with the union mask clip(Σₜ Mₜ, 0, 1) ``(B|1, 1, H, W)``."""
@@ -196,7 +135,7 @@ class DynamicMRI:
 
 
 @dataclass(frozen=True, eq=False)
-class SequentialMRI:
+class SequentialMRI(MaskedOperator):
     """A static image acquired as T frames: yₜ = Mₜ ⊙ (F x + σ εₜ), t = 0 … T−1.
 
     A x = (Mₜ ⊙ F x)ₜ repeats the static image over the frames. Its true adjoint sums them,
@@ -256,21 +195,6 @@ class SequentialMRI:
         m = self._m()
         numerator = gamma * (m * to_complex(y)).sum(dim=1) + fft2c(to_complex(z))
         return to_real(ifft2c(numerator / (gamma * (m * m).sum(dim=1) + 1.0)))
-
-    def measure(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
-        """Noisy yₜ = Mₜ ⊙ (F x + σ εₜ), independent noise per frame (none drawn if σ = 0)."""
-        y = self.A(x)
-        if self.sigma == 0:
-            return y
-        return y + _noise(y, self.mask, self.sigma, generator)
-
-    def with_mask(self, mask: Tensor) -> SequentialMRI:
-        """The same operator with ``mask`` ``(B|1, 1, T', H, W)`` (T' may differ: frame subsets)."""
-        return replace(self, mask=mask)
-
-    def to(self, device: torch.device | str) -> SequentialMRI:
-        """A copy with its mask on ``device``."""
-        return replace(self, mask=self.mask.to(device))
 
     def to_static(self) -> SingleCoilMRI:
         """Single-coil operator with the union mask clip(Σₜ Mₜ, 0, 1) ``(B|1, 1, H, W)``.

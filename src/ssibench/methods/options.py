@@ -91,7 +91,7 @@ def _bound_text(bound: float | None) -> str:
     return str(int(bound)) if float(bound).is_integer() else repr(bound)
 
 
-#: Every method option by name; one name means the same thing in every method (STYLE.md §2).
+#: Every method option by name; one name means the same thing in every method .
 #: Ranges are those the losses' constructors accept, or narrower where a value is meaningless.
 OPTION_RULES: dict[str, OptionRule] = {
     "split_ratio": OptionRule(

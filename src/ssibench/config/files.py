@@ -1,4 +1,4 @@
-"""Workflow configuration helpers that run around schema validation (no torch import)."""
+"""Config-file helpers that run around schema validation: dropped scenarios, finite numbers."""
 
 from __future__ import annotations
 

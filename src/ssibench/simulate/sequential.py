@@ -3,7 +3,7 @@
 For every image t (H×W, in [0, 1]): x = (t, 0) real/imaginary; an ordinary acquisition mask Ω
 (the scenario's ``mask`` generator, ``acceleration``, ``center_fraction``; per sample or shared);
 its K sampled columns partitioned over T frames, M₀ … M_{T−1} (:func:`partition_lines`:
-disjoint, Σₜ Mₜ = Ω); and yₜ = Mₜ ⊙ (F x + σ εₜ) (:class:`~ssibench.physics_dynamic.SequentialMRI`).
+disjoint, Σₜ Mₜ = Ω); and yₜ = Mₜ ⊙ (F x + σ εₜ) (:class:`~ssibench.physics.time.SequentialMRI`).
 The frames together hold exactly the k-space of the 2-D single-coil scenario with the same Ω, so
 the zero-filled baseline Aᴴy is the same image; Phase2Phase and Artifact2Artifact split them
 along time.
@@ -12,8 +12,8 @@ Randomness: Ω and the partition from the ``masks`` stream (Ω of a chunk, then 
 from the ``noise`` stream, both CPU generators of the master seed, split by split and chunk by chunk
 in a fixed order, so a seed gives a bit-identical store on any machine.
 
-Scenario spec: the keys of :data:`ssibench.simulate.SPEC_KEYS` with ``physics: "sequential"`` (no
-``n_coils``: single-coil only), plus
+Scenario spec: the keys of :data:`ssibench.simulate.spec.SPEC_KEYS` with
+``physics: "sequential"`` (no ``n_coils``: single-coil only), plus
 
 - ``n_frames``: number of frames T, an integer from 2 to the number of sampled columns K;
 - ``frame_partition``: ``"random"`` (default: the K columns in random order, dealt to the frames in
@@ -31,13 +31,21 @@ from torch import Tensor
 
 from ssibench.data.slices import read_slice_store
 from ssibench.errors import ConfigError
-from ssibench.masks import make_mask_generator
-from ssibench.physics_dynamic import SequentialMRI
-from ssibench.simulate import SPEC_KEYS, validate_spec, write_simulation
+from ssibench.physics import SequentialMRI
+from ssibench.simulate.spec import (
+    SPEC_KEYS,
+    check_required_keys,
+    check_unknown_keys,
+    draw_acquisition_masks,
+    is_integer,
+    validate_spec,
+)
+from ssibench.simulate.writer import write_simulation
 
 __all__ = [
     "FRAME_PARTITIONS",
     "SEQUENTIAL_KEYS",
+    "SEQUENTIAL_PHYSICS",
     "partition_lines",
     "simulate_sequential",
     "validate_sequential_spec",
@@ -45,7 +53,8 @@ __all__ = [
 
 #: How the sampled columns are dealt to the frames.
 FRAME_PARTITIONS = ("random", "interleaved")
-#: Keys the sequential scenario adds to :data:`ssibench.simulate.SPEC_KEYS` (``...`` = required).
+#: Keys the sequential scenario adds to :data:`~ssibench.simulate.spec.SPEC_KEYS`
+#: (``...`` = required).
 SEQUENTIAL_KEYS: dict[str, object] = {"n_frames": ..., "frame_partition": "random"}
 #: The value of ``physics`` that selects this simulator.
 SEQUENTIAL_PHYSICS = "sequential"
@@ -122,8 +131,9 @@ def partition_lines(
 def validate_sequential_spec(scenario: str, spec: Mapping[str, Any]) -> dict[str, Any]:
     """Check a ``sequential`` scenario spec and fill its defaults.
 
-    The shared keys are checked by :func:`ssibench.simulate.validate_spec` (as a single-coil
-    acquisition, which the union of the frames is); then ``n_frames`` and ``frame_partition``.
+    The shared keys are checked by :func:`ssibench.simulate.spec.validate_spec` (as a
+    single-coil acquisition, which the union of the frames is); then ``n_frames`` and
+    ``frame_partition``.
 
     Args:
         scenario: scenario name (for messages: ``scenarios.<name>.<key>``).
@@ -137,12 +147,7 @@ def validate_sequential_spec(scenario: str, spec: Mapping[str, Any]) -> dict[str
         ConfigError: naming ``scenarios.<scenario>.<key>``, the value found and what is allowed.
     """
     where = f"scenarios.{scenario}"
-    allowed = {**SPEC_KEYS, **SEQUENTIAL_KEYS}
-    unknown = sorted(set(spec) - set(allowed))
-    if unknown:
-        raise ConfigError(
-            f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(allowed)}"
-        )
+    check_unknown_keys(where, spec, {**SPEC_KEYS, **SEQUENTIAL_KEYS})
     if spec.get("physics") != SEQUENTIAL_PHYSICS:
         raise ConfigError(
             f"{where}.physics: got {spec.get('physics')!r}; this simulator needs "
@@ -153,16 +158,14 @@ def validate_sequential_spec(scenario: str, spec: Mapping[str, Any]) -> dict[str
             f"{where}.n_coils: got {spec['n_coils']!r}; the sequential scenario is single-coil, "
             "remove n_coils or set it to null"
         )
-    if "n_frames" not in spec:
-        raise ConfigError(f"{where}: missing key(s) n_frames")
+    check_required_keys(where, spec, SEQUENTIAL_KEYS)
     common = {key: value for key, value in spec.items() if key in SPEC_KEYS}
     full = validate_spec(scenario, {**common, "physics": "single-coil"})
     full["physics"] = SEQUENTIAL_PHYSICS
     full.update({key: spec.get(key, default) for key, default in SEQUENTIAL_KEYS.items()})
 
-    n_frames = full["n_frames"]
-    if not isinstance(n_frames, int) or isinstance(n_frames, bool) or n_frames < 2:
-        raise ConfigError(f"{where}.n_frames: got {n_frames!r}; expected an integer ≥ 2")
+    if not is_integer(full["n_frames"], 2):
+        raise ConfigError(f"{where}.n_frames: got {full['n_frames']!r}; expected an integer ≥ 2")
     if full["frame_partition"] not in FRAME_PARTITIONS:
         raise ConfigError(
             f"{where}.frame_partition: got {full['frame_partition']!r}; allowed: "
@@ -177,13 +180,10 @@ def _draw_frame_masks(
     """Ω ``(B, 1, H, W)`` then its partition ``(B, 1, T, H, W)``, both from ``g``.
 
     Raises:
-        ConfigError: if the acceleration leaves fewer sampled columns than frames (empty frames).
+        ConfigError: if Ω cannot be drawn (:func:`~ssibench.simulate.spec.draw_acquisition_masks`)
+            or the acceleration leaves fewer sampled columns than frames (empty frames).
     """
-    generator = make_mask_generator(spec["mask"], spec["acceleration"], spec["center_fraction"])
-    try:
-        omega = generator.sample(batch, height, width, g)
-    except ValueError as error:
-        raise ConfigError(f"scenarios.{scenario}.acceleration: {error}") from error
+    omega = draw_acquisition_masks(spec, scenario, batch, height, width, g)
     fewest = int(omega[:, 0, 0, :].sum(dim=1).min())
     if fewest < spec["n_frames"]:
         raise ConfigError(

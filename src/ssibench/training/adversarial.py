@@ -1,53 +1,24 @@
-"""Adversarial training: one alternating generator/discriminator update, and unpaired real batches.
+"""Adversarial training: one alternating generator/discriminator update.
 
-Used for the methods whose trainer kind is ``adversarial`` (``adversarial``, ``uair``): the
-reconstruction network f (the generator G) and a discriminator D have their own losses and
-optimisers (SSIBench: Adam, lr 1e-3, for both) and are updated in turn on every batch, as
-DeepInverse's ``AdversarialTrainer`` does (spec physics-masks-models-data §7.7).
+Used for the methods flagged ``adversarial`` (``adversarial``, ``uair``): the reconstruction
+network f (the generator G) and a discriminator D have their own losses and optimisers (SSIBench:
+Adam, lr 1e-3, for both) and are updated in turn on every batch, as DeepInverse's
+``AdversarialTrainer`` does. The discriminator and both loss lists are built by
+:mod:`ssibench.methods.adversarial`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
-from ssibench.data.measurements import MeasurementSet
 from ssibench.losses.base import Loss
 from ssibench.physics import Physics
 
-__all__ = [
-    "AdversarialParts",
-    "AdversarialResources",
-    "UnpairedBatches",
-    "adversarial_step",
-    "frozen",
-]
-
-
-class AdversarialResources(NamedTuple):
-    """What the trainer hands an adversarial method besides its loss stream.
-
-    Attributes:
-        train_set: the training split (source of unpaired "real" measurements).
-        discriminator_generator: initialises the discriminator's weights.
-        unpaired_generator: draws the unpaired batches (checkpointed with the run).
-    """
-
-    train_set: MeasurementSet
-    discriminator_generator: torch.Generator
-    unpaired_generator: torch.Generator
-
-
-class AdversarialParts(NamedTuple):
-    """An adversarial method: discriminator D, generator (network) losses, discriminator losses."""
-
-    discriminator: nn.Module
-    generator_losses: list[Loss]
-    discriminator_losses: list[Loss]
+__all__ = ["adversarial_step", "adversarial_step_function", "frozen"]
 
 
 @contextmanager
@@ -147,35 +118,38 @@ def _backward_and_step(
     scaler.update()
 
 
-class UnpairedBatches:
-    """Random batches (ỹ, A_ỹ) of a training split: the "real" data of the multi-operator D loss.
+def adversarial_step_function(
+    model: nn.Module,
+    discriminator: nn.Module,
+    generator_losses: Sequence[Loss],
+    discriminator_losses: Sequence[Loss],
+    optimizer_g: torch.optim.Optimizer,
+    optimizer_d: torch.optim.Optimizer,
+    scaler_g: torch.amp.GradScaler | None = None,
+    scaler_d: torch.amp.GradScaler | None = None,
+) -> Callable[[Tensor, Tensor, Physics, int], Tensor]:
+    """The step function of an adversarial run: (x, y, physics, epoch) → the G and D terms.
 
-    Each call draws ``batch_size`` distinct rows uniformly (a random permutation of the n rows
-    from ``generator``, first B kept) and returns their measurements and operator. Stateless apart
-    from the generator, so checkpointing the generator state resumes the stream. Difference from
-    the reference: it iterates a shuffled DataLoader epoch by epoch (each row once per epoch, and a
-    smaller last batch that then fails its shape check); here every batch is an independent draw
-    of exactly B rows.
-
-    Example:
-        >>> data = MeasurementSet(torch.zeros(5, 2, 8, 8), torch.randn(5, 2, 8, 8),
-        ...                       torch.ones(1, 1, 8, 8), None, 0.0, "single-coil", "demo")
-        >>> y, physics = UnpairedBatches(data, torch.Generator().manual_seed(0))(3)
-        >>> y.shape
-        torch.Size([3, 2, 8, 8])
+    :func:`adversarial_step` with its parts bound; the terms of both updates are concatenated,
+    generator terms first, in the order of ``[*generator_losses, *discriminator_losses]``.
     """
 
-    def __init__(self, measurements: MeasurementSet, generator: torch.Generator) -> None:
-        if len(measurements) == 0:
-            raise ValueError("UnpairedBatches needs a non-empty training split")
-        self.measurements = measurements
-        self.generator = generator
+    def step(x: Tensor, y: Tensor, physics: Physics, epoch: int) -> Tensor:
+        return torch.cat(
+            adversarial_step(
+                model,
+                discriminator,
+                generator_losses,
+                discriminator_losses,
+                optimizer_g,
+                optimizer_d,
+                x,
+                y,
+                physics,
+                epoch,
+                scaler_g,
+                scaler_d,
+            )
+        )
 
-    def __call__(self, batch_size: int) -> tuple[Tensor, Physics]:
-        """``batch_size`` distinct random rows: (y ``(B, ...)``, their operator)."""
-        n = len(self.measurements)
-        if not 1 <= batch_size <= n:
-            raise ValueError(f"batch_size must be in [1, {n}] (the split size); got {batch_size}")
-        order = torch.randperm(n, generator=self.generator, device=self.generator.device)
-        rows = order[:batch_size].to(self.measurements.y.device)
-        return self.measurements.y[rows], self.measurements.physics(rows)
+    return step

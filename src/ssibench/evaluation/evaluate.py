@@ -1,9 +1,9 @@
 """Evaluation of one run on the test split: per-slice metrics and saved sample reconstructions.
 
 Every test slice is scored in both metric modes (``ssibench`` and ``fastmri``, see
-:mod:`ssibench.metrics`) for the method's reconstruction and for the zero-filled baseline Aᴴy, so
-each ``metrics.csv`` carries its own baseline. The first ``n_samples`` test slices are saved as
-magnitude images for the figures.
+:mod:`ssibench.evaluation.metrics`) for the method's reconstruction and for the zero-filled
+baseline Aᴴy, so each ``metrics.csv`` carries its own baseline. The first ``n_samples`` test slices
+are saved as magnitude images for the figures.
 
 Provenance is checked: a trained model is evaluated only on the store it was trained on (its
 record's ``training_hash``) and with the configuration it was trained with; a non-finite
@@ -22,15 +22,22 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ssibench.data.measurements import StoreIdentity, read_measurements, store_identity
+from ssibench.config.records import (
+    parse_evaluate_config,
+    parse_model_config,
+    parse_train_config,
+)
+from ssibench.data.identity import StoreIdentity, store_identity
+from ssibench.data.measurements import read_measurements
 from ssibench.device import autocast_forward
 from ssibench.errors import DataFileError, rebuild_hint
+from ssibench.evaluation.metrics import METRIC_MODES, complex_abs, image_metrics
 from ssibench.io import atomic_path
-from ssibench.methods import build_losses, get_method
-from ssibench.metrics import METRIC_MODES, complex_abs, image_metrics
+from ssibench.methods import get_method
+from ssibench.methods.builders import build_losses
 from ssibench.provenance import code_hash, config_differences
 from ssibench.rng import stream
-from ssibench.training import MODEL, adapt, build_network, parse_model_config, resolved_config
+from ssibench.training import MODEL, adapt, build_network, resolved_config
 
 __all__ = ["evaluate", "load_trained_model"]
 
@@ -78,8 +85,7 @@ def load_trained_model(
     _check_record(path, record, method, seed, spec, identity)
     network = build_network(parse_model_config(spec.get("model", {})), seed)
     network.load_state_dict(state["model"])
-    amp = str(spec.get("train", {}).get("amp", "none"))
-    autocast_forward(network.denoiser, amp, device.type)
+    autocast_forward(network.denoiser, parse_train_config(spec.get("train", {})).amp, device.type)
     losses = build_losses(
         method, spec.get("scenario", {}), spec.get("method_options"), stream(seed, "eval", device)
     )
@@ -141,8 +147,8 @@ def evaluate(
     if get_method(method).trains:
         model, record = load_trained_model(run_dir, method, seed, spec, device, identity)
         run_code = str(record.get("code", {}).get("hash", ""))
-    batch_size = int(spec.get("train", {}).get("batch_size", 4))
-    n_samples = int(spec.get("evaluate", {}).get("n_samples", 5))
+    batch_size = parse_train_config(spec.get("train", {})).batch_size
+    n_samples = parse_evaluate_config(spec.get("evaluate", {})).n_samples
     rows: list[dict[str, Any]] = []
     saved: dict[str, list[np.ndarray]] = {"target": [], "recon": [], "zero_filled": []}
     for index in torch.arange(len(test_set)).split(batch_size):

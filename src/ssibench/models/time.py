@@ -3,13 +3,13 @@
 * :class:`TimeAgnostic` runs an image network ``net(x)`` on every frame of a video
   ``(B, C, T, H, W)`` by folding T into the batch; a static ``(B, C, H, W)`` input passes through.
   ``MoDL(TimeAgnostic(UNet))`` (:func:`build_dynamic_modl`) is therefore one model for every
-  operator: with :class:`~ssibench.physics_dynamic.DynamicMRI` its Aᴴ and data-consistency steps
-  act on videos and it returns a video; with :class:`~ssibench.physics_dynamic.SequentialMRI` they
+  operator: with :class:`~ssibench.physics.time.DynamicMRI` its Aᴴ and data-consistency steps
+  act on videos and it returns a video; with :class:`~ssibench.physics.time.SequentialMRI` they
   return static images and it returns a static image; with the 2-D operators it is plain MoDL.
 * :class:`TimeAgnosticReconstructor` runs a reconstructor ``model(y, physics)`` frame by frame on
   dynamic data (each frame from its own k-space only), through ``DynamicMRI.fold_frames``.
 * :class:`TimeAveraging` lets a static reconstructor read time-resolved k-space: it averages the
-  frames (:func:`~ssibench.physics_dynamic.time_average`) and uses the union-mask operator
+  frames (:func:`~ssibench.physics.time.time_average`) and uses the union-mask operator
   ``physics.to_static()`` — the reference's ``TimeAveragingNet``.
 """
 
@@ -20,9 +20,15 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from ssibench.models import MoDL, build_modl
-from ssibench.physics import Physics
-from ssibench.physics_dynamic import DynamicMRI, SequentialMRI, fold_time, time_average, unfold_time
+from ssibench.models.modl import MoDL, build_modl
+from ssibench.physics import (
+    DynamicMRI,
+    Physics,
+    SequentialMRI,
+    fold_time,
+    time_average,
+    unfold_time,
+)
 
 __all__ = [
     "TimeAgnostic",
@@ -39,7 +45,7 @@ class TimeAgnostic(nn.Module):
     runs once on all of them; a 4-D input ``(B, C, H, W)`` is passed to the network unchanged.
 
     Example:
-        >>> from ssibench.models import UNet
+        >>> from ssibench.models.unet import UNet
         >>> net = TimeAgnostic(UNet(scales=2, width=4))
         >>> net(torch.randn(2, 2, 3, 8, 8)).shape, net(torch.randn(2, 2, 8, 8)).shape
         (torch.Size([2, 2, 3, 8, 8]), torch.Size([2, 2, 8, 8]))
@@ -112,7 +118,7 @@ def build_dynamic_modl(
     """MoDL with a frame-wise U-Net, ``MoDL(TimeAgnostic(UNet))``; arguments as ``build_modl``.
 
     The U-Net is built (and initialised from ``generator``) exactly as by
-    :func:`ssibench.models.build_modl`, so its weights equal the static model's for the same
+    :func:`~ssibench.models.modl.build_modl`, so its weights equal the static model's for the same
     generator state; only the state-dict keys gain ``denoiser.network.`` instead of ``denoiser.``.
     """
     static = build_modl(

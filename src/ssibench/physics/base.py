@@ -1,0 +1,214 @@
+"""What every MRI operator shares: the interface, mask checks, masked noise and the masked-FFT core.
+
+Operators are small frozen dataclasses holding tensors (mask, coil maps) and the noise level; they
+are never mutated. ``with_mask(m)`` returns a new operator that shares every other tensor. They hold
+no random generator: noise is drawn from a ``torch.Generator`` passed to :meth:`measure`.
+
+Conventions: images ``x`` are ``(B, 2, H, W)`` float (real/imaginary in dim 1); masks are 0/1 and
+carry a singleton channel dim, ``(B|1, 1, H, W)`` (or ``(B|1, 1, T, H, W)`` for time series). F is
+the centred orthonormal 2-D DFT of :mod:`ssibench.fft`, over the last two axes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Protocol, TypeVar, runtime_checkable
+
+import torch
+from torch import Tensor
+
+from ssibench.fft import fft2c, ifft2c, to_complex, to_real
+
+__all__ = [
+    "MaskedFourier",
+    "MaskedOperator",
+    "Physics",
+    "check_mask",
+    "conjugate_gradient",
+    "gaussian_noise",
+]
+
+_Operator = TypeVar("_Operator", bound="MaskedOperator")
+
+
+@runtime_checkable
+class Physics(Protocol):
+    """What models and losses may assume of an MRI operator."""
+
+    mask: Tensor
+    sigma: float
+
+    def A(self, x: Tensor) -> Tensor:
+        """Forward operator, noiseless."""
+
+    def A_adjoint(self, y: Tensor) -> Tensor:
+        """Adjoint operator."""
+
+    def prox_l2(self, z: Tensor, y: Tensor, gamma: Tensor | float) -> Tensor:
+        """argmin_u (γ/2)‖A u − y‖² + ½‖u − z‖²."""
+
+    def measure(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
+        """Noisy measurement A x + M ⊙ σ ε."""
+
+    def with_mask(self, mask: Tensor) -> Physics:
+        """The same operator with another mask."""
+
+
+def check_mask(mask: Tensor, ndim: int = 4) -> None:
+    """Raise unless ``mask`` is a floating tensor of ``ndim`` dims with a singleton dim 1.
+
+    ``ndim = 4``: ``(B, 1, H, W)``; ``ndim = 5``: ``(B, 1, T, H, W)``. A ``(B, H, W)`` mask is
+    refused rather than silently reinterpreted (the reference turns it into ``(1, B, H, W)``).
+
+    Raises:
+        TypeError: if ``mask`` is not a tensor.
+        ValueError: on a wrong shape (expected and actual are printed) or a non-floating dtype.
+    """
+    if not isinstance(mask, Tensor):
+        raise TypeError(f"mask must be a torch.Tensor, got {type(mask).__name__}")
+    if mask.ndim != ndim or mask.shape[1] != 1:
+        expected = "(B, 1, H, W)" if ndim == 4 else "(B, 1, T, H, W)"
+        kind = "mask" if ndim == 4 else "a time-resolved mask"
+        raise ValueError(f"{kind} must have shape {expected}; got {tuple(mask.shape)}")
+    if not mask.is_floating_point():
+        raise ValueError(f"mask must be a floating tensor of 0/1 values; got dtype {mask.dtype}")
+
+
+def gaussian_noise(
+    shape: torch.Size, sigma: float, generator: torch.Generator | None, like: Tensor
+) -> Tensor:
+    """σ ε, ε ~ N(0, I) drawn on the generator's device, returned on ``like``'s device/dtype.
+
+    Drawing on the generator's device (the CPU in simulation) makes a data set identical whatever
+    device later trains on it.
+    """
+    device = generator.device if generator is not None else like.device
+    noise = torch.randn(shape, generator=generator, device=device, dtype=like.dtype)
+    return sigma * noise.to(like.device)
+
+
+class MaskedOperator:
+    """Noise, mask swap and device moves of an operator with fields ``mask`` and ``sigma``.
+
+    A mixin for frozen dataclasses: :meth:`measure` returns y = A x + M ⊙ σ ε (noise drawn on the
+    full grid, then masked, so unsampled k-space stays 0; nothing is drawn when σ = 0).
+    """
+
+    mask: Tensor
+    sigma: float
+
+    def A(self, x: Tensor) -> Tensor:  # pragma: no cover - every operator defines it
+        """Forward operator, noiseless (defined by each operator)."""
+        raise NotImplementedError
+
+    def _noise_mask(self) -> Tensor:
+        """The mask broadcast against y (``(B|1, 1, …)``; multicoil adds a coil dim)."""
+        return self.mask
+
+    def measure(self, x: Tensor, generator: torch.Generator | None) -> Tensor:
+        """Noisy measurement y = A x + M ⊙ σ ε, ε drawn from ``generator`` (skipped if σ = 0)."""
+        y = self.A(x)
+        if self.sigma == 0:
+            return y
+        return y + self._noise_mask() * gaussian_noise(y.shape, self.sigma, generator, y)
+
+    def with_mask(self: _Operator, mask: Tensor) -> _Operator:
+        """The same operator with ``mask``; no other tensor is copied."""
+        return replace(self, mask=mask)
+
+    def to(self: _Operator, device: torch.device | str) -> _Operator:
+        """A copy with its mask on ``device``."""
+        return replace(self, mask=self.mask.to(device))
+
+
+@dataclass(frozen=True, eq=False)
+class MaskedFourier(MaskedOperator):
+    """A x = M ⊙ F x, applied to every leading index (single images or video frames alike).
+
+    AᴴA = F⁻¹ diag(M²) F is diagonal in k-space, so the pseudo-inverse of a 0/1 mask is the adjoint
+    (zero filling) and data consistency has a closed form. Subclasses fix the shapes: mask
+    ``(B|1, 1, *S, H, W)`` against data ``(B, 2, *S, H, W)``; ``sigma`` is the standard deviation of
+    each real and imaginary k-space component (the complex noise variance is 2σ²).
+    """
+
+    mask: Tensor
+    sigma: float = 0.0
+
+    def _m(self) -> Tensor:
+        """The mask without its channel dim, to broadcast against complex data."""
+        return self.mask[:, 0]
+
+    def A(self, x: Tensor) -> Tensor:
+        """Y = M ⊙ F x.  x: ``(B, 2, *S, H, W)`` → same shape."""
+        return to_real(self._m() * fft2c(to_complex(x)))
+
+    def A_adjoint(self, y: Tensor) -> Tensor:
+        """X = F⁻¹ (M ⊙ y) (zero-filled image).  y: ``(B, 2, *S, H, W)`` → same shape."""
+        return to_real(ifft2c(self._m() * to_complex(y)))
+
+    def A_dagger(self, y: Tensor) -> Tensor:
+        """Pseudo-inverse; for a 0/1 mask it equals the adjoint (zero-filled reconstruction)."""
+        return self.A_adjoint(y)
+
+    def prox_l2(self, z: Tensor, y: Tensor, gamma: Tensor | float) -> Tensor:
+        """Closed-form data consistency u = argmin_u (γ/2)‖A u − y‖² + ½‖u − z‖².
+
+        The normal equations (γ AᴴA + I) u = γ Aᴴy + z are diagonal in k-space:
+        u = F⁻¹[(γ M ⊙ y + F z) / (γ M² + 1)], so sampled points blend y and F z and unsampled
+        points keep F z.  z, y: ``(B, 2, *S, H, W)``; γ: scalar (a 0-dim tensor may carry a
+        gradient).
+        """
+        m = self._m()
+        kz = fft2c(to_complex(z))
+        ky = to_complex(y)
+        return to_real(ifft2c((gamma * m * ky + kz) / (gamma * m * m + 1.0)))
+
+
+def conjugate_gradient(
+    operator: Callable[[Tensor], Tensor],
+    rhs: Tensor,
+    initial: Tensor,
+    max_iter: int = 50,
+    tol: float = 1e-4,
+) -> Tensor:
+    """Solve H u = b for a Hermitian positive-definite H by conjugate gradient, batch-parallel.
+
+    Per sample b (dim 0): r = b − H u, p = r; repeat α = ⟨r,r⟩/⟨p,Hp⟩, u += α p, r −= α Hp,
+    p = r + (⟨r',r'⟩/⟨r,r⟩) p until ‖r‖ ≤ tol·‖b‖ for every sample or ``max_iter`` is reached.
+    A sample that has converged is frozen (its step size is set to 0), so each sample's result does
+    not depend on the other samples of the batch.
+
+    Args:
+        operator: u ↦ H u on complex tensors shaped like ``rhs``.
+        rhs: b, complex ``(B, ...)``.
+        initial: u₀, complex, shaped like ``rhs``.
+        max_iter: iteration cap.
+        tol: relative residual tolerance ‖b − H u‖ ≤ tol ‖b‖.
+
+    Returns:
+        u, shaped like ``rhs``.
+    """
+    dims = tuple(range(1, rhs.ndim))
+
+    def inner(a: Tensor, b: Tensor) -> Tensor:
+        return (a.conj() * b).real.sum(dim=dims, keepdim=True)
+
+    threshold = (tol**2) * inner(rhs, rhs).clamp_min(torch.finfo(rhs.real.dtype).tiny)
+    u = initial
+    r = rhs - operator(u)
+    p = r
+    rho = inner(r, r)
+    for _ in range(max_iter):
+        active = rho > threshold
+        if not bool(active.any()):  # one host sync per iteration; CG here needs only a few
+            break
+        hp = operator(p)
+        alpha = torch.where(active, rho / inner(p, hp).clamp_min(1e-30), torch.zeros_like(rho))
+        u = u + alpha * p
+        r = r - alpha * hp
+        rho_new = inner(r, r)
+        beta = torch.where(active, rho_new / rho.clamp_min(1e-30), torch.zeros_like(rho))
+        p = r + beta * p
+        rho = torch.where(active, rho_new, rho)
+    return u

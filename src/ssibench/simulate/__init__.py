@@ -1,0 +1,88 @@
+"""Simulate a scenario's measurement store from the slices store, once, on the CPU.
+
+One entry point, :func:`simulate_scenario`, picks the simulator by the spec's ``physics``
+(:data:`SIMULATORS`):
+
+* :mod:`~ssibench.simulate.cartesian`: the 2-D kinds, ``single-coil`` and ``multicoil``
+  (:func:`simulate`);
+* :mod:`~ssibench.simulate.sequential`: ``sequential``, a static image acquired as T frames with
+  disjoint lines (:func:`simulate_sequential`).
+
+They share :mod:`~ssibench.simulate.spec` (the common keys, their checks and the acquisition-mask
+draw) and :mod:`~ssibench.simulate.writer` (the chunked loop that fixes the order of the random
+draws: the same seed gives a bit-identical store on any machine).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ssibench.config.kinds import SIMULATED_2D_KINDS
+from ssibench.simulate.cartesian import simulate
+from ssibench.simulate.sequential import (
+    FRAME_PARTITIONS,
+    SEQUENTIAL_KEYS,
+    SEQUENTIAL_PHYSICS,
+    partition_lines,
+    simulate_sequential,
+    validate_sequential_spec,
+)
+from ssibench.simulate.spec import SPEC_KEYS, validate_spec
+from ssibench.simulate.writer import SIMULATE_CHUNK, write_simulation
+
+__all__ = [
+    "FRAME_PARTITIONS",
+    "SEQUENTIAL_KEYS",
+    "SEQUENTIAL_PHYSICS",
+    "SIMULATE_CHUNK",
+    "SIMULATORS",
+    "SPEC_KEYS",
+    "partition_lines",
+    "simulate",
+    "simulate_scenario",
+    "simulate_sequential",
+    "validate_sequential_spec",
+    "validate_spec",
+    "write_simulation",
+]
+
+Simulator = Callable[[Path | str, Path | str, str, Mapping[str, Any], int], Path]
+
+#: The simulator of each ``physics`` value; any other value goes to :func:`simulate`, whose spec
+#: check names the allowed kinds.
+SIMULATORS: dict[str, Simulator] = {
+    **dict.fromkeys(SIMULATED_2D_KINDS, simulate),
+    SEQUENTIAL_PHYSICS: simulate_sequential,
+}
+
+
+def simulate_scenario(
+    slices_path: Path | str,
+    out: Path | str,
+    scenario: str,
+    spec: Mapping[str, Any],
+    seed: int,
+) -> Path:
+    """Simulate the measurement store of ``scenario`` with the simulator of its ``physics``.
+
+    Args:
+        slices_path: slices store written by ``extract``.
+        out: measurement store to write (layout: :mod:`ssibench.data.measurements`).
+        scenario: scenario name, recorded in the file.
+        spec: scenario spec (:mod:`~ssibench.simulate.spec`, plus the keys of its physics kind);
+            validated first.
+        seed: master seed (streams ``masks`` and ``noise``).
+
+    Returns:
+        ``out`` as a ``Path``.
+
+    Raises:
+        ConfigError: for a bad spec (an unknown ``physics`` included), naming
+            ``scenarios.<scenario>.<key>``.
+        DataFileError: if the slices store is missing or malformed.
+    """
+    kind = spec.get("physics")
+    run = SIMULATORS.get(kind, simulate) if isinstance(kind, str) else simulate
+    return run(slices_path, out, scenario, spec, seed)

@@ -1,0 +1,239 @@
+"""Train a method by name: resolve it into the loop's collaborators, run the loop, record the run.
+
+:func:`train` is what ``ssibench train`` calls. It locks the run folder, resolves the
+configuration (every default filled in), reads the store, builds the network, the method's losses
+(:mod:`ssibench.methods.builders`; adversarial methods with their discriminator,
+:mod:`ssibench.methods.adversarial`), the optimisers, scheduler, scalers and random streams, and
+chooses the step function once; :func:`ssibench.training.loop.fit` then trains.
+
+Provenance is checked, not only written. A checkpoint is resumed only when it was made on the same
+training data (the store's ``training_hash``), with the same resolved configuration (model, train
+settings but ``epochs``, method options with their defaults, scenario), by the same code
+(:func:`ssibench.provenance.code_hash`) and is not past the requested epochs; otherwise training
+starts over and the log says why. The finished run writes ``run.json`` (also stored in
+``model.pt``): the method, seed, resolved configuration, the store's hashes and the code hash.
+The run folder is locked while a trainer writes it, so a second trainer of the same run fails at
+once.
+
+Mixed precision (``train.amp``): the denoiser inside MoDL and the discriminator run under autocast
+(:func:`ssibench.device.autocast_forward`); data consistency, FFTs, losses and metrics stay float32.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ssibench import __version__
+from ssibench.config.records import TrainConfig, parse_model_config, parse_train_config
+from ssibench.data.identity import store_identity
+from ssibench.data.measurements import MeasurementSet, read_measurements
+from ssibench.device import autocast_forward, grad_scaler
+from ssibench.errors import ConfigError, DataFileError
+from ssibench.io import atomic_path, atomic_write_text, run_lock
+from ssibench.methods import get_method
+from ssibench.methods.adversarial import ADVERSARIAL_BUILDERS, AdversarialResources
+from ssibench.methods.builders import build_losses, method_context
+from ssibench.provenance import code_modules
+from ssibench.rng import stream
+from ssibench.training.adversarial import adversarial_step_function
+from ssibench.training.checkpoint import (
+    CHECKPOINT,
+    MODEL,
+    RUN_RECORD,
+    TRAIN_LOG,
+    RunCheckpoint,
+    TrainingState,
+    run_identity,
+)
+from ssibench.training.config import build_network, resolved_config
+from ssibench.training.loop import Trainable, fit
+from ssibench.training.step import adapt, plain_step
+
+__all__ = ["build_trainable", "train"]
+
+
+def train(
+    data_path: Path,
+    out_dir: Path,
+    method: str,
+    seed: int,
+    spec: Mapping[str, Any],
+    device: torch.device,
+) -> Path:
+    """Train ``method`` on the measurement store ``data_path``; return the path of ``model.pt``.
+
+    Args:
+        data_path: measurement store written by ``ssibench simulate``.
+        out_dir: run directory; receives ``checkpoint.pt`` (every epoch), ``train_log.csv``,
+            ``run.json`` and ``model.pt``. A checkpoint of the same method, seed, configuration,
+            training data and code is resumed (module docstring).
+        method: registered method name (must train).
+        seed: training seed (network init, shuffling and the losses' random streams).
+        spec: ``{"model": ..., "train": ..., "method_options": ..., "scenario": ...}``.
+        device: compute device.
+
+    Raises:
+        TrainingDivergedError: a loss term or gradient became NaN or infinite; nothing of the
+            diverged epoch, and no ``model.pt``, is written.
+        RunLockedError: another trainer is writing ``out_dir``.
+    """
+    if not get_method(method).trains:
+        raise ConfigError(f"method {method!r} has no training step; evaluate it directly")
+    with run_lock(out_dir):
+        return _train_locked(data_path, out_dir, method, seed, spec, device)
+
+
+def _validation_split(path: Path) -> MeasurementSet | None:
+    """The ``val`` split, or None when the store has none (validation is then skipped).
+
+    The reference validates on the test split in that case; scoring the test images during
+    training would let them into the run's log, so ssibench does not.
+    """
+    data = read_measurements(path, "val")
+    return data if len(data) > 0 else None
+
+
+def build_trainable(
+    method: str,
+    seed: int,
+    resolved: Mapping[str, Any],
+    train_set: MeasurementSet,
+    config: TrainConfig,
+    device: torch.device,
+) -> Trainable:
+    """The network, losses, optimisers, scheduler, streams and step function of a run of ``method``.
+
+    The streams are drawn in a fixed order (``init`` for the network, then ``shuffle``, ``loss``,
+    and for adversarial methods ``unpaired`` and ``discriminator``), so a run is reproducible.
+
+    Args:
+        method: a registered method that trains.
+        seed: the training seed.
+        resolved: :func:`~ssibench.training.config.resolved_config` of the run.
+        train_set: the training split, on ``device`` (adversarial methods draw unpaired batches).
+        config: the ``train`` record.
+        device: the compute device.
+    """
+    network = build_network(parse_model_config(resolved["model"]), seed).to(device)
+    autocast_forward(network.denoiser, config.amp, device.type)
+    state = TrainingState(
+        modules={"model": network},
+        optimizers={"optimizer": torch.optim.Adam(network.parameters(), lr=config.lr)},
+        generators={"shuffle": stream(seed, "shuffle"), "loss": stream(seed, "loss", device)},
+        scalers={"scaler": grad_scaler(config.amp, device)},
+    )
+    optimizer, scaler = state.optimizers["optimizer"], state.scalers["scaler"]
+    scenario, options = resolved["scenario"], resolved["method_options"]
+    if get_method(method).adversarial:
+        state.generators["unpaired"] = stream(seed, "unpaired", device)
+        parts = ADVERSARIAL_BUILDERS[method](
+            method_context(method, scenario, options, state.generators["loss"]),
+            AdversarialResources(
+                train_set, stream(seed, "discriminator", device), state.generators["unpaired"]
+            ),
+        )
+        discriminator = autocast_forward(parts.discriminator.to(device), config.amp, device.type)
+        state.modules["discriminator"] = discriminator
+        state.optimizers["optimizer_d"] = torch.optim.Adam(discriminator.parameters(), lr=config.lr)
+        state.scalers["scaler_d"] = grad_scaler(config.amp, device)
+        losses = [*parts.generator_losses, *parts.discriminator_losses]
+        model = adapt(network, losses)
+        step = adversarial_step_function(
+            model,
+            discriminator,
+            parts.generator_losses,
+            parts.discriminator_losses,
+            optimizer,
+            state.optimizers["optimizer_d"],
+            scaler,
+            state.scalers["scaler_d"],
+        )
+    else:
+        losses = build_losses(method, scenario, options, state.generators["loss"])
+        model = adapt(network, losses)
+        step = plain_step(model, losses, optimizer, scaler)
+    state.modules["losses"] = nn.ModuleList(losses)
+    scheduler = torch.optim.lr_scheduler.MultiStepLR(
+        optimizer, milestones=list(config.lr_milestones), gamma=config.lr_gamma
+    )
+    state.schedulers["scheduler"] = scheduler
+    return Trainable(network, model, losses, step, state, optimizer, scheduler)
+
+
+def _train_locked(
+    data_path: Path,
+    out_dir: Path,
+    method: str,
+    seed: int,
+    spec: Mapping[str, Any],
+    device: torch.device,
+) -> Path:
+    started_at = datetime.datetime.now(datetime.timezone.utc)
+    resolved = resolved_config(spec, method)
+    config = parse_train_config(resolved["train"])
+    identity = store_identity(data_path)
+    train_set = read_measurements(data_path, "train").to(device)
+    if len(train_set) == 0:
+        raise DataFileError(
+            f"{data_path}: the train split is empty; check data.split in the config"
+        )
+    val_set = _validation_split(data_path)
+    if val_set is None:
+        print(
+            f"{data_path}: no validation split (data.split.val is 0): validation is skipped",
+            file=sys.stderr,
+        )
+    else:
+        val_set = val_set.to(device)
+
+    run = build_trainable(method, seed, resolved, train_set, config, device)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    run_id = run_identity(resolved, identity, method)
+    checkpoint = RunCheckpoint(out_dir / CHECKPOINT, method, seed, run_id)
+    _, start_epoch = fit(run, train_set, val_set, config, checkpoint, out_dir / TRAIN_LOG, method)
+
+    record = {
+        "method": method,
+        "seed": seed,
+        "epochs": config.epochs,
+        "resumed_after_epoch": start_epoch,
+        "config": json.loads(json.dumps(resolved, default=str)),  # tuples as JSON lists
+        "data": {
+            "store": str(data_path),
+            "training_hash": identity.training_hash,
+            "content_hash": identity.content_hash,
+            "n_train": len(train_set),
+            "n_val": 0 if val_set is None else len(val_set),
+            "n_test": identity.n_test,
+        },
+        "code": {"hash": run_id["code_hash"], "modules": list(code_modules(method))},
+        "ssibench_version": __version__,
+        "torch_version": torch.__version__,
+        "device": str(device),
+        "started": started_at.isoformat(timespec="seconds"),
+        "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    model_path = out_dir / MODEL
+    with atomic_path(model_path) as tmp:
+        torch.save(
+            {
+                "model": run.network.state_dict(),
+                "method": method,
+                "seed": seed,
+                "spec": dict(spec),
+                "epochs": config.epochs,
+                "ssibench_version": __version__,
+                "record": record,
+            },
+            tmp,
+        )
+    atomic_write_text(out_dir / RUN_RECORD, json.dumps(record, indent=2, sort_keys=True) + "\n")
+    return model_path

@@ -1,0 +1,95 @@
+"""The package's shape: small modules, no import cycles, a torch-free registry and config."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1] / "src" / "ssibench"
+#: The line budget of a module; one that grows past it becomes a sub-package.
+MAX_LINES = 400
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE_DIR.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {_module_name(path): path for path in sorted(PACKAGE_DIR.rglob("*.py"))}
+
+
+def _imports(name: str) -> set[str]:
+    """The ``ssibench`` modules ``name`` imports at module level (submodules, not names in them)."""
+    path = MODULES[name]
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.rsplit(".", node.level - 1)[0]
+                base = f"{parent}.{base}" if base else parent
+            for alias in node.names:
+                found.add(f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base)
+    return {module for module in found if module in MODULES and module != name}
+
+
+def test_no_module_is_over_the_line_budget() -> None:
+    long = {
+        name: count
+        for name, path in MODULES.items()
+        if (count := len(path.read_text().splitlines())) > MAX_LINES
+    }
+    assert not long, f"modules over {MAX_LINES} lines (split them): {long}"
+
+
+def test_the_module_import_graph_has_no_cycle() -> None:
+    graph = {name: _imports(name) for name in MODULES}
+    state: dict[str, str] = {}
+
+    def visit(name: str, trail: list[str]) -> None:
+        state[name] = "open"
+        for child in sorted(graph[name]):
+            if state.get(child) == "open":
+                cycle = [*trail[trail.index(child) :], child] if child in trail else [name, child]
+                pytest.fail(f"import cycle: {' → '.join(cycle)}")
+            if child not in state:
+                visit(child, [*trail, child])
+        state[name] = "done"
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+
+
+@pytest.mark.parametrize("module", ["ssibench", "ssibench.methods", "ssibench.config"])
+def test_metadata_modules_do_not_import_torch(module: str) -> None:
+    """The method registry and the config helpers load without torch (the CLI's help, the DAG)."""
+    code = f"import sys, {module}; print('torch' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"
+
+
+def test_every_method_has_exactly_one_builder() -> None:
+    from ssibench.methods import METHODS
+    from ssibench.methods.adversarial import ADVERSARIAL_BUILDERS
+    from ssibench.methods.builders import BUILDERS
+
+    assert set(BUILDERS).isdisjoint(ADVERSARIAL_BUILDERS)
+    assert set(BUILDERS) | set(ADVERSARIAL_BUILDERS) == set(METHODS)
+    assert set(ADVERSARIAL_BUILDERS) == {name for name, spec in METHODS.items() if spec.adversarial}
+
+
+def test_every_physics_kind_has_an_operator() -> None:
+    from ssibench.config import PHYSICS_KINDS
+    from ssibench.physics import OPERATORS
+
+    assert OPERATORS.keys() == PHYSICS_KINDS.keys()
