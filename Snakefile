@@ -1,5 +1,5 @@
 # ssibench: the SSIBench benchmark of self-supervised MRI reconstruction as a Snakemake workflow.
-# Wiring only; every rule calls one `ssibench <subcommand>` (see README.md and DESIGN.md).
+# Wiring only; every rule calls one `ssibench <subcommand>` (see README.md and docs/).
 
 from snakemake.utils import min_version, validate
 

@@ -90,3 +90,45 @@ def tiny_fastmri_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     _write_volume(root / "e_no_target_no_header.h5", rng, (3, 2, 24, 12), {}, None, "AXT1POST")
     return root
+
+
+#: The registries plugins add to, as (module, attribute).
+PLUGIN_REGISTRIES = (
+    ("ssibench.methods.registry", "METHODS"),
+    ("ssibench.methods.registry", "_PLUGIN_BUILDERS"),
+    ("ssibench.methods.registry", "_RECORDS"),
+    ("ssibench.methods.options", "OPTION_RULES"),
+    ("ssibench.models.build", "MODELS"),
+    ("ssibench.evaluation.metrics", "METRICS"),
+    ("ssibench.config.kinds", "PHYSICS_KINDS"),
+    ("ssibench.physics", "OPERATORS"),
+    ("ssibench.data.sources", "DATASETS"),
+)
+#: Folder of the example plugin (tests import it from there).
+EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.fixture
+def isolated_plugins(monkeypatch: pytest.MonkeyPatch):
+    """Registries restored after the test, and ``examples/`` importable: plugins stay local."""
+    import importlib
+    import sys
+
+    import ssibench.plugins as plugins
+
+    saved = []
+    for module_name, attribute in PLUGIN_REGISTRIES:
+        try:
+            registry = getattr(importlib.import_module(module_name), attribute)
+        except (ImportError, AttributeError):  # a registry not built yet
+            continue
+        saved.append((registry, dict(registry)))
+    loaded = list(plugins._LOADED)
+    monkeypatch.syspath_prepend(str(EXAMPLES_DIR))
+    yield plugins
+    for registry, content in saved:
+        registry.clear()
+        registry.update(content)
+    for name in set(plugins._LOADED) - set(loaded):  # imported again by the next test
+        sys.modules.pop(name, None)
+    plugins._LOADED[:] = loaded

@@ -88,3 +88,17 @@ def test_evaluate_record_refuses_unknown_keys_and_bad_counts() -> None:
         parse_evaluate_config({"samples": 3})
     with pytest.raises(ConfigError, match="n_samples: must be ≥ 1"):
         parse_evaluate_config({"n_samples": 0})
+
+
+def test_records_made_before_model_names_existed_still_match_their_run() -> None:
+    """A run recorded without model.name/options is the same MoDL run as today's resolved one."""
+    from ssibench.provenance import config_differences
+    from ssibench.training.config import recorded_config, resolved_config
+
+    spec = {"model": {"num_iter": 2, "width": 8}, "train": {"epochs": 3}, "scenario": {}}
+    now = resolved_config(spec, "mc")
+    old = {**now, "model": {k: v for k, v in now["model"].items() if k not in ("name", "options")}}
+    assert config_differences(old, now) != []  # compared raw, the new keys would differ
+    assert config_differences(recorded_config(old), now) == []
+    changed = {**old, "model": {**old["model"], "width": 16}}
+    assert config_differences(recorded_config(changed), now) == ["model.width: 16 → 8"]

@@ -62,6 +62,12 @@ def test_a_scenario_no_method_applies_to_is_refused():
         ({"data": {"demo": {"n_volumes": 4}}}, "test 0; the test split would be empty"),
         ({"method_train": {"mc": {"lr": float("inf")}}}, "method_train.mc.lr: inf is not a finite"),
         ({"report": {"sample_index": 5}}, "report.sample_index: 5 is not below"),
+        ({"data": {"source": "s3"}}, "data.source: unknown source 's3'"),
+        (
+            {"scenarios": {"x": {"physics": "singlecoil"}}},
+            "scenarios.x.physics: unknown physics 'singlecoil' (did you mean 'single-coil'?)",
+        ),
+        ({"scenarios": {"x": {"physics": "dynamic"}}}, "scenarios.x.physics: unknown physics"),
     ],
 )
 def test_check_config_names_the_key(overlay, message):

@@ -175,6 +175,8 @@ def code_modules(method: str) -> tuple[str, ...]:
     seeds: set[str] = set()
     for builder in builders:
         seeds |= _referenced_modules(builder)
+        if not _in_package(builder.__module__, [PACKAGE]):  # a plugin's builder: its module too
+            seeds.add(builder.__module__)
     return tuple(sorted(core | _closure(seeds)))
 
 

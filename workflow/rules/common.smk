@@ -2,6 +2,7 @@
 # (tested Python); this file only adapts them to Snakemake: wildcard constraints, input and
 # params functions, report() entries. Rule files only declare.
 
+import json
 import importlib.util
 import re
 import sys
@@ -10,15 +11,20 @@ from pathlib import Path
 from ssibench.methods import METHODS
 from ssibench.pipeline import (
     FIGURES,
+    apply_plugins,
     check_config,
     job_resources,
     plan_runs,
     rule_resource,
+    ssibench_command,
 )
 from ssibench.provenance import code_files
 
+apply_plugins(config)  # before the checks: plugins add methods, models, metrics, ...
 check_config(config)
 PLAN = plan_runs(config)
+#: `ssibench`, with `--plugin <module>` per plugin: how every rule calls the package.
+SSIBENCH = ssibench_command(config)
 for _scenario, _pairs in PLAN.skipped.items():
     for _method, _reason in _pairs:
         print(

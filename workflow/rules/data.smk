@@ -1,4 +1,4 @@
-# Raw volumes → slices store (images + provenance + deterministic train/val/test split).
+# Raw volumes or your own images → slices store (images + provenance + deterministic split).
 
 if DATA["source"] == "demo":
 
@@ -13,6 +13,7 @@ if DATA["source"] == "demo":
         resources:
             **resources_of("demo_data"),
         params:
+            ssibench=SSIBENCH,
             n_volumes=DATA["demo"]["n_volumes"],
             n_slices=DATA["demo"]["n_slices"],
             n_coils=DATA["demo"]["n_coils"],
@@ -20,9 +21,30 @@ if DATA["source"] == "demo":
             width=DATA["image_size"][1],
             seed=config["seed"],
         shell:
-            "ssibench demo-data --out-dir {output.raw:q} --n-volumes {params.n_volumes}"
+            "{params.ssibench} demo-data --out-dir {output.raw:q} --n-volumes {params.n_volumes}"
             " --n-slices {params.n_slices} --height {params.height} --width {params.width}"
             " --n-coils {params.n_coils} --seed {params.seed} > {log:q} 2>&1"
+
+
+if DATA["source"] not in ("demo", "fastmri", "images"):
+
+    rule dataset:
+        output:
+            raw=directory("data/raw/{dataset}"),
+        log:
+            "logs/{dataset}/dataset.log",
+        conda:
+            "../../envs/ssibench.yaml"
+        threads: res("demo_data", "threads")
+        resources:
+            **resources_of("demo_data"),
+        params:
+            ssibench=SSIBENCH,
+            source=DATA["source"],
+            options=json.dumps(DATA["options"], sort_keys=True),
+        shell:
+            "{params.ssibench} dataset --source {params.source} --options {params.options:q}"
+            " --out-dir {output.raw:q} > {log:q} 2>&1"
 
 
 rule extract:
@@ -38,11 +60,14 @@ rule extract:
     resources:
         **resources_of("extract"),
     params:
+        ssibench=SSIBENCH,
         size=DATA["image_size"],
         split=[DATA["split"][part] for part in ("train", "val", "test")],
         seed=config["seed"],
         on_bad_file=DATA["on_bad_file"],
+        # the demo's volumes are fastMRI files; a plugin data set is written as .npy images
+        source="fastmri" if DATA["source"] in ("demo", "fastmri") else "images",
     shell:
-        "ssibench extract --raw-dir {input.raw:q} --out {output.slices:q} --size {params.size}"
-        " --split {params.split} --seed {params.seed} --on-bad-file {params.on_bad_file}"
-        " > {log:q} 2>&1"
+        "{params.ssibench} extract --source {params.source} --raw-dir {input.raw:q}"
+        " --out {output.slices:q} --size {params.size} --split {params.split}"
+        " --seed {params.seed} --on-bad-file {params.on_bad_file} > {log:q} 2>&1"

@@ -17,10 +17,11 @@ rule evaluate:
     resources:
         **resources_of("evaluate"),
     params:
+        ssibench=SSIBENCH,
         spec=evaluate_spec,
         run_dir=lambda wildcards, output: Path(output.metrics).parent,
     shell:
-        "ssibench evaluate --data {input.data:q} --method {wildcards.method}"
+        "{params.ssibench} evaluate --data {input.data:q} --method {wildcards.method}"
         " --run-dir {params.run_dir:q} --seed {wildcards.seed} --spec {params.spec:q}"
         " --device auto --out-metrics {output.metrics:q} --out-samples {output.samples:q}"
         " > {log:q} 2>&1"

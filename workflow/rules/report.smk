@@ -22,9 +22,10 @@ rule tables:
     resources:
         **resources_of("tables"),
     params:
+        ssibench=SSIBENCH,
         skipped=skipped_notes,
     shell:
-        "ssibench tables --data {input.data:q} --metrics {input.metrics:q}"
+        "{params.ssibench} tables --data {input.data:q} --metrics {input.metrics:q}"
         " --records {input.records:q} --scenario {wildcards.scenario}"
         " --skipped {params.skipped:q} --out-csv {output.csv:q} --out-md {output.md:q}"
         " --out-tex {output.tex:q} > {log:q} 2>&1"
@@ -47,8 +48,10 @@ rule combined_table:
     threads: res("tables", "threads")
     resources:
         **resources_of("tables"),
+    params:
+        ssibench=SSIBENCH,
     shell:
-        "ssibench combined-table --tables {input.tables:q} --out-csv {output.csv:q}"
+        "{params.ssibench} combined-table --tables {input.tables:q} --out-csv {output.csv:q}"
         " --out-md {output.md:q} --out-tex {output.tex:q} > {log:q} 2>&1"
 
 
@@ -69,10 +72,11 @@ rule figure_samples:
     resources:
         **resources_of("figures"),
     params:
+        ssibench=SSIBENCH,
         sample_index=config["report"]["sample_index"],
         zoom=zoom_option(),
     shell:
-        "ssibench figures samples --data {input.data:q} --metrics {input.metrics:q}"
+        "{params.ssibench} figures samples --data {input.data:q} --metrics {input.metrics:q}"
         " --samples {input.samples:q}"
         " --scenario {wildcards.scenario} --sample-index {params.sample_index} {params.zoom}"
         " --out {output.pdf:q} {output.png:q} > {log:q} 2>&1"
@@ -93,8 +97,10 @@ rule figure_distributions:
     threads: res("figures", "threads")
     resources:
         **resources_of("figures"),
+    params:
+        ssibench=SSIBENCH,
     shell:
-        "ssibench figures distributions --data {input.data:q} --metrics {input.metrics:q}"
+        "{params.ssibench} figures distributions --data {input.data:q} --metrics {input.metrics:q}"
         " --scenario {wildcards.scenario} --out {output.pdf:q} {output.png:q} > {log:q} 2>&1"
 
 
@@ -113,9 +119,10 @@ rule figure_curves:
     resources:
         **resources_of("figures"),
     params:
+        ssibench=SSIBENCH,
         runs=trained_run_names,
     shell:
-        "ssibench figures curves --train-logs {input.train_logs:q} --runs {params.runs:q}"
+        "{params.ssibench} figures curves --train-logs {input.train_logs:q} --runs {params.runs:q}"
         " --scenario {wildcards.scenario} --out {output.pdf:q} {output.png:q} > {log:q} 2>&1"
 
 
@@ -133,8 +140,10 @@ rule figure_published:
     threads: res("figures", "threads")
     resources:
         **resources_of("figures"),
+    params:
+        ssibench=SSIBENCH,
     shell:
-        "ssibench figures published --table {input.table:q}"
+        "{params.ssibench} figures published --table {input.table:q}"
         " --scenario {wildcards.scenario} --out {output.pdf:q} {output.png:q} > {log:q} 2>&1"
 
 
@@ -153,7 +162,8 @@ rule figure_cost:
     resources:
         **resources_of("figures"),
     params:
+        ssibench=SSIBENCH,
         runs=trained_run_names,
     shell:
-        "ssibench figures cost --benchmarks {input.benchmarks:q} --runs {params.runs:q}"
+        "{params.ssibench} figures cost --benchmarks {input.benchmarks:q} --runs {params.runs:q}"
         " --scenario {wildcards.scenario} --out {output.pdf:q} {output.png:q} > {log:q} 2>&1"

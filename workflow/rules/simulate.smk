@@ -16,9 +16,10 @@ rule simulate:
     resources:
         **resources_of("simulate"),
     params:
+        ssibench=SSIBENCH,
         spec=simulate_spec,
         seed=config["seed"],
     shell:
-        "ssibench simulate --slices {input.slices:q} --out {output.measurements:q}"
+        "{params.ssibench} simulate --slices {input.slices:q} --out {output.measurements:q}"
         " --scenario {wildcards.scenario} --spec {params.spec:q} --seed {params.seed}"
         " > {log:q} 2>&1"

@@ -21,9 +21,10 @@ rule train:
     resources:
         **resources_of("train"),
     params:
+        ssibench=SSIBENCH,
         spec=train_spec,
         run_dir=lambda wildcards, output: Path(output.model).parent,
     shell:
-        "ssibench train --data {input.data:q} --out-dir {params.run_dir:q}"
+        "{params.ssibench} train --data {input.data:q} --out-dir {params.run_dir:q}"
         " --method {wildcards.method} --seed {wildcards.seed} --spec {params.spec:q}"
         " --device auto > {log:q} 2>&1"

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from ssibench.cli import (
     combined_table,
+    dataset,
     demo_data,
     evaluate,
     extract,
@@ -25,10 +26,34 @@ from ssibench.cli import (
     train,
 )
 from ssibench.errors import USER_ERRORS
+from ssibench.plugins import load_plugins
 
 __all__ = ["build_parser", "main"]
 
-SUBCOMMANDS = (demo_data, extract, simulate, train, evaluate, tables, combined_table, figures)
+SUBCOMMANDS = (
+    demo_data,
+    dataset,
+    extract,
+    simulate,
+    train,
+    evaluate,
+    tables,
+    combined_table,
+    figures,
+)
+
+
+def _add_plugin_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help=(
+            "import this plugin module first (repeatable); it registers methods, models, "
+            "metrics, physics or data sets with ssibench.register_*"
+        ),
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Self-supervised MRI reconstruction benchmark: one subcommand per step.",
         epilog="Run `ssibench <subcommand> --help` for the options of a step.",
     )
+    _add_plugin_argument(parser)
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="<subcommand>")
     for module in SUBCOMMANDS:
         module.add_parser(subparsers)
@@ -45,7 +71,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``ssibench`` console script; returns the exit status."""
+    """Entry point of the ``ssibench`` console script; returns the exit status.
+
+    Plugins (``--plugin MODULE`` before the subcommand) are imported before the parser is built,
+    so the names they register are valid choices (``ssibench --plugin my_mod train --method
+    my-method``).
+    """
+    pre = argparse.ArgumentParser(add_help=False)
+    _add_plugin_argument(pre)
+    known, _ = pre.parse_known_args(argv)
+    try:
+        load_plugins(known.plugin)
+    except USER_ERRORS as error:
+        print(f"ssibench: error: {error}", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     try:
         args.handler(args)

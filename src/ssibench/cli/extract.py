@@ -1,4 +1,4 @@
-"""``ssibench extract``: middle slice of every raw volume → normalised slices store with a split."""
+"""``ssibench extract``: raw volumes or images → normalised slices store with a per-volume split."""
 
 from __future__ import annotations
 
@@ -7,34 +7,48 @@ from pathlib import Path
 
 from ssibench.cli.common import formatter
 
-__all__ = ["ON_BAD_FILE_CHOICES", "add_parser"]
+__all__ = ["ON_BAD_FILE_CHOICES", "SOURCE_CHOICES", "add_parser"]
 
 #: Choices of --on-bad-file; equal to ``ssibench.data.slices.ON_BAD_FILE`` (a test checks it),
 #: spelled out here so that building the parser does not import the data layer.
 ON_BAD_FILE_CHOICES = ("stop", "skip")
+#: Choices of --source: what the files of --raw-dir are (``data.source``; the demo's volumes are
+#: fastMRI files).
+SOURCE_CHOICES = ("fastmri", "images")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register the ``extract`` subcommand."""
     parser = subparsers.add_parser(
         "extract",
-        help="extract the middle slice of each raw volume into a slices store",
+        help="extract the middle slice of each raw volume, or your images, into a slices store",
         description=(
-            "For every *.h5 fastMRI-format volume in --raw-dir (sorted by name): the middle "
-            "slice's magnitude target (reconstruction_rss / reconstruction_esc, or the RSS of "
-            "kspace), min-max normalised to [0, 1], centre-cropped or zero-padded to --size; "
-            "then a seeded train/val/test split (train and test must not be empty). Every file "
-            "is checked before anything is written: malformed files stop the run with one error "
-            "listing them all, or are left out with --on-bad-file skip. Writes one HDF5 slices "
-            "store."
+            "--source fastmri (default): for every *.h5 fastMRI-format volume in --raw-dir "
+            "(sorted by name), the middle slice's magnitude target (reconstruction_rss / "
+            "reconstruction_esc, or the RSS of kspace). --source images: every slice of every "
+            "image file in --raw-dir (.png, .npy, .nii, .nii.gz, .pt; one file = one volume; "
+            "constant slices left out). Each slice min-max normalised to [0, 1], centre-cropped "
+            "or zero-padded to --size; then a seeded train/val/test split of the volumes (train "
+            "and test must not be empty). Every file is checked before anything is written: "
+            "bad files stop the run with one error listing them all, or are left out with "
+            "--on-bad-file skip. Writes one HDF5 slices store."
         ),
         formatter_class=formatter,
         epilog=(
-            "example: ssibench extract --raw-dir data/raw/demo --out data/slices/demo.h5 "
-            "--size 64 64 --split 0.8 0.0 0.2 --seed 0"
+            "examples: ssibench extract --raw-dir data/raw/demo --out data/slices/demo.h5 "
+            "--size 64 64 --split 0.8 0.0 0.2 --seed 0; ssibench extract --source images "
+            "--raw-dir my_images --out data/slices/mine.h5 --size 64 64"
         ),
     )
-    parser.add_argument("--raw-dir", type=Path, required=True, help="folder of *.h5 volumes")
+    parser.add_argument(
+        "--source",
+        choices=SOURCE_CHOICES,
+        default="fastmri",
+        help="what --raw-dir holds: fastMRI-format *.h5 volumes, or image files (data.source)",
+    )
+    parser.add_argument(
+        "--raw-dir", type=Path, required=True, help="folder of *.h5 volumes or of image files"
+    )
     parser.add_argument("--out", type=Path, required=True, help="slices store to write (.h5)")
     parser.add_argument(
         "--size",
@@ -58,7 +72,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         choices=ON_BAD_FILE_CHOICES,
         default="stop",
         help=(
-            "what to do with unreadable or malformed *.h5 files: 'stop' fails with one error "
+            "what to do with unreadable or malformed files: 'stop' fails with one error "
             "listing every bad file; 'skip' leaves them out, warns about each on stderr and "
             "records them in the store's skipped_files attribute (config: data.on_bad_file)"
         ),
@@ -67,9 +81,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
-    from ssibench.data.slices import extract_slices  # imported here so --help stays fast
+    # imported here so --help stays fast
+    from ssibench.data.images import extract_images
+    from ssibench.data.slices import extract_slices
 
-    extract_slices(
+    extract = extract_images if args.source == "images" else extract_slices
+    extract(
         raw_dir=args.raw_dir,
         out=args.out,
         size=(args.size[0], args.size[1]),

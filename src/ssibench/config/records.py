@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from ssibench.errors import ConfigError
 
 __all__ = [
     "AMP_NAMES",
+    "DEFAULT_MODEL",
     "EvaluateConfig",
     "ModelConfig",
     "TrainConfig",
+    "job_model_config",
     "parse_evaluate_config",
     "parse_model_config",
     "parse_train_config",
@@ -31,15 +33,25 @@ AMP_NAMES = ("none", "bf16", "fp16")
 _Record = TypeVar("_Record")
 
 
+#: The built-in reconstruction model, whose settings are the fields of :class:`ModelConfig`.
+DEFAULT_MODEL = "modl"
+
+
 @dataclass(frozen=True)
 class ModelConfig:
-    """MoDL with a UNet denoiser (``model`` in the config)."""
+    """The reconstruction network (``model`` in the config).
+
+    ``name`` is ``modl`` (MoDL with a UNet denoiser, set by the other fields) or a model registered
+    by a plugin (:func:`ssibench.register_model`), built with the keyword arguments ``options``.
+    """
 
     num_iter: int = 3
     step_order: str = "dc-first"
     scales: int = 4
     width: int = 64
     identity_init: bool = False
+    name: str = DEFAULT_MODEL
+    options: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -74,8 +86,35 @@ def _from_mapping(cls: type[_Record], values: Mapping[str, Any], key: str) -> _R
 
 
 def parse_model_config(values: Mapping[str, Any]) -> ModelConfig:
-    """``ModelConfig`` from the ``model`` config slice."""
-    return _from_mapping(ModelConfig, values, "model")
+    """``ModelConfig`` from the ``model`` config slice.
+
+    Raises:
+        ConfigError: an unknown key, or ``options`` given to MoDL (whose settings are the
+            record's own fields).
+    """
+    config = _from_mapping(ModelConfig, values, "model")
+    if not isinstance(config.options, Mapping):
+        raise ConfigError(f"model.options: expected a mapping; got {config.options!r}")
+    if config.name == DEFAULT_MODEL and config.options:
+        raise ConfigError(
+            f"model.options: MoDL takes none (got {dict(config.options)}); set its keys "
+            "num_iter, step_order, scales, width, identity_init directly under model"
+        )
+    return config
+
+
+def job_model_config(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``model`` slice a job gets: ``name: modl`` and empty ``options`` left out.
+
+    Runs made before models could be chosen keep their Snakemake params (a job whose params
+    change is rerun).
+    """
+    model = dict(values)
+    if model.get("name") == DEFAULT_MODEL:
+        del model["name"]
+    if model.get("options") == {}:
+        del model["options"]
+    return model
 
 
 def parse_train_config(values: Mapping[str, Any]) -> TrainConfig:

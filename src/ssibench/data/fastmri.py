@@ -10,11 +10,16 @@ gives that crop size.
 
 Only the middle slice ⌊slices/2⌋ is read (h5py reads just that row from disk), as SSIBench does
 (DeepInverse's ``FastMRISliceDataset(slice_index="middle")``).
+
+Every extraction (fastMRI volumes or image files) shares the bad-raw-file policy kept here:
+:class:`BadVolumeError`, :data:`ON_BAD_FILE` and :func:`report_bad_volumes`.
 """
 
 from __future__ import annotations
 
+import sys
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal, NamedTuple
 
@@ -23,18 +28,21 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ssibench.errors import DataFileError
+from ssibench.errors import ConfigError, DataFileError
 from ssibench.fft import ifft2c
 
 __all__ = [
     "BAD_VOLUME_FIX",
+    "ON_BAD_FILE",
     "RSS_FROM_KSPACE",
     "TARGET_KEYS",
     "BadVolumeError",
     "FastMRISlice",
     "center_crop",
+    "check_on_bad_file",
     "read_middle_slice",
     "recon_size_from_header",
+    "report_bad_volumes",
     "rss_from_kspace",
 ]
 
@@ -53,11 +61,17 @@ RSS_FROM_KSPACE = "rss-from-kspace"
 BAD_VOLUME_FIX = "re-download or regenerate it, or remove it from the raw-data folder"
 
 
+#: What extraction does with a malformed raw file (``data.on_bad_file``): ``stop`` raises one
+#: error listing every bad file (:func:`report_bad_volumes`), ``skip`` leaves them out and records
+#: them.
+ON_BAD_FILE: tuple[Literal["stop", "skip"], ...] = ("stop", "skip")
+
+
 class BadVolumeError(DataFileError):
     """A raw volume is unreadable or malformed; keeps ``path`` and ``reason`` for batch reports.
 
     ``str(error)`` is ``"<path>: <reason>; <fix>"``, the fix being :data:`BAD_VOLUME_FIX`;
-    :func:`ssibench.data.slices.extract_slices` lists the ``reason`` of every bad file at once.
+    :func:`report_bad_volumes` lists the ``reason`` of every bad file at once.
 
     >>> error = BadVolumeError("raw/a.h5", "no dataset 'kspace' (found: nothing)")
     >>> (error.path.name, error.reason)
@@ -89,6 +103,61 @@ class FastMRISlice(NamedTuple):
     """Dataset the target came from, or ``"rss-from-kspace"``."""
     acquisition: str
     """The file's ``acquisition`` attribute (e.g. ``AXT1``), ``"unknown"`` when absent."""
+
+
+def check_on_bad_file(on_bad_file: str) -> None:
+    """Raise ``ConfigError`` unless ``on_bad_file`` is one of :data:`ON_BAD_FILE`."""
+    if on_bad_file not in ON_BAD_FILE:
+        raise ConfigError(
+            f"data.on_bad_file (--on-bad-file): got {on_bad_file!r}; expected one of "
+            f"{', '.join(ON_BAD_FILE)}"
+        )
+
+
+def report_bad_volumes(
+    folder: Path,
+    bad: Sequence[tuple[Path, str]],
+    n_files: int,
+    on_bad_file: str,
+    *,
+    what: str = "*.h5 files are unreadable or malformed",
+    repair: str = "repair or re-download them",
+    wanted: str = "a folder of fastMRI-format volumes",
+) -> None:
+    """Raise one error listing every bad raw file, or, when they are skipped, warn about each.
+
+    With ``on_bad_file="stop"`` any bad file raises; with ``"skip"`` only all files being bad
+    does, and otherwise each bad file gets a ``skipping`` line on stderr. The error is a summary
+    line with the fix, then one ``  <path>: <reason>`` line per bad file. The defaults word it
+    for fastMRI volumes.
+
+    Args:
+        folder: the raw-data folder.
+        bad: (path, reason) of every bad file.
+        n_files: number of files read from the folder.
+        on_bad_file: ``"stop"`` or ``"skip"``.
+        what: the files and their fault, completing "<n> of <N> …".
+        repair: how to fix them, completing "…; <repair> or remove them from the folder".
+        wanted: what ``data.raw_dir`` should point at when every file is bad.
+
+    Raises:
+        DataFileError: as above.
+    """
+    if bad and (on_bad_file == "stop" or len(bad) == n_files):
+        if len(bad) == n_files and on_bad_file == "skip":
+            head = (
+                f"{folder}: all {n_files} {what}, so nothing is left to extract "
+                f"(data.on_bad_file: skip); {repair}, or point data.raw_dir at {wanted}:"
+            )
+        else:
+            head = (
+                f"{folder}: {len(bad)} of {n_files} {what}; {repair} or remove them from the "
+                "folder, or set data.on_bad_file: skip in the config (ssibench extract "
+                "--on-bad-file skip) to leave them out:"
+            )
+        raise DataFileError("\n".join([head, *(f"  {file}: {reason}" for file, reason in bad)]))
+    for file, reason in bad:
+        print(f"ssibench extract: skipping {file}: {reason}", file=sys.stderr)
 
 
 def center_crop(image: Tensor, size: tuple[int, int]) -> Tensor:

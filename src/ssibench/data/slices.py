@@ -1,12 +1,13 @@
-"""The slices store: one normalised magnitude image per raw volume plus a train/val/test split.
+"""The slices store: normalised magnitude images with their provenance and a train/val/test split.
 
-``extract_slices`` turns a folder of fastMRI-format volumes into ``data/slices/<dataset>.h5``
-the way SSIBench builds its training set (DeepInverse's ``save_simple_dataset``): per volume, the
-middle slice's magnitude target is min–max rescaled to [0, 1], then centre-cropped or zero-padded
-to H×W (rescaling first, so padding zeros are ≤ the image minimum). The split comes from
-:mod:`ssibench.data.splits` (a random permutation from the ``split`` stream cut into consecutive
-train, val and test parts; train and test must not be empty). Every raw file is read before
-anything is written: malformed ones stop the extraction with one error listing them all, or, with
+:func:`extract_volumes` turns magnitude volumes ``{name: (S, H, W)}`` into
+``data/slices/<dataset>.h5`` as SSIBench builds its training set (DeepInverse's
+``save_simple_dataset``): each slice min–max rescaled to [0, 1], then centre-cropped or zero-padded
+to H×W (rescaling first, so padding zeros are ≤ the image minimum); a seeded split of the volumes
+(:mod:`ssibench.data.splits`; train and test not empty) that keeps each volume's slices together.
+Its front ends: :func:`extract_slices` (the middle slice of each fastMRI volume of a folder) and
+:func:`ssibench.data.images.extract_images` (a folder of images). Every raw file is read before
+anything is written; malformed ones stop the extraction with one error listing them all, or, with
 ``on_bad_file="skip"``, are left out and recorded.
 
 File layout (HDF5): ``images`` float32 (N, H, W); ``source_file`` (N,) utf-8 names;
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -29,11 +30,19 @@ from typing import Literal
 import h5py
 import numpy as np
 import torch
+from numpy.typing import ArrayLike, NDArray
 from torch import Tensor
 from tqdm import tqdm
 
 import ssibench
-from ssibench.data.fastmri import BadVolumeError, FastMRISlice, read_middle_slice
+from ssibench.data.fastmri import (
+    ON_BAD_FILE,
+    BadVolumeError,
+    FastMRISlice,
+    check_on_bad_file,
+    read_middle_slice,
+    report_bad_volumes,
+)
 from ssibench.data.splits import SPLITS, check_fractions, check_split_sizes, split_indices
 from ssibench.errors import ConfigError, DataFileError, rebuild_hint
 from ssibench.io import atomic_path
@@ -42,16 +51,15 @@ from ssibench.rng import stream
 __all__ = [
     "ON_BAD_FILE",
     "SliceStore",
+    "as_volume",
     "center_crop_or_pad",
+    "check_on_bad_file",
     "extract_slices",
+    "extract_volumes",
     "normalise_min_max",
     "read_slice_store",
     "write_slice_store",
 ]
-
-#: What :func:`extract_slices` does with a malformed raw file (``data.on_bad_file``): ``stop``
-#: raises one error listing every bad file, ``skip`` leaves them out and records them.
-ON_BAD_FILE: tuple[Literal["stop", "skip"], ...] = ("stop", "skip")
 
 _STRING = h5py.string_dtype("utf-8")
 
@@ -62,7 +70,7 @@ class SliceStore:
 
     Attributes:
         images: ``(N, H, W)`` float32 in [0, 1].
-        source_file: the raw file name of each image.
+        source_file: the raw file (volume) name of each image.
         slice_index: ``(N,)`` int64, the slice of its volume each image comes from.
         acquisition: the acquisition attribute of each source volume.
         split: split name → sorted int64 indices into ``images``.
@@ -153,10 +161,6 @@ def write_slice_store(
         handle.attrs["ssibench_version"] = ssibench.__version__
 
 
-def _rebuild_hint(path: Path) -> str:
-    return rebuild_hint(path)
-
-
 def read_slice_store(path: Path | str) -> SliceStore:
     """Read a slices store written by :func:`extract_slices` into memory.
 
@@ -166,24 +170,24 @@ def read_slice_store(path: Path | str) -> SliceStore:
     """
     path = Path(path)
     if not path.is_file():
-        raise DataFileError(f"{path}: no such slices store; {_rebuild_hint(path)}")
+        raise DataFileError(f"{path}: no such slices store; {rebuild_hint(path)}")
     try:
         handle = h5py.File(path, "r")
     except OSError as error:
         raise DataFileError(
-            f"{path}: not a readable HDF5 file ({error}); {_rebuild_hint(path)}"
+            f"{path}: not a readable HDF5 file ({error}); {rebuild_hint(path)}"
         ) from error
     with handle:
         keys = ["images", "source_file", "slice_index", "acquisition"]
         keys += [f"split/{name}" for name in SPLITS]
         for key in keys:
             if key not in handle:
-                raise DataFileError(f"{path}: no dataset {key!r}; {_rebuild_hint(path)}")
+                raise DataFileError(f"{path}: no dataset {key!r}; {rebuild_hint(path)}")
         images = torch.from_numpy(np.asarray(handle["images"][()], dtype=np.float32))
         if images.ndim != 3:
             raise DataFileError(
                 f"{path}: dataset 'images' has shape {tuple(images.shape)}, expected (N, H, W); "
-                f"{_rebuild_hint(path)}"
+                f"{rebuild_hint(path)}"
             )
         return SliceStore(
             images=images,
@@ -210,8 +214,14 @@ def _read_skipped_files(handle: h5py.File, path: Path) -> tuple[tuple[str, str],
         raise DataFileError(
             f"{path}: attribute 'skipped_files' is not a JSON list of "
             f'{{"file": ..., "reason": ...}} ({type(error).__name__}: {error}); '
-            f"{_rebuild_hint(path)}"
+            f"{rebuild_hint(path)}"
         ) from error
+
+
+def _check_size(size: Sequence[int]) -> tuple[int, int]:
+    if len(size) != 2 or any(int(s) < 1 for s in size):
+        raise ConfigError(f"image size (--size H W): expected two integers ≥ 1; got {list(size)}")
+    return int(size[0]), int(size[1])
 
 
 def extract_slices(
@@ -224,38 +234,20 @@ def extract_slices(
 ) -> SliceStore:
     """Build the slices store from every ``*.h5`` volume in ``raw_dir`` (sorted by file name).
 
-    Per volume: target of the middle slice (:func:`~ssibench.data.fastmri.read_middle_slice`) →
-    :func:`normalise_min_max` → :func:`center_crop_or_pad` to ``size``. Split by
-    :func:`split_indices` with the ``split`` stream of ``seed``. Every file is read before anything
-    is written, so one run reports all malformed files; on any error no output file appears.
-
-    Args:
-        raw_dir: folder of fastMRI-format ``*.h5`` files (not searched recursively).
-        out: the slices store to write.
-        size: (H, W) of the stored images.
-        split_fractions: (train, val, test) fractions summing to 1.
-        seed: master seed.
-        on_bad_file: ``"stop"``: raise if any file is malformed; ``"skip"``: leave malformed files
-            out, warn about each on stderr and record them in the store's ``skipped_files``.
-
-    Returns:
-        The store as written.
+    The target of each volume's middle slice (:func:`~ssibench.data.fastmri.read_middle_slice`)
+    goes through :func:`extract_volumes` as a one-slice volume, a constant one kept (clipped).
+    ``raw_dir`` is not searched recursively. Every file is read first; ``on_bad_file="stop"``
+    raises one error listing every malformed file, ``"skip"`` leaves them out, warns about each on
+    stderr and records them in the store's ``skipped_files`` (and raises if every file is bad).
 
     Raises:
-        DataFileError: if ``raw_dir`` holds no ``*.h5`` file, if any file is malformed (``stop``)
-            or every file is (``skip``); one error lists every bad file with its reason.
-        ConfigError: for a bad size, bad split fractions, an unknown ``on_bad_file``, or fractions
-            that leave the train or test split empty for the number of good files.
+        DataFileError: no ``*.h5`` file in ``raw_dir``, or bad files as above.
+        ConfigError: a bad size, split fractions or ``on_bad_file``, or fractions that leave the
+            train or test split empty for the number of good files.
     """
     raw_dir = Path(raw_dir)
-    if len(size) != 2 or any(int(s) < 1 for s in size):
-        raise ConfigError(f"image size (--size H W): expected two integers ≥ 1; got {list(size)}")
-    size = (int(size[0]), int(size[1]))
-    if on_bad_file not in ON_BAD_FILE:
-        raise ConfigError(
-            f"data.on_bad_file (--on-bad-file): got {on_bad_file!r}; expected one of "
-            f"{', '.join(ON_BAD_FILE)}"
-        )
+    size = _check_size(size)
+    check_on_bad_file(on_bad_file)
     check_fractions(split_fractions)
     files = sorted(raw_dir.glob("*.h5"))
     if not files:
@@ -271,44 +263,137 @@ def extract_slices(
             good.append((file, read_middle_slice(file)))
         except BadVolumeError as error:
             bad.append((file, error.reason))
-    if bad and (on_bad_file == "stop" or not good):
-        raise DataFileError(_bad_files_message(raw_dir, bad, len(files), on_bad_file))
-    for file, reason in bad:
-        print(f"ssibench extract: skipping {file}: {reason}", file=sys.stderr)
+    report_bad_volumes(raw_dir, bad, len(files), on_bad_file)
+    return extract_volumes(
+        {file.name: middle.image[None] for file, middle in good},
+        out,
+        size,
+        split_fractions,
+        seed,
+        slice_index={file.name: [middle.slice_index] for file, middle in good},
+        acquisition={file.name: middle.acquisition for file, middle in good},
+        skipped_files=[(file.name, reason) for file, reason in bad],
+        drop_constant_slices=False,
+    )
+
+
+def as_volume(array: ArrayLike | Tensor) -> NDArray[np.float32]:
+    """A real image ``(H, W)`` or stack of slices ``(S, H, W)`` as a float32 ``(S, H, W)`` array.
+
+    Raises:
+        ValueError: saying what is wrong: not rank 2 or 3, an empty axis, a dtype that is not a
+            real number (complex, bool, strings), or non-finite values.
+    """
+    array = np.asarray(array.detach().cpu() if isinstance(array, Tensor) else array)
+    if np.issubdtype(array.dtype, np.complexfloating):
+        raise ValueError(f"dtype {array.dtype} is complex; magnitude images are real: save abs()")
+    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        raise ValueError(f"dtype {array.dtype}; expected a real number type")
+    if array.ndim not in (2, 3) or 0 in array.shape:
+        raise ValueError(f"shape {array.shape}; expected (H, W) or (S, H, W), no empty axis")
+    volume = np.asarray(array if array.ndim == 3 else array[None], dtype=np.float32)
+    if n_bad := int(np.count_nonzero(~np.isfinite(volume))):
+        raise ValueError(f"{n_bad} non-finite values (NaN, ±inf, or beyond the float32 range)")
+    return volume
+
+
+def extract_volumes(
+    volumes: Mapping[str, ArrayLike | Tensor],
+    out: Path | str,
+    size: tuple[int, int],
+    split_fractions: Sequence[float],
+    seed: int,
+    *,
+    slice_index: Mapping[str, Sequence[int]] | None = None,
+    acquisition: Mapping[str, str] | None = None,
+    skipped_files: Sequence[tuple[str, str]] = (),
+    drop_constant_slices: bool = True,
+) -> SliceStore:
+    """Build the slices store from magnitude volumes in memory (module docstring), split by volume.
+
+    Volumes are taken in sorted name order; per slice :func:`normalise_min_max`, then
+    :func:`center_crop_or_pad` to ``size``. :func:`split_indices` (``split`` stream of ``seed``)
+    splits the V volumes and each split holds every slice of its volumes; with one slice per
+    volume that is a split of the images. Nothing is written if anything is wrong.
+
+    Args:
+        volumes: name (stored as ``source_file``) → real ``(S, H, W)`` or ``(H, W)`` array or
+            tensor (:func:`as_volume`); sizes may differ between volumes.
+        out: the slices store to write.
+        size: (H, W) of the stored images.
+        split_fractions: (train, val, test) fractions summing to 1.
+        seed: master seed.
+        slice_index: name → index in its source of each of the S slices (default 0 … S−1).
+        acquisition: name → acquisition label (default ``"unknown"``).
+        skipped_files: (name, reason) of raw files left out before, recorded in the store.
+        drop_constant_slices: leave out constant slices, naming them on stderr; ``False`` keeps
+            them, clipped to [0, 1].
+
+    Returns:
+        The store as written: ``images`` ``(N, H, W)``, N the number of slices kept.
+
+    Raises:
+        DataFileError: no volume, or volumes that fail :func:`as_volume` or (with
+            ``drop_constant_slices``) have only constant slices; one error lists them all.
+        ConfigError: a bad size or fractions, or a train or test split empty for V volumes.
+    """
+    size = _check_size(size)
+    check_fractions(split_fractions)
+    if not volumes:
+        raise DataFileError("no volumes to extract: the data source gave an empty mapping")
+    kept: dict[str, tuple[NDArray[np.float32], list[int]]] = {}
+    bad: list[str] = []
+    for name in sorted(volumes):
+        try:
+            volume = as_volume(volumes[name])
+        except ValueError as error:
+            bad.append(f"  {name}: {error}")
+            continue
+        indices = list(slice_index[name] if slice_index else range(len(volume)))
+        # a constant slice (e.g. blank, at the end of a scan) is all 0 or 1 after rescaling: no
+        # image to reconstruct, and its NMSE and fastMRI-mode PSNR are undefined
+        flat = volume.reshape(len(volume), -1)
+        keep = flat.max(axis=1) > flat.min(axis=1)
+        keep |= not drop_constant_slices
+        if not keep.any():
+            bad.append(f"  {name}: every slice is constant (a blank image)")
+            continue
+        if not keep.all():
+            blank = [i for i, k in zip(indices, keep, strict=True) if not k]
+            print(f"ssibench extract: {name}: leaving out constant slices {blank}", file=sys.stderr)
+        kept[name] = (volume[keep], [i for i, k in zip(indices, keep, strict=True) if k])
+    if bad:
+        head = f"{len(bad)} of {len(volumes)} volumes are not magnitude images; fix the source:"
+        raise DataFileError("\n".join([head, *bad]))
     try:
-        check_split_sizes(len(good), split_fractions)
+        check_split_sizes(len(kept), split_fractions)
     except ConfigError as error:
-        skipped = f"; {len(bad)} malformed raw files were skipped" if bad else ""
+        n_skipped = len(skipped_files)
+        skipped = f"; {n_skipped} malformed raw files were skipped" if n_skipped else ""
         raise ConfigError(f"{error} (ssibench extract --split TRAIN VAL TEST{skipped})") from None
-    split = split_indices(len(good), split_fractions, stream(seed, "split"))
+    # the first image of volume v is starts[v]; a split holds starts[v] … starts[v + 1] − 1
+    starts = np.cumsum([0, *(len(volume) for volume, _ in kept.values())]).tolist()
+    by_volume = split_indices(len(kept), split_fractions, stream(seed, "split"))
+    owners = [name for name, (volume, _) in kept.items() for _ in volume]
     store = SliceStore(
         images=torch.stack(
-            [center_crop_or_pad(normalise_min_max(middle.image), size) for _, middle in good]
+            [
+                center_crop_or_pad(normalise_min_max(torch.from_numpy(image)), size)
+                for volume, _ in kept.values()
+                for image in volume
+            ]
         ),
-        source_file=tuple(file.name for file, _ in good),
-        slice_index=torch.tensor([middle.slice_index for _, middle in good], dtype=torch.int64),
-        acquisition=tuple(middle.acquisition for _, middle in good),
-        split=split,
-        skipped_files=tuple((file.name, reason) for file, reason in bad),
+        source_file=tuple(owners),
+        slice_index=torch.tensor([i for _, idx in kept.values() for i in idx], dtype=torch.int64),
+        acquisition=tuple((acquisition or {}).get(name, "unknown") for name in owners),
+        split={
+            name: torch.tensor(
+                [i for v in part.tolist() for i in range(starts[v], starts[v + 1])],
+                dtype=torch.int64,
+            )
+            for name, part in by_volume.items()
+        },
+        skipped_files=tuple(skipped_files),
     )
     write_slice_store(out, store, seed=seed, split_fractions=split_fractions)
     return store
-
-
-def _bad_files_message(
-    raw_dir: Path, bad: Sequence[tuple[Path, str]], n_files: int, on_bad_file: str
-) -> str:
-    """One error for every malformed raw file: a summary line with the fix, then one per file."""
-    if len(bad) == n_files and on_bad_file == "skip":
-        head = (
-            f"{raw_dir}: all {n_files} *.h5 files are unreadable or malformed, so nothing is left "
-            "to extract (data.on_bad_file: skip); repair or re-download them, or point "
-            "data.raw_dir at a folder of fastMRI-format volumes:"
-        )
-    else:
-        head = (
-            f"{raw_dir}: {len(bad)} of {n_files} *.h5 files are unreadable or malformed; repair "
-            "or re-download them or remove them from the folder, or set data.on_bad_file: skip "
-            "in the config (ssibench extract --on-bad-file skip) to leave them out:"
-        )
-    return "\n".join([head, *(f"  {file}: {reason}" for file, reason in bad)])

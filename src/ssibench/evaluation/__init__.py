@@ -1,9 +1,12 @@
 """Evaluation: the image quality metrics and the scoring of a run on the test split.
 
 * :mod:`~ssibench.evaluation.metrics`: PSNR, SSIM and NMSE per image, in the two metric modes
-  (``ssibench`` and ``fastmri``), torch only;
+  (``ssibench`` and ``fastmri``), torch only, and the metric registry :data:`METRICS`
+  (:func:`register_metric` adds one);
+* :mod:`~ssibench.evaluation.checkpoint`: reading a ``model.pt`` or a plain ``state_dict``;
 * :mod:`~ssibench.evaluation.evaluate`: :func:`evaluate`, which scores a trained run (and the
-  zero-filled baseline) on the test split and writes ``metrics.csv`` and ``samples.npz``.
+  zero-filled baseline) on the test split and writes ``metrics.csv`` and ``samples.npz``, and
+  :func:`evaluate_checkpoint`, the same for a checkpoint file.
 
 The package re-exports the metrics only: the trainer's validation imports them, and
 :mod:`~ssibench.evaluation.evaluate` imports the trainer's records, so importing the scoring from
@@ -12,19 +15,33 @@ here would make the two packages import each other. Import it as
 """
 
 from ssibench.evaluation.metrics import (
+    BUILTIN_METRICS,
+    DEFAULT_METRICS,
     METRIC_MODES,
+    METRICS,
+    MetricSpec,
+    check_metric_names,
     complex_abs,
+    compute_metrics,
     image_metrics,
     nmse,
     psnr,
+    register_metric,
     ssim,
 )
 
 __all__ = [
+    "BUILTIN_METRICS",
+    "DEFAULT_METRICS",
+    "METRICS",
     "METRIC_MODES",
+    "MetricSpec",
+    "check_metric_names",
     "complex_abs",
+    "compute_metrics",
     "image_metrics",
     "nmse",
     "psnr",
+    "register_metric",
     "ssim",
 ]

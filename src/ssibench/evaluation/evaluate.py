@@ -2,17 +2,24 @@
 
 Every test slice is scored in both metric modes (``ssibench`` and ``fastmri``, see
 :mod:`ssibench.evaluation.metrics`) for the method's reconstruction and for the zero-filled
-baseline Aᴴy, so each ``metrics.csv`` carries its own baseline. The first ``n_samples`` test slices
-are saved as magnitude images for the figures.
+baseline Aᴴy, so each ``metrics.csv`` carries its own baseline. The metrics are the spec's
+``metrics`` list (default ``psnr, ssim, nmse``; a registered metric adds its column ``<name>`` and
+``zf_<name>``). The first ``n_samples`` test slices are saved as magnitude images for the figures.
 
 Provenance is checked: a trained model is evaluated only on the store it was trained on (its
 record's ``training_hash``) and with the configuration it was trained with; a non-finite
 reconstruction is an error. Every row of ``metrics.csv`` records the ``content_hash`` of the store
 (``store_hash``) and the run's code hash (``code_hash``), which the tables check.
+
+:func:`evaluate_checkpoint` scores a checkpoint outside the workflow
+(:mod:`ssibench.evaluation.checkpoint`): a ``model.pt`` of ``ssibench train`` exactly as its run,
+with the same checks, or a plain ``state_dict`` (no record: no provenance check, ``code_hash`` is
+``unrecorded``).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,30 +27,58 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from ssibench.config.records import (
     parse_evaluate_config,
     parse_model_config,
     parse_train_config,
 )
-from ssibench.data.identity import StoreIdentity, store_identity
-from ssibench.data.measurements import read_measurements
+from ssibench.data.identity import StoreIdentity, open_store, store_identity
+from ssibench.data.measurements import MeasurementSet, read_measurements
 from ssibench.device import autocast_forward
-from ssibench.errors import DataFileError, rebuild_hint
-from ssibench.evaluation.metrics import METRIC_MODES, complex_abs, image_metrics
+from ssibench.errors import ConfigError, DataFileError, rebuild_hint
+from ssibench.evaluation.checkpoint import Checkpoint, load_file, load_weights, run_parts
+from ssibench.evaluation.metrics import (
+    METRIC_MODES,
+    check_metric_names,
+    complex_abs,
+    compute_metrics,
+)
 from ssibench.io import atomic_path
 from ssibench.methods import get_method
 from ssibench.methods.builders import build_losses
 from ssibench.provenance import code_hash, config_differences
 from ssibench.rng import stream
 from ssibench.training import MODEL, adapt, build_network, resolved_config
+from ssibench.training.config import recorded_config
 
-__all__ = ["evaluate", "load_trained_model"]
+__all__ = ["evaluate", "evaluate_checkpoint", "load_trained_model"]
 
-METRIC_COLUMNS = ("psnr", "ssim", "nmse")
 #: Provenance columns of every metrics.csv row.
 PROVENANCE_COLUMNS = ("store_hash", "code_hash")
+#: ``code_hash`` of the rows of a plain state_dict (no run record says which code trained it).
+UNRECORDED_CODE = "unrecorded"
+
+
+def _build_model(
+    path: Path,
+    weights: Mapping[str, Tensor],
+    method: str,
+    seed: int,
+    spec: Mapping[str, Any],
+    device: torch.device,
+    fix: str,
+) -> nn.Module:
+    """The network of ``spec`` with ``weights``, wrapped as ``method`` evaluates it (eval mode)."""
+    network = build_network(parse_model_config(spec.get("model", {})), seed)
+    load_weights(network, weights, path, spec, fix)
+    amp = parse_train_config(spec.get("train", {})).amp
+    autocast_forward(getattr(network, "denoiser", network), amp, device.type)
+    losses = build_losses(
+        method, spec.get("scenario", {}), spec.get("method_options"), stream(seed, "eval", device)
+    )
+    return adapt(network.to(device), losses).eval()
 
 
 def load_trained_model(
@@ -71,54 +106,59 @@ def load_trained_model(
     path = run_dir / MODEL
     if not path.exists():
         raise DataFileError(f"{path}: no trained model; train it first with `snakemake {path}`")
-    try:
-        state = torch.load(path, map_location=device, weights_only=False)
-    except Exception as error:  # truncated or foreign file
-        raise DataFileError(
-            f"{path}: cannot read the model ({error}); {rebuild_hint(path)}"
-        ) from error
-    record = state.get("record") if isinstance(state, dict) else None
-    if not isinstance(record, dict):
+    parts = run_parts(load_file(path, device))
+    if parts is None:
         raise DataFileError(
             f"{path}: no run record (not written by `ssibench train`); {rebuild_hint(path)}"
         )
+    weights, record = parts
     _check_record(path, record, method, seed, spec, identity)
-    network = build_network(parse_model_config(spec.get("model", {})), seed)
-    network.load_state_dict(state["model"])
-    autocast_forward(network.denoiser, parse_train_config(spec.get("train", {})).amp, device.type)
-    losses = build_losses(
-        method, spec.get("scenario", {}), spec.get("method_options"), stream(seed, "eval", device)
-    )
-    return adapt(network.to(device), losses).eval(), record
+    return _build_model(path, weights, method, seed, spec, device, rebuild_hint(path)), record
 
 
 def _check_record(
     path: Path,
-    record: dict[str, Any],
+    record: Mapping[str, Any],
     method: str,
     seed: int,
     spec: Mapping[str, Any],
     identity: StoreIdentity | None,
+    hint: str | None = None,
 ) -> None:
     """Refuse a model trained for another run, on other data or with another configuration."""
+    hint = rebuild_hint(path) if hint is None else hint
     if record.get("method") != method or record.get("seed") != seed:
         raise DataFileError(
             f"{path}: trained for method {record.get('method')!r} seed {record.get('seed')}, not "
-            f"{method!r} seed {seed}; {rebuild_hint(path)}"
+            f"{method!r} seed {seed}; {hint}"
         )
     trained_on = record.get("data", {}).get("training_hash")
     if identity is not None and trained_on != identity.training_hash:
         raise DataFileError(
             f"{path}: trained on other data (store training hash {str(trained_on)[:12]}), not on "
-            f"{identity.path} ({identity.training_hash[:12]}); {rebuild_hint(path)}"
+            f"{identity.path} ({identity.training_hash[:12]}); {hint}"
         )
     wanted = resolved_config(spec, method)
-    changed = config_differences(record.get("config"), wanted)
+    changed = config_differences(recorded_config(record.get("config")), wanted)
     if changed:
         raise DataFileError(
-            f"{path}: trained with another configuration ({'; '.join(changed)}); "
-            f"{rebuild_hint(path)}"
+            f"{path}: trained with another configuration ({'; '.join(changed)}); {hint}"
         )
+
+
+def _store_scenario(path: Path) -> dict[str, Any]:
+    """The scenario spec a measurement store was simulated with (its ``spec`` attribute)."""
+    with open_store(path) as handle:
+        value = handle.attrs.get("spec", "{}")
+    return dict(json.loads(value.decode() if isinstance(value, bytes) else str(value)))
+
+
+def _test_split(data_path: Path, device: torch.device) -> tuple[StoreIdentity, MeasurementSet]:
+    identity = store_identity(data_path)
+    test_set = read_measurements(data_path, "test").to(device)
+    if len(test_set) == 0:
+        raise DataFileError(f"{data_path}: the test split is empty; check data.split in the config")
+    return identity, test_set
 
 
 @torch.no_grad()
@@ -139,14 +179,70 @@ def evaluate(
     Returns:
         The per-slice metrics (the rows of ``metrics.csv``).
     """
-    identity = store_identity(data_path)
-    test_set = read_measurements(data_path, "test").to(device)
-    if len(test_set) == 0:
-        raise DataFileError(f"{data_path}: the test split is empty; check data.split in the config")
+    names = check_metric_names(spec.get("metrics"))
+    identity, test_set = _test_split(data_path, device)
     model, run_code = None, code_hash(method)
     if get_method(method).trains:
         model, record = load_trained_model(run_dir, method, seed, spec, device, identity)
         run_code = str(record.get("code", {}).get("hash", ""))
+    outputs = (out_metrics, out_samples)
+    run = (method, seed, spec, names)
+    return _score(test_set, identity, run, model, run_code, run_dir / MODEL, *outputs)
+
+
+@torch.no_grad()
+def evaluate_checkpoint(
+    data_path: Path,
+    checkpoint: Checkpoint,
+    device: torch.device,
+    out_metrics: Path,
+    out_samples: Path,
+) -> pd.DataFrame:
+    """Score a checkpoint (:func:`read_checkpoint`) on the test split, as :func:`evaluate`.
+
+    A ``model.pt`` of ``ssibench train`` gives exactly its run's ``metrics.csv``, after the same
+    provenance checks. A plain state_dict is evaluated without them, with the store's scenario
+    spec unless ``checkpoint.spec`` has one; its ``code_hash`` is ``unrecorded``.
+    """
+    spec, path = dict(checkpoint.spec), checkpoint.path
+    method, seed = checkpoint.method, checkpoint.seed
+    if not get_method(method).trains:
+        raise ConfigError(f"{path}: method {method!r} has no network; evaluate it without --ckpt")
+    names = check_metric_names(spec.get("metrics"))
+    identity, test_set = _test_split(data_path, device)
+    if checkpoint.record is None:
+        run_code, fix = UNRECORDED_CODE, "pass the model spec of the run that trained it"
+        if "scenario" not in spec:
+            spec["scenario"] = _store_scenario(Path(data_path))
+    else:
+        run_code = str(checkpoint.record.get("code", {}).get("hash", ""))
+        fix = f"{path} is damaged: copy it again from its run folder"
+        store = checkpoint.record.get("data", {}).get("store")
+        hint = (
+            f"evaluate it on the store it was trained on ({store}) with its own spec (leave out "
+            "the --spec keys that differ)"
+        )
+        _check_record(path, checkpoint.record, method, seed, spec, identity, hint)
+    model = _build_model(path, checkpoint.weights, method, seed, spec, device, fix)
+    run = (method, seed, spec, names)
+    return _score(test_set, identity, run, model, run_code, path, out_metrics, out_samples)
+
+
+def _score(
+    test_set: MeasurementSet,
+    identity: StoreIdentity,
+    run: tuple[str, int, Mapping[str, Any], tuple[str, ...]],
+    model: nn.Module | None,
+    run_code: str,
+    model_path: Path,
+    out_metrics: Path,
+    out_samples: Path,
+) -> pd.DataFrame:
+    """Reconstruct the test split with ``model`` (Aᴴy if None) and write both outputs.
+
+    ``run`` is (method, seed, spec, metric names); ``model_path`` is named in messages.
+    """
+    method, seed, spec, names = run
     batch_size = parse_train_config(spec.get("train", {})).batch_size
     n_samples = parse_evaluate_config(spec.get("evaluate", {})).n_samples
     rows: list[dict[str, Any]] = []
@@ -159,16 +255,14 @@ def evaluate(
         if not bool(finite.all()):
             bad = index[~finite.cpu()].tolist()
             raise DataFileError(
-                f"{run_dir / MODEL}: the reconstruction of test slice(s) {bad} is not finite "
-                f"(the network diverged); no metrics were written; {rebuild_hint(run_dir / MODEL)}"
+                f"{model_path}: the reconstruction of test slice(s) {bad} is not finite "
+                f"(the network diverged); no metrics were written; {rebuild_hint(model_path)}"
             )
-        per_mode = {
-            mode: (image_metrics(recon, x, mode), image_metrics(zero_filled, x, mode))
-            for mode in METRIC_MODES
-        }
-        for mode, (scores, baseline) in per_mode.items():
-            values = {k: scores[k].cpu().numpy() for k in METRIC_COLUMNS}
-            base = {k: baseline[k].cpu().numpy() for k in METRIC_COLUMNS}
+        for mode in METRIC_MODES:
+            scores = compute_metrics(recon, x, names, mode)
+            baseline = compute_metrics(zero_filled, x, names, mode)
+            values = {k: scores[k].cpu().numpy() for k in names}
+            base = {k: baseline[k].cpu().numpy() for k in names}
             for position, sample in enumerate(index.tolist()):
                 rows.append(
                     {
@@ -177,8 +271,8 @@ def evaluate(
                         "seed": seed,
                         "sample": sample,
                         "mode": mode,
-                        **{k: float(values[k][position]) for k in METRIC_COLUMNS},
-                        **{f"zf_{k}": float(base[k][position]) for k in METRIC_COLUMNS},
+                        **{k: float(values[k][position]) for k in names},
+                        **{f"zf_{k}": float(base[k][position]) for k in names},
                         "store_hash": identity.content_hash,
                         "code_hash": run_code,
                     }

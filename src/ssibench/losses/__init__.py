@@ -21,7 +21,7 @@ from ssibench.losses.adversarial_multi_operator import (
     UAIRGeneratorLoss,
 )
 from ssibench.losses.augmentation import AugmentConsistencyLoss, TransformedPhysics
-from ssibench.losses.base import Loss, mse
+from ssibench.losses.base import Loss, call_loss, mse
 from ssibench.losses.consistency import AdjointMCLoss, MCLoss, SupLoss
 from ssibench.losses.dynamic import Artifact2ArtifactLoss, FrameSplittingModel, Phase2PhaseLoss
 from ssibench.losses.equivariant import EILoss, MOEILoss, MOILoss
@@ -88,5 +88,6 @@ __all__ = [
     "UnsupAdversarialDiscriminatorLoss",
     "UnsupAdversarialGeneratorLoss",
     "WeightedSplittingLoss",
+    "call_loss",
     "mse",
 ]

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from ssibench.losses.base import Loss, mse
 from ssibench.physics import Physics, conjugate_gradient
+from ssibench.physics.base import prox_l2
 from ssibench.transforms import Identity, RandomChoice, Rotate, Shift, Transform, TransformParams
 
 __all__ = ["AugmentConsistencyLoss", "TransformedPhysics", "default_image_transform"]
@@ -111,7 +112,7 @@ class TransformedPhysics:
     def prox_l2(self, z: Tensor, y: Tensor, gamma: Tensor | float) -> Tensor:
         """U = argmin_u (γ/2)‖A' u − y‖² + ½‖u − z‖² (class docstring), z ``(B, 2, H, W)``."""
         if self.transform.unitary:
-            inner = self.physics.prox_l2(self.transform.inverse(z, self.params), y, gamma)
+            inner = prox_l2(self.physics, self.transform.inverse(z, self.params), y, gamma)
             return self.transform.apply(inner, self.params)
 
         def normal(u: Tensor) -> Tensor:

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ssibench.losses.base import Loss
+from ssibench.losses.base import Loss, call_loss
 from ssibench.physics import Physics
 
 __all__ = [
@@ -85,7 +85,7 @@ class _LossScheduler(Loss):
     ) -> Tensor:
         """Σ of the scheduled losses (a grad-enabled 0-dim zero when none is scheduled)."""
         terms = [
-            loss(x_net=x_net, y=y, physics=physics, model=model, x=x, epoch=epoch)
+            call_loss(loss, x_net, y, physics, model, x, epoch)  # a user's loss: (B,) or scalar
             for index in self.schedule(epoch)
             for loss in self.groups[index]
         ]

@@ -35,7 +35,12 @@ from ssibench.losses.splitting_consistency import SplittingConsistencyLoss
 from ssibench.losses.sure import ENSURELoss, SureGaussianLoss
 from ssibench.losses.weighted_splitting import RobustSplittingLoss, WeightedSplittingLoss
 from ssibench.masks import GaussianMaskGenerator, MaskGenerator, make_mask_generator
-from ssibench.methods.registry import get_method, parse_method_options, skip_reason
+from ssibench.methods.registry import (
+    get_method,
+    parse_method_options,
+    plugin_builder,
+    skip_reason,
+)
 from ssibench.transforms import (
     Compose,
     CPABDiffeomorphism,
@@ -268,7 +273,16 @@ def build_losses(
     context = method_context(method, scenario_spec, overrides, generator)
     if get_method(method).adversarial:
         return []
-    return BUILDERS[method](context)
+    build = BUILDERS.get(method) or plugin_builder(method)
+    losses = build(context)
+    if not isinstance(losses, list | tuple) or not all(
+        isinstance(loss, torch.nn.Module) for loss in losses
+    ):
+        raise ConfigError(
+            f"method {method!r}: its builder must return a list of losses (nn.Module); got "
+            f"{losses!r}"
+        )
+    return list(losses)
 
 
 def builder_functions(method: str) -> list[Callable[..., Any]]:
@@ -276,4 +290,5 @@ def builder_functions(method: str) -> list[Callable[..., Any]]:
     from ssibench.methods.adversarial import ADVERSARIAL_BUILDERS
 
     get_method(method)
-    return [b for b in (BUILDERS.get(method), ADVERSARIAL_BUILDERS.get(method)) if b is not None]
+    found = (BUILDERS.get(method), ADVERSARIAL_BUILDERS.get(method), plugin_builder(method))
+    return [b for b in found if b is not None]

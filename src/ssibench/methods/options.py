@@ -14,7 +14,14 @@ from typing import Any, Literal
 
 from ssibench.errors import ConfigError
 
-__all__ = ["OPTION_ORDERS", "OPTION_RULES", "OptionOrder", "OptionRule", "check_options"]
+__all__ = [
+    "OPTION_ORDERS",
+    "OPTION_RULES",
+    "OptionOrder",
+    "OptionRule",
+    "check_options",
+    "option_rule_for",
+]
 
 
 #: A method option's value: a flag, a count or a real number.
@@ -169,6 +176,26 @@ OPTION_RULES: dict[str, OptionRule] = {
         minimum=1,
     ),
 }
+
+
+def option_rule_for(name: str, default: object, method: str) -> OptionRule:
+    """The rule of a new option a plugin method introduces: its default's type, no range.
+
+    Raises:
+        ConfigError: for a default that is not a bool, an int or a finite float.
+    """
+    if isinstance(default, bool):
+        kind: Literal["int", "float", "bool"] = "bool"
+    elif isinstance(default, int):
+        kind = "int"
+    elif isinstance(default, float) and math.isfinite(default):
+        kind = "float"
+    else:
+        raise ConfigError(
+            f"option {name!r} of method {method!r}: the default {default!r} is not a bool, an "
+            "integer or a finite number"
+        )
+    return OptionRule(kind, f"option of the plugin method {method!r}")
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ssibench.config.kinds import PHYSICS_KINDS
 from ssibench.errors import ConfigError
-from ssibench.methods.options import OPTION_RULES, OptionValue, check_options
+from ssibench.methods.options import OPTION_RULES, OptionValue, check_options, option_rule_for
 
 __all__ = [
     "METHODS",
@@ -27,6 +27,8 @@ __all__ = [
     "method_options",
     "options_record",
     "parse_method_options",
+    "plugin_builder",
+    "register",
     "skip_reason",
 ]
 
@@ -50,6 +52,7 @@ class MethodSpec:
         defaults: hyper-parameters and their reference values (overridable per method in the
             config as ``method_options.<method>.<option>``; types and ranges in
             :data:`ssibench.methods.options.OPTION_RULES`).
+        plugin: the plugin module that registered the method (None for the built-ins).
     """
 
     name: str
@@ -61,6 +64,7 @@ class MethodSpec:
     time_series: Literal["only", "also", "never"] = "never"
     adversarial: bool = False
     defaults: Mapping[str, OptionValue] = field(default_factory=dict)
+    plugin: str | None = None
 
 
 METHODS: dict[str, MethodSpec] = {
@@ -285,6 +289,57 @@ def _record_class(spec: MethodSpec) -> type:
 
 #: The options record of every method (a dataclass without fields for methods without options).
 _RECORDS: dict[str, type] = {name: _record_class(spec) for name, spec in METHODS.items()}
+
+
+#: Loss builders of the methods registered by plugins (the built-ins' are in ``builders``).
+_PLUGIN_BUILDERS: dict[str, Callable[[Any], list[Any]]] = {}
+
+
+def register(
+    name: str,
+    build: Callable[[Any], list[Any]],
+    *,
+    label: str,
+    supervised: bool,
+    needs_noise: bool,
+    time_series: Literal["only", "also", "never"],
+    defaults: Mapping[str, Any],
+    citation: str,
+    source: str | None,
+) -> MethodSpec:
+    """Add a method (see :func:`ssibench.register_method`); its options get rules from defaults.
+
+    An option name that a built-in method uses keeps the built-in rule; a new name gets a rule of
+    its default's type (bool, int or float) without a range.
+
+    Raises:
+        ConfigError: a name already registered, or an option default of another type.
+    """
+    if name in METHODS:
+        raise ConfigError(f"method {name!r} is already registered")
+    for option, value in defaults.items():
+        if option not in OPTION_RULES:
+            OPTION_RULES[option] = option_rule_for(option, value, name)
+    spec = MethodSpec(
+        name,
+        label,
+        citation,
+        supervised=supervised,
+        needs_noise=needs_noise,
+        time_series=time_series,
+        defaults=dict(defaults),
+        plugin=source,
+    )
+    check_options(name, {}, spec.defaults)  # a default must satisfy its own rule
+    METHODS[name] = spec
+    _PLUGIN_BUILDERS[name] = build
+    _RECORDS[name] = _record_class(spec)
+    return spec
+
+
+def plugin_builder(method: str) -> Callable[[Any], list[Any]] | None:
+    """The loss builder a plugin registered for ``method`` (None for a built-in method)."""
+    return _PLUGIN_BUILDERS.get(method)
 
 
 def options_record(method: str) -> type:

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from ssibench.models.unet import UNet
 from ssibench.physics import Physics
+from ssibench.physics.base import prox_l2
 
 __all__ = ["INITIAL_STEP_SIZE", "STEP_ORDERS", "MoDL", "build_modl"]
 
@@ -31,7 +32,9 @@ class MoDL(nn.Module):
 
     Aggarwal, Mani, Jacob, "MoDL: Model-Based Deep Learning Architecture for Inverse Problems",
     IEEE TMI 2019, arXiv:1712.02862. With x₀ = Aᴴy and P_γ(z) = argmin_u (γ/2)‖A u − y‖² + ½‖u − z‖²
-    (``physics.prox_l2``), iteration k = 0 … K−1 is
+    (:func:`ssibench.physics.base.prox_l2`: ``physics.prox_l2`` when the operator has one, else
+    conjugate gradient on (γ AᴴA + I) u = γ Aᴴy + z, so a user's operator needs only ``A`` and
+    ``A_adjoint``), iteration k = 0 … K−1 is
 
     * ``"dc-first"`` (default): xₖ₊₁ = D(P_γₖ(xₖ)); the output x_K is a denoiser output;
     * ``"denoiser-first"`` (the MoDL paper): xₖ₊₁ = P_γₖ(D(xₖ)); the output is data-consistent.
@@ -84,9 +87,9 @@ class MoDL(nn.Module):
         x = physics.A_adjoint(y)
         for gamma in self.step_sizes:
             if self.step_order == "dc-first":
-                x = self.denoiser(physics.prox_l2(x, y, gamma))
+                x = self.denoiser(prox_l2(physics, x, y, gamma))
             else:
-                x = physics.prox_l2(self.denoiser(x), y, gamma)
+                x = prox_l2(physics, self.denoiser(x), y, gamma)
         return x
 
 

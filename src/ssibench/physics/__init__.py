@@ -22,6 +22,7 @@ from ssibench.physics.base import (
     check_mask,
     conjugate_gradient,
     gaussian_noise,
+    prox_l2,
 )
 from ssibench.physics.cartesian import SingleCoilMRI
 from ssibench.physics.coils import BIRDCAGE_RADIUS, MultiCoilMRI, birdcage_maps
@@ -53,6 +54,7 @@ __all__ = [
     "conjugate_gradient",
     "fold_time",
     "gaussian_noise",
+    "prox_l2",
     "select_frames",
     "time_average",
     "unfold_time",

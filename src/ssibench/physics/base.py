@@ -4,6 +4,9 @@ Operators are small frozen dataclasses holding tensors (mask, coil maps) and the
 are never mutated. ``with_mask(m)`` returns a new operator that shares every other tensor. They hold
 no random generator: noise is drawn from a ``torch.Generator`` passed to :meth:`measure`.
 
+Models reach data consistency through :func:`prox_l2`, which also serves a user's operator that
+defines only ``A``, ``A_adjoint`` and ``with_mask`` (conjugate gradient on the normal equations).
+
 Conventions: images ``x`` are ``(B, 2, H, W)`` float (real/imaginary in dim 1); masks are 0/1 and
 carry a singleton channel dim, ``(B|1, 1, H, W)`` (or ``(B|1, 1, T, H, W)`` for time series). F is
 the centred orthonormal 2-D DFT of :mod:`ssibench.fft`, over the last two axes.
@@ -13,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import torch
 from torch import Tensor
@@ -27,6 +30,7 @@ __all__ = [
     "check_mask",
     "conjugate_gradient",
     "gaussian_noise",
+    "prox_l2",
 ]
 
 _Operator = TypeVar("_Operator", bound="MaskedOperator")
@@ -34,7 +38,14 @@ _Operator = TypeVar("_Operator", bound="MaskedOperator")
 
 @runtime_checkable
 class Physics(Protocol):
-    """What models and losses may assume of an MRI operator."""
+    """What models and losses may assume of an MRI operator (every built-in one offers it all).
+
+    A user's operator needs only ``A``, ``A_adjoint`` and ``with_mask``: models reach data
+    consistency through :func:`prox_l2`, which uses the operator's ``prox_l2`` when it has one and
+    otherwise solves (γ AᴴA + I) u = γ Aᴴy + z by conjugate gradient. The built-in operators are
+    also callable as in DeepInverse, ``y = physics(x)`` = ``measure(x, None)`` (noise from torch's
+    global generator; the pipeline itself always passes a named generator to ``measure``).
+    """
 
     mask: Tensor
     sigma: float
@@ -112,6 +123,16 @@ class MaskedOperator:
         if self.sigma == 0:
             return y
         return y + self._noise_mask() * gaussian_noise(y.shape, self.sigma, generator, y)
+
+    def __call__(self, x: Tensor) -> Tensor:
+        """Y = physics(x) = A x + M ⊙ σ ε, the noisy measurement (DeepInverse's ``physics(x)``).
+
+        ε is drawn from torch's global generator on x's device (seed it with
+        ``torch.manual_seed``): this is :meth:`measure` with ``generator=None``, for user code.
+        The pipeline itself always calls :meth:`measure` with a named generator, so its data do not
+        depend on the global random state.
+        """
+        return self.measure(x, None)
 
     def with_mask(self: _Operator, mask: Tensor) -> _Operator:
         """The same operator with ``mask``; no other tensor is copied."""
@@ -212,3 +233,47 @@ def conjugate_gradient(
         p = r + beta * p
         rho = torch.where(active, rho_new, rho)
     return u
+
+
+#: Conjugate-gradient defaults of :func:`prox_l2` for an operator without its own ``prox_l2``.
+PROX_CG_MAX_ITER = 50
+PROX_CG_TOL = 1e-4
+
+
+def prox_l2(
+    physics: Any,
+    z: Tensor,
+    y: Tensor,
+    gamma: Tensor | float,
+    max_iter: int = PROX_CG_MAX_ITER,
+    tol: float = PROX_CG_TOL,
+) -> Tensor:
+    """Data consistency u = argmin_u (γ/2)‖A u − y‖² + ½‖u − z‖² for any operator.
+
+    Uses ``physics.prox_l2`` when the operator has one (every built-in operator: closed form or
+    its own CG), so those results are unchanged. Otherwise only A and Aᴴ are needed: the normal
+    equations (γ AᴴA + I) u = γ Aᴴy + z, Hermitian positive definite for γ ≥ 0, are solved by
+    :func:`conjugate_gradient` on complex images from u₀ = z (``max_iter``, relative tolerance
+    ``tol``); gradients flow through the unrolled iterations, to γ as well.
+
+    Args:
+        physics: the operator; needs ``A`` and ``A_adjoint`` (``prox_l2`` optional).
+        z: the point to stay near, an image ``(B, 2, ...)``.
+        y: measurements, shaped like ``physics.A(z)``.
+        gamma: γ ≥ 0, a float or 0-dim tensor (MoDL's trainable step size).
+        max_iter: CG iteration cap (fallback only).
+        tol: CG relative residual tolerance (fallback only).
+
+    Returns:
+        u, shaped like ``z``.
+    """
+    own = getattr(physics, "prox_l2", None)
+    if own is not None:
+        return own(z, y, gamma)
+
+    def normal(u: Tensor) -> Tensor:
+        # (γ AᴴA + I) u, with A and Aᴴ on the real/imaginary pairs the operator works on.
+        return to_complex(gamma * physics.A_adjoint(physics.A(to_real(u)))) + u
+
+    rhs = to_complex(gamma * physics.A_adjoint(y) + z)
+    return to_real(conjugate_gradient(normal, rhs, to_complex(z), max_iter=max_iter, tol=tol))

@@ -11,9 +11,11 @@
 
 from ssibench.pipeline.checks import (
     CONFIG_HINT,
+    apply_plugins,
     check_config,
     n_volumes,
     scenario_spec,
+    ssibench_command,
     train_config,
 )
 from ssibench.pipeline.plan import FIGURES, RunPlan, dataset_name, plan_runs
@@ -23,6 +25,7 @@ __all__ = [
     "CONFIG_HINT",
     "FIGURES",
     "RunPlan",
+    "apply_plugins",
     "check_config",
     "dataset_name",
     "job_resources",
@@ -30,5 +33,6 @@ __all__ = [
     "plan_runs",
     "rule_resource",
     "scenario_spec",
+    "ssibench_command",
     "train_config",
 ]

@@ -13,17 +13,23 @@ from typing import Any
 
 from ssibench.config import PHYSICS_KINDS, check_finite_numbers
 from ssibench.config.records import parse_evaluate_config, parse_model_config, parse_train_config
+from ssibench.data.images import IMAGE_SUFFIXES, image_files, raw_files
+from ssibench.data.sources import BUILTIN_SOURCES, DATASETS
 from ssibench.data.splits import check_split_sizes
 from ssibench.errors import ConfigError
+from ssibench.evaluation.metrics import BUILTIN_METRICS, check_metric_names
 from ssibench.masks import make_mask_generator
 from ssibench.methods import METHODS, method_options
+from ssibench.plugins import load_plugins
 
 __all__ = [
     "CONFIG_HINT",
     "SIMULATE_KEYS",
+    "apply_plugins",
     "check_config",
     "n_volumes",
     "scenario_spec",
+    "ssibench_command",
     "train_config",
 ]
 
@@ -31,10 +37,36 @@ __all__ = [
 SPLIT_SUM_TOLERANCE = 1e-6
 #: Keys of the `simulate` section that every scenario spec inherits.
 SIMULATE_KEYS = ("mask", "acceleration", "center_fraction")
+#: Volume count of a plugin data set not built yet: resources are sized for this many.
+PLUGIN_VOLUMES_UNKNOWN = 100
 #: How every config error ends.
 CONFIG_HINT = "fix it in the config file (or --config) and re-run"
 
 Config = Mapping[str, Any]
+
+
+def apply_plugins(config: dict[str, Any]) -> tuple[str, ...]:
+    """Import the config's ``plugins`` and add ``extra_methods`` to ``methods`` (in place).
+
+    Runs before the other checks, so the names a plugin registers (methods, models, metrics,
+    physics, data sets) are valid everywhere in the config.
+
+    Returns:
+        The plugin modules loaded (config plugins and installed entry points).
+
+    Raises:
+        ConfigError: a plugin that cannot be imported or that registers a taken name.
+    """
+    loaded = load_plugins(config.get("plugins", []))
+    methods = list(config["methods"])
+    methods += [name for name in config.get("extra_methods", []) if name not in methods]
+    config["methods"] = methods
+    return loaded
+
+
+def ssibench_command(config: Config) -> str:
+    """The command line prefix of every job: ``ssibench`` plus ``--plugin <module>`` per plugin."""
+    return " ".join(["ssibench", *(f"--plugin {name}" for name in config.get("plugins", []))])
 
 
 def _closest(name: str, valid: Sequence[str]) -> str:
@@ -43,9 +75,18 @@ def _closest(name: str, valid: Sequence[str]) -> str:
 
 
 def n_volumes(data: Config) -> int:
-    """Raw volumes extracted: ``data.demo.n_volumes``, or the ``.h5`` files in ``data.raw_dir``."""
+    """Raw volumes extracted: ``data.demo.n_volumes``, or the files in ``data.raw_dir``.
+
+    Those are the ``.h5`` files for ``fastmri`` and the image files for ``images`` (one volume
+    each, :func:`ssibench.data.images.image_files`).
+    """
     if data["source"] == "demo":
         return int(data["demo"]["n_volumes"])
+    if data["source"] not in BUILTIN_SOURCES:  # a plugin's data set, once built
+        built = Path("data/raw") / f"{data['name']}-{data['image_size'][0]}x{data['image_size'][1]}"
+        return len(list(built.glob("*.npy"))) if built.is_dir() else PLUGIN_VOLUMES_UNKNOWN
+    if data["source"] == "images":
+        return len(image_files(data["raw_dir"]))
     return len(list(Path(data["raw_dir"]).glob("*.h5")))
 
 
@@ -94,8 +135,51 @@ def _check_method_names(config: Config) -> None:
                 )
 
 
+#: The time-series kinds a scenario may simulate (the others only come from stores).
+SIMULATED_TIME_SERIES = ("sequential",)
+
+
+def _check_physics_names(config: Config) -> None:
+    """Every scenario names a physics it can be simulated with (built in or from a plugin)."""
+    valid = [
+        name
+        for name, kind in PHYSICS_KINDS.items()
+        if not kind.time_series or name in SIMULATED_TIME_SERIES
+    ]
+    for scenario, spec in config["scenarios"].items():
+        if spec["physics"] not in valid:
+            raise ConfigError(
+                f"scenarios.{scenario}.physics: unknown physics {spec['physics']!r}"
+                f"{_closest(spec['physics'], valid)}; valid: {', '.join(valid)} (a plugin "
+                f"registers more with ssibench.register_physics); {CONFIG_HINT}"
+            )
+
+
+def _check_metric_names(config: Config) -> None:
+    """``metrics`` names registered metrics (after the plugins), the built-ins among them."""
+    try:
+        names = check_metric_names(config.get("metrics"))
+    except ConfigError as error:
+        raise ConfigError(f"{error}; {CONFIG_HINT}") from None
+    missing = [name for name in BUILTIN_METRICS if name not in names]
+    if missing:
+        raise ConfigError(
+            f"metrics: {', '.join(missing)} missing (the tables and figures need "
+            f"{', '.join(BUILTIN_METRICS)}); add your metrics after them; {CONFIG_HINT}"
+        )
+
+
 def _check_data(config: Config) -> None:
     data = config["data"]
+    if data["source"] not in BUILTIN_SOURCES and data["source"] not in DATASETS:
+        valid = [*BUILTIN_SOURCES, *DATASETS]
+        raise ConfigError(
+            f"data.source: unknown source {data['source']!r}{_closest(data['source'], valid)}; "
+            f"valid: {', '.join(valid)} (a plugin registers more with ssibench.register_dataset; "
+            f"list its module under plugins:); {CONFIG_HINT}"
+        )
+    if data["source"] == "images":
+        _check_image_folder(data["raw_dir"])
     if data["source"] != "fastmri":
         return
     raw_dir = data["raw_dir"]
@@ -109,6 +193,23 @@ def _check_data(config: Config) -> None:
     if not any(Path(raw_dir).glob("*.h5")):
         raise ConfigError(
             f"data.raw_dir: {raw_dir!r} holds no .h5 files; point it to the fastMRI volumes"
+        )
+
+
+def _check_image_folder(raw_dir: str | None) -> None:
+    if raw_dir is None:
+        raise ConfigError(
+            "data.raw_dir: required when data.source is 'images'; set it to the folder of your "
+            "images, e.g. --config data='{source: images, raw_dir: /data/my_images}'"
+        )
+    if not Path(raw_dir).is_dir():
+        raise ConfigError(f"data.raw_dir: {raw_dir!r} is not a folder; {CONFIG_HINT}")
+    if not image_files(raw_dir):
+        others = sorted({path.suffix or path.name for path in raw_files(raw_dir)})
+        found = f" (found: {', '.join(others)})" if others else ""
+        raise ConfigError(
+            f"data.raw_dir: {raw_dir!r} holds no image files{found}; data.source 'images' reads "
+            f"{', '.join(IMAGE_SUFFIXES)} files; point data.raw_dir at them"
         )
 
 
@@ -127,6 +228,8 @@ def check_config(config: Config) -> None:
             f"data.split: train + val + test = {total:g}, must be 1 (got {split}); {CONFIG_HINT}"
         )
     _check_method_names(config)
+    _check_physics_names(config)
+    _check_metric_names(config)
     for method, overrides in config["method_options"].items():
         method_options(method, overrides)  # names the option, the value and what is allowed
     try:  # the values the jobs will parse, checked now rather than after the data jobs
@@ -154,4 +257,5 @@ def check_config(config: Config) -> None:
         ) from None
     _check_data(config)
     fractions = [split[part] for part in ("train", "val", "test")]
-    check_split_sizes(n_volumes(data), fractions, where="data.split")
+    if n_volumes(data) != PLUGIN_VOLUMES_UNKNOWN:  # a plugin's data set is checked at extraction
+        check_split_sizes(n_volumes(data), fractions, where="data.split")

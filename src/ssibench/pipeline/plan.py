@@ -14,7 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ssibench.config.records import job_model_config
 from ssibench.errors import ConfigError
+from ssibench.evaluation.metrics import DEFAULT_METRICS
 from ssibench.methods import METHODS, skip_reason
 from ssibench.pipeline.checks import scenario_spec, train_config
 from ssibench.report.published import published_leaderboards
@@ -81,7 +83,8 @@ class RunPlan:
     def raw_dir(self) -> str:
         """The raw volume folder: built by ``demo_data``, or the user's fastMRI folder."""
         data = self.config["data"]
-        return f"data/raw/{self.dataset}" if data["source"] == "demo" else str(data["raw_dir"])
+        built = data["source"] not in ("fastmri", "images")  # the demo, or a plugin's data set
+        return f"data/raw/{self.dataset}" if built else str(data["raw_dir"])
 
     def measurements_path(self, scenario: str) -> str:
         """The measurement store of ``scenario``."""
@@ -144,7 +147,7 @@ class RunPlan:
         """What ``train`` gets: model, train (with the method's overrides), options, scenario."""
         return _json(
             {
-                "model": self.config["model"],
+                "model": job_model_config(self.config["model"]),
                 "train": train_config(self.config, method),
                 "method_options": self.config["method_options"].get(method, {}),
                 "scenario": scenario_spec(self.config, scenario),
@@ -152,16 +155,25 @@ class RunPlan:
         )
 
     def evaluate_spec(self, scenario: str, method: str) -> str:
-        """What ``evaluate`` gets; zero-filled (no network) only needs its batch size."""
+        """What ``evaluate`` gets; zero-filled (no network) only needs its batch size.
+
+        ``metrics`` (the columns of ``metrics.csv``) is passed only when it is not the default.
+        """
         spec: dict[str, Any] = {
             "method_options": self.config["method_options"].get(method, {}),
             "scenario": scenario_spec(self.config, scenario),
             "evaluate": self.config["evaluate"],
         }
         if METHODS[method].trains:
-            spec.update(model=self.config["model"], train=train_config(self.config, method))
+            spec.update(
+                model=job_model_config(self.config["model"]),
+                train=train_config(self.config, method),
+            )
         else:
             spec.update(train={"batch_size": self.config["train"]["batch_size"]})
+        metrics = list(self.config.get("metrics", DEFAULT_METRICS))
+        if metrics != list(DEFAULT_METRICS):  # left out by default: older runs keep their params
+            spec["metrics"] = metrics
         return _json(spec)
 
 

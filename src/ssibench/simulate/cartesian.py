@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from ssibench.data.slices import read_slice_store
-from ssibench.physics import MultiCoilMRI, SingleCoilMRI, birdcage_maps
+from ssibench.physics import MultiCoilMRI, Physics, SingleCoilMRI, birdcage_maps, build_operator
 from ssibench.simulate.spec import draw_acquisition_masks, validate_spec
 from ssibench.simulate.writer import write_simulation
 
@@ -65,10 +65,12 @@ def simulate(
     def draw_masks(batch: int, generator: torch.Generator) -> Tensor:
         return draw_acquisition_masks(spec, scenario, batch, height, width, generator)
 
-    def make_physics(masks: Tensor) -> SingleCoilMRI | MultiCoilMRI:
-        if coil_maps is None:
+    def make_physics(masks: Tensor) -> Physics:
+        if coil_maps is not None:
+            return MultiCoilMRI(masks, coil_maps, sigma=spec["sigma"])
+        if spec["physics"] == "single-coil":
             return SingleCoilMRI(masks, sigma=spec["sigma"])
-        return MultiCoilMRI(masks, coil_maps, sigma=spec["sigma"])
+        return build_operator(spec["physics"], masks, spec["sigma"])  # a plugin's physics
 
     return write_simulation(
         out,

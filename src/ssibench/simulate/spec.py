@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ssibench.config.kinds import SIMULATED_2D_KINDS
+from ssibench.config.kinds import PHYSICS_KINDS
 from ssibench.errors import ConfigError
 from ssibench.masks import MASK_GENERATORS, make_mask_generator
 
@@ -89,7 +89,7 @@ def validate_spec(scenario: str, spec: Mapping[str, Any]) -> dict[str, Any]:
     Args:
         scenario: scenario name (for messages: ``scenarios.<name>.<key>``).
         spec: the spec (module docstring); ``physics`` one of
-            :data:`ssibench.config.SIMULATED_2D_KINDS`.
+            :data:`ssibench.config.PHYSICS_KINDS` without a time dim (plugins may add some).
 
     Returns:
         A new dict with every key of :data:`SPEC_KEYS`.
@@ -102,9 +102,11 @@ def validate_spec(scenario: str, spec: Mapping[str, Any]) -> dict[str, Any]:
     check_required_keys(where, spec, SPEC_KEYS)
     full = {key: spec.get(key, default) for key, default in SPEC_KEYS.items()}
 
-    if full["physics"] not in SIMULATED_2D_KINDS:
+    # the 2-D kinds, with any a plugin registered (ssibench.register_physics)
+    allowed = [name for name, kind in PHYSICS_KINDS.items() if not kind.time_series]
+    if full["physics"] not in allowed:
         raise ConfigError(
-            f"{where}.physics: got {full['physics']!r}; allowed: {', '.join(SIMULATED_2D_KINDS)}"
+            f"{where}.physics: got {full['physics']!r}; allowed: {', '.join(allowed)}"
         )
     if not _is_number(full["sigma"]) or full["sigma"] < 0:
         raise ConfigError(f"{where}.sigma: got {full['sigma']!r}; expected a number ≥ 0")

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor, nn
 
-from ssibench.losses.base import Loss
+from ssibench.losses.base import Loss, call_loss
 from ssibench.physics import Physics
 
 __all__ = ["adversarial_step", "adversarial_step_function", "frozen"]
@@ -59,6 +59,8 @@ def adversarial_step(
 
     This is DeepInverse's ``AdversarialTrainer`` step with ``step_ratio_D = 1`` (D scores the x̂
     computed before the G update), without its ``retain_graph=True`` and wasted D gradients.
+    Every loss is called through :func:`~ssibench.losses.base.call_loss` (either signature; a
+    per-sample ``(B,)`` value is averaged).
     Losses that draw a new operator share it between G and D through their sampler (one draw per
     batch tensor ``y``). With fp16 mixed precision each optimiser has its own gradient scaler
     (backward on s·L, step on the unscaled gradients, skipped when not finite); without scalers,
@@ -86,20 +88,14 @@ def adversarial_step(
     with frozen(discriminator):
         x_net = model(y, physics)
         generator_terms = torch.stack(
-            [
-                loss(x_net=x_net, y=y, physics=physics, model=model, x=x, epoch=epoch)
-                for loss in generator_losses
-            ]
+            [call_loss(loss, x_net, y, physics, model, x, epoch) for loss in generator_losses]
         )
         _backward_and_step(generator_terms.sum(), optimizer_g, scaler_g)
 
     x_fake = x_net.detach()
     optimizer_d.zero_grad(set_to_none=True)
     discriminator_terms = torch.stack(
-        [
-            loss(x_net=x_fake, y=y, physics=physics, model=model, x=x, epoch=epoch)
-            for loss in discriminator_losses
-        ]
+        [call_loss(loss, x_fake, y, physics, model, x, epoch) for loss in discriminator_losses]
     )
     _backward_and_step(discriminator_terms.sum(), optimizer_d, scaler_d)
     return generator_terms.detach(), discriminator_terms.detach()

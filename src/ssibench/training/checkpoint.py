@@ -24,6 +24,7 @@ from ssibench.data.identity import StoreIdentity
 from ssibench.errors import DataFileError
 from ssibench.io import atomic_path
 from ssibench.provenance import code_hash, config_differences
+from ssibench.training.config import recorded_config
 
 __all__ = [
     "CHECKPOINT",
@@ -167,7 +168,7 @@ def restart_reason(
             f"trained on other data (store training hash {str(saved.get('training_hash'))[:12]}, "
             f"now {run_id['training_hash'][:12]})"
         )
-    changed = config_differences(saved.get("config"), run_id["config"])
+    changed = config_differences(recorded_config(saved.get("config")), run_id["config"])
     if changed:
         return f"made with another configuration ({'; '.join(changed)})"
     if saved.get("code_hash") != run_id["code_hash"]:

@@ -7,22 +7,45 @@ must match.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
 from torch import nn
 
-from ssibench.config.records import ModelConfig, parse_model_config, parse_train_config
+from ssibench.config.records import (
+    DEFAULT_MODEL,
+    ModelConfig,
+    parse_model_config,
+    parse_train_config,
+)
+from ssibench.errors import ConfigError
 from ssibench.methods import method_options
+from ssibench.models.build import MODELS, build_model
 from ssibench.models.modl import build_modl
 from ssibench.rng import stream
 
-__all__ = ["build_network", "resolved_config"]
+__all__ = ["build_network", "recorded_config", "resolved_config"]
 
 
 def build_network(config: ModelConfig, seed: int) -> nn.Module:
-    """MoDL + UNet initialised from the ``init`` stream of ``seed`` (the global RNG is not used)."""
+    """The network of ``config``, initialised from the ``init`` stream of ``seed``.
+
+    MoDL + UNet by default (the global RNG is not used); a model registered by a plugin is built
+    with ``config.options``, plus ``generator=`` the ``init`` stream when its builder takes one.
+    """
+    if config.name != DEFAULT_MODEL:
+        build = MODELS.get(config.name)
+        if build is None:
+            raise ConfigError(
+                f"model.name: unknown model {config.name!r}; valid models: {', '.join(MODELS)} "
+                "(a plugin registers more with ssibench.register_model)"
+            )
+        options = dict(config.options)
+        if "generator" in inspect.signature(build).parameters:
+            options["generator"] = stream(seed, "init")
+        return build_model(config.name, **options)
     return build_modl(
         num_iter=config.num_iter,
         step_order=config.step_order,
@@ -31,6 +54,21 @@ def build_network(config: ModelConfig, seed: int) -> nn.Module:
         generator=stream(seed, "init"),
         identity_init=config.identity_init,
     )
+
+
+def recorded_config(config: object) -> object:
+    """A recorded run configuration with the ``model`` keys added since filled with defaults.
+
+    Records written before ``model.name``/``model.options`` existed describe the same MoDL; they
+    must compare equal to today's resolved configuration of the same run.
+    """
+    if not isinstance(config, Mapping) or not isinstance(config.get("model"), Mapping):
+        return config
+    try:
+        model = asdict(parse_model_config(config["model"]))
+    except ConfigError:  # a record of another shape: compared as it is, key by key
+        return config
+    return {**config, "model": model}
 
 
 def resolved_config(spec: Mapping[str, Any], method: str) -> dict[str, Any]:

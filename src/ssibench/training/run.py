@@ -123,7 +123,9 @@ def build_trainable(
         device: the compute device.
     """
     network = build_network(parse_model_config(resolved["model"]), seed).to(device)
-    autocast_forward(network.denoiser, config.amp, device.type)
+    # MoDL: only the denoiser under autocast (data consistency stays float32); a plugin's
+    # network as a whole
+    autocast_forward(getattr(network, "denoiser", network), config.amp, device.type)
     state = TrainingState(
         modules={"model": network},
         optimizers={"optimizer": torch.optim.Adam(network.parameters(), lr=config.lr)},

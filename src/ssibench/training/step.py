@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from ssibench.losses import Loss
+from ssibench.losses.base import call_loss
 
 __all__ = [
     "StepFunction",
@@ -29,9 +30,15 @@ __all__ = [
 
 
 def adapt(model: nn.Module, losses: list[Loss]) -> nn.Module:
-    """Let each loss wrap the model, in order (measurement splitting does)."""
+    """Let each loss wrap the model, in order (measurement splitting does).
+
+    A user's loss need not derive from :class:`~ssibench.losses.Loss`: one without ``adapt_model``
+    (a plain ``nn.Module``) leaves the model unchanged.
+    """
     for loss in losses:
-        model = loss.adapt_model(model)
+        adapt_model = getattr(loss, "adapt_model", None)
+        if adapt_model is not None:
+            model = adapt_model(model)
     return model
 
 
@@ -83,15 +90,16 @@ def train_step(
 ) -> Tensor:
     """One step on L = Σᵢ Lᵢ(x̂), x̂ = f(y, A); returns the detached terms ``(len(losses),)``.
 
+    Each Lᵢ is called through :func:`~ssibench.losses.base.call_loss`: our keyword-only or
+    DeepInverse's positional signature, a scalar or a per-sample ``(B,)`` value (averaged).
+
     The backward pass runs on s·L and the optimiser steps on the gradients divided by s, skipping
     the step if they are not finite (fp16 loss scaling); a disabled ``scaler`` (s = 1, no check)
     makes this a plain step.
     """
     optimizer.zero_grad(set_to_none=True)
     x_net = forward_train(model, y, physics)
-    terms = torch.stack(
-        [loss(x_net=x_net, y=y, physics=physics, model=model, x=x, epoch=epoch) for loss in losses]
-    )
+    terms = torch.stack([call_loss(loss, x_net, y, physics, model, x, epoch) for loss in losses])
     scaler.scale(terms.sum()).backward()
     scaler.step(optimizer)
     scaler.update()
