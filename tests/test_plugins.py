@@ -301,3 +301,74 @@ def test_a_bad_plugin_data_set_is_named(isolated_plugins, tmp_path: Path) -> Non
         write_dataset("nothing", {}, tmp_path)
     with pytest.raises(isolated_plugins.PluginError, match="data set name 'broken' is already"):
         ssibench.register_dataset("broken", lambda: {})
+
+
+def test_a_wrong_signature_is_refused_naming_the_plugin(isolated_plugins, tmp_path, monkeypatch):
+    """A builder, metric or physics that cannot be called, and a loss the trainer cannot call."""
+    import ssibench
+    from ssibench.errors import ConfigError
+    from ssibench.methods.builders import build_losses
+
+    with pytest.raises(isolated_plugins.PluginError, match=r"called as build\(context\)"):
+        ssibench.register_method("no-context", lambda: [], label="x")
+    with pytest.raises(isolated_plugins.PluginError, match=r"called as fn\(x_hat, x\)"):
+        ssibench.register_metric("one-arg", lambda x: x)
+    with pytest.raises(isolated_plugins.PluginError, match=r"build\(mask, sigma=sigma\)"):
+        ssibench.register_physics("no-sigma", lambda mask: mask)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    name = _write_plugin(
+        tmp_path,
+        "odd_loss_plugin",
+        """
+        import torch
+        import ssibench
+
+        class OddLoss(torch.nn.Module):
+            def forward(self, prediction, target):
+                return (prediction - target).pow(2).mean()
+
+        ssibench.register_method("odd", lambda context: [OddLoss()], label="Odd")
+        """,
+    )
+    isolated_plugins.load_plugins([name], entry_points=False)
+    scenario = {"physics": "single-coil", "sigma": 0.0, "mask": "gaussian", "acceleration": 4}
+    with pytest.raises(ConfigError) as error:
+        build_losses("odd", scenario, None, torch.Generator())
+    message = str(error.value)
+    assert "plugin 'odd_loss_plugin'" in message
+    assert "OddLoss cannot be called: its forward takes no x_net, y, physics, model" in message
+    assert "forward(self, x_net, y, physics, model" in message
+
+
+def test_the_workflow_refuses_a_broken_plugin_method_before_any_job(
+    isolated_plugins, tmp_path, monkeypatch
+) -> None:
+    import yaml
+    from snakemake.utils import validate
+
+    from ssibench.config import drop_disabled_scenarios
+    from ssibench.errors import ConfigError
+    from ssibench.pipeline import apply_plugins, check_config
+
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.syspath_prepend(str(tmp_path))
+    _write_plugin(
+        tmp_path,
+        "failing_builder_plugin",
+        """
+        import ssibench
+
+        def build(context):
+            return [context.options.missing_option]
+
+        ssibench.register_method("fails", build, label="Fails")
+        """,
+    )
+    config = yaml.safe_load((root / "config" / "config.yaml").read_text())
+    config.update(plugins=["failing_builder_plugin"], extra_methods=["fails"])
+    drop_disabled_scenarios(config)
+    validate(config, str(root / "workflow" / "schemas" / "config.schema.yaml"))
+    apply_plugins(config)
+    assert config["methods"][-1] == "fails"
+    with pytest.raises(ConfigError, match=r"plugin 'failing_builder_plugin'.*AttributeError"):
+        check_config(config)

@@ -82,11 +82,33 @@ def _refuse_clash(kind: str, name: str, taken: Mapping[str, Any] | Sequence[str]
         )
 
 
-def _require_callable(kind: str, name: str, value: object, what: str) -> None:
+def _require_callable(
+    kind: str,
+    name: str,
+    value: object,
+    what: str,
+    call: str | None = None,
+    n_args: int = 0,
+    **keywords: object,
+) -> None:
+    """Refuse a non-callable, or one that cannot take ``n_args`` positional arguments."""
     if not callable(value):
         raise PluginError(
             f"{_who()}: {kind} {name!r}: {what} must be callable; got {type(value).__name__}"
         )
+    if call is None:
+        return
+    try:
+        signature = inspect.signature(value)
+    except (TypeError, ValueError):  # no introspectable signature: it will tell when called
+        return
+    try:
+        signature.bind(*range(n_args), **keywords)
+    except TypeError as error:
+        raise PluginError(
+            f"{_who()}: {kind} {name!r}: {what} is called as {call}, but its signature "
+            f"{signature} does not fit ({error})"
+        ) from None
 
 
 def register_method(
@@ -116,7 +138,7 @@ def register_method(
     from ssibench.methods.registry import METHODS, register
 
     _refuse_clash("method", name, METHODS)
-    _require_callable("method", name, build, "build")
+    _require_callable("method", name, build, "build", "build(context)", 1)
     if time_series not in ("only", "also", "never"):
         raise PluginError(
             f"{_who()}: method {name!r}: time_series must be 'only', 'also' or 'never'; "
@@ -164,7 +186,7 @@ def register_metric(
     from ssibench.evaluation import metrics
 
     _refuse_clash("metric", name, metrics.METRICS)
-    _require_callable("metric", name, fn, "fn")
+    _require_callable("metric", name, fn, "fn", "fn(x_hat, x)", 2)
     metrics.register_metric(name, fn, higher_is_better=higher_is_better)
 
 
@@ -180,7 +202,7 @@ def register_physics(name: str, build: Callable[..., Any], *, description: str =
     from ssibench.physics import OPERATORS
 
     _refuse_clash("physics", name, PHYSICS_KINDS)
-    _require_callable("physics", name, build, "build")
+    _require_callable("physics", name, build, "build", "build(mask, sigma=sigma)", 1, sigma=0.0)
     PHYSICS_KINDS[name] = PhysicsKind(
         name, False, False, False, description or f"registered by {_who()}"
     )

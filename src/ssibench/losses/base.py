@@ -81,6 +81,37 @@ def _accepted_keywords(loss: Callable[..., Tensor]) -> tuple[str, ...]:
     return _accepted(loss)
 
 
+def signature_problem(loss: Callable[..., Tensor]) -> str | None:
+    """Why ``loss`` cannot be called as a loss, or None if it can.
+
+    A loss must accept ``x_net, y, physics, model`` by keyword (both our keyword-only signature
+    and DeepInverse's positional-or-keyword one do) and require nothing else.
+    """
+    forward = type(loss).forward if isinstance(loss, nn.Module) else loss
+    try:
+        signature = inspect.signature(forward)
+    except (TypeError, ValueError):  # a builtin without a signature: it will tell at call time
+        return None
+    parameters = list(signature.parameters.values())
+    if isinstance(loss, nn.Module) and parameters:
+        parameters = parameters[1:]  # self
+    names = {p.name for p in parameters}
+    takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+    missing = [n for n in ("x_net", "y", "physics", "model") if n not in names and not takes_kwargs]
+    required = [
+        p.name
+        for p in parameters
+        if p.default is inspect.Parameter.empty
+        and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+        and p.name not in ("x_net", "y", "physics", "model")
+    ]
+    if missing:
+        return f"its forward takes no {', '.join(missing)}"
+    if required:
+        return f"its forward requires {', '.join(required)}, which the trainer does not pass"
+    return None
+
+
 def reduce_loss(value: Any, loss: object, batch_size: int) -> Tensor:
     """The 0-dim loss of a batch from what ``loss`` returned.
 

@@ -29,6 +29,7 @@ from ssibench.losses import (
     SplittingLoss,
     SupLoss,
 )
+from ssibench.losses.base import signature_problem
 from ssibench.losses.dynamic import Artifact2ArtifactLoss, Phase2PhaseLoss
 from ssibench.losses.moc import MOConsistencyLoss
 from ssibench.losses.splitting_consistency import SplittingConsistencyLoss
@@ -282,6 +283,16 @@ def build_losses(
             f"method {method!r}: its builder must return a list of losses (nn.Module); got "
             f"{losses!r}"
         )
+    for loss in losses:
+        problem = signature_problem(loss)
+        if problem is not None:
+            spec = get_method(method)
+            where = f" (plugin {spec.plugin!r})" if spec.plugin else ""
+            raise ConfigError(
+                f"method {method!r}{where}: loss {type(loss).__name__} cannot be called: "
+                f"{problem}; write it as forward(self, x_net, y, physics, model, x=None, "
+                "**kwargs) returning a scalar or one value per sample"
+            )
     return list(losses)
 
 

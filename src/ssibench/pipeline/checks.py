@@ -19,7 +19,7 @@ from ssibench.data.splits import check_split_sizes
 from ssibench.errors import ConfigError
 from ssibench.evaluation.metrics import BUILTIN_METRICS, check_metric_names
 from ssibench.masks import make_mask_generator
-from ssibench.methods import METHODS, method_options
+from ssibench.methods import METHODS, method_options, skip_reason
 from ssibench.plugins import load_plugins
 
 __all__ = [
@@ -133,6 +133,35 @@ def _check_method_names(config: Config) -> None:
                     f"{section}.{method}: unknown method{_closest(method, list(METHODS))}; "
                     f"valid: {valid}; {CONFIG_HINT}"
                 )
+
+
+def _check_plugin_methods(config: Config) -> None:
+    """Build each plugin method's losses once per scenario it applies to, before any job runs.
+
+    A builder that fails, or a loss the trainer cannot call, then stops the workflow at once
+    instead of in a training job after the data jobs.
+    """
+    import torch
+
+    from ssibench.methods.builders import build_losses
+
+    for method in config["methods"]:
+        if METHODS[method].plugin is None:
+            continue
+        for scenario in config["scenarios"]:
+            spec = scenario_spec(config, scenario)
+            if skip_reason(method, spec) is not None:
+                continue
+            options = config["method_options"].get(method)
+            try:
+                build_losses(method, spec, options, torch.Generator())
+            except ConfigError as error:
+                raise ConfigError(f"{error}; {CONFIG_HINT}") from None
+            except Exception as error:  # the plugin's own bug: name it, keep the cause
+                raise ConfigError(
+                    f"method {method!r} (plugin {METHODS[method].plugin!r}): building its losses "
+                    f"for scenario {scenario!r} failed with {type(error).__name__}: {error}"
+                ) from error
 
 
 #: The time-series kinds a scenario may simulate (the others only come from stores).
@@ -256,6 +285,7 @@ def check_config(config: Config) -> None:
             f"simulate (at data.image_size {data['image_size']}): {error}; {CONFIG_HINT}"
         ) from None
     _check_data(config)
+    _check_plugin_methods(config)
     fractions = [split[part] for part in ("train", "val", "test")]
     if n_volumes(data) != PLUGIN_VOLUMES_UNKNOWN:  # a plugin's data set is checked at extraction
         check_split_sizes(n_volumes(data), fractions, where="data.split")
