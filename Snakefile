@@ -5,7 +5,7 @@ from snakemake.utils import min_version, validate
 
 from ssibench.config import drop_disabled_scenarios
 
-min_version("8.0")
+min_version("9.27")
 
 
 configfile: "config/config.yaml"
