@@ -115,9 +115,11 @@ def test_write_rows_refuses_missing_per_sample_masks(tmp_path):
 
 
 def test_missing_file_names_path_and_rebuild_command(tmp_path):
-    path = tmp_path / "absent.h5"
-    with pytest.raises(DataFileError, match=re.escape(f"snakemake --cores all --force {path}")):
+    path = tmp_path / "absent.h5"  # not a workflow output: the hint names the target of one
+    target = "snakemake --cores all data/measurements/<dataset>/<scenario>.h5"
+    with pytest.raises(DataFileError, match=re.escape(f"{path}: no such measurement store")) as e:
         read_measurements(path, "train")
+    assert target in str(e.value)
 
 
 def test_missing_group_or_dataset_is_named(tmp_path, generator):

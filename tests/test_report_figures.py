@@ -129,7 +129,7 @@ def test_curves_show_each_loss_term_and_the_mean_validation_psnr() -> None:
     panels = {ax.get_label(): ax for ax in figure.axes if ax.get_label() in ("ei", "sup")}
     assert list(panels) == ["sup", "ei"]
     ei = panels["ei"]
-    assert [line.get_label() for line in ei.lines] == ["mc", "ei"]
+    assert [line.get_label() for line in ei.lines] == ["MC", "EI"]  # readable term names
     np.testing.assert_allclose(ei.lines[0].get_ydata(), [2.0, 1.0])  # mean over the two seeds
     assert ei.get_yscale() == "log"
     val = next(ax for ax in figure.axes if ax.get_label() == "ei:val_psnr")
@@ -205,6 +205,9 @@ def test_cli_writes_every_kind_as_pdf_and_png(tmp_path: Path) -> None:
         outputs = [str(out / f"{kind}.pdf"), str(out / f"{kind}.png")]
         assert main(["figures", kind, *arguments, *common, *outputs]) == 0, kind
         assert (out / f"{kind}.pdf").read_bytes()[:5] == b"%PDF-"
+        pdf = (out / f"{kind}.pdf").read_bytes()  # TrueType, no Type 3 (IEEE PDF eXpress)
+        assert b"/Type3" not in pdf
+        assert b"/FontFile2" in pdf
         assert (out / f"{kind}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -25,12 +25,10 @@ check_config(config)
 PLAN = plan_runs(config)
 #: `ssibench`, with `--plugin <module>` per plugin: how every rule calls the package.
 SSIBENCH = ssibench_command(config)
-for _scenario, _pairs in PLAN.skipped.items():
-    for _method, _reason in _pairs:
-        print(
-            f"ssibench: skipping {_method} in scenario {_scenario}: {_reason}",
-            file=sys.stderr,
-        )
+# One block per call, grouped by reason (not a line per pair): every dry run prints it too.
+_SKIPPED = PLAN.skipped_summary()
+if _SKIPPED:
+    print(_SKIPPED, file=sys.stderr)
 
 DATA = config["data"]
 SCENARIOS = config["scenarios"]
@@ -50,6 +48,7 @@ wildcard_constraints:
 slices_path = PLAN.slices_path
 measurements_path = PLAN.measurements_path
 run_path = PLAN.run_path
+external_path = PLAN.external_path
 all_targets = PLAN.all_targets
 
 
@@ -159,13 +158,48 @@ def scenario_store(wildcards):
 
 
 def scenario_metrics(wildcards):
-    """metrics.csv of every run of the scenario (same order as scenario_samples)."""
+    """metrics.csv of every run of the scenario, its external runs included."""
     return PLAN.scenario_files(wildcards.scenario, "metrics.csv")
 
 
 def scenario_samples(wildcards):
-    """samples.npz of every run of the scenario (same order as scenario_metrics)."""
+    """samples.npz of every run of the scenario with images (same order as sample_metrics)."""
     return PLAN.scenario_files(wildcards.scenario, "samples.npz")
+
+
+def sample_metrics(wildcards):
+    """metrics.csv of every run with a samples.npz: all but external runs given as metrics."""
+    return PLAN.sample_metrics(wildcards.scenario)
+
+
+# ---------------------------------------------------------------- external runs
+
+
+def external_names_regex(kind=None):
+    """Wildcard constraint of the external run names (given by `kind`, if any).
+
+    With none configured it matches nothing, so the external rules never claim a path.
+    """
+    names = [name for s in SCENARIOS for name in PLAN.external_names(s, kind)]
+    return "|".join(re.escape(name) for name in names) or "(?!)"
+
+
+def external_checkpoint_input(wildcards):
+    """The scenario's measurements and the external run's checkpoint file."""
+    return {
+        "data": measurements_path(wildcards.scenario),
+        "checkpoint": config["external_runs"][wildcards.name]["checkpoint"],
+    }
+
+
+def external_import_input(wildcards):
+    """The measurements, the metrics.csv to import (the config's or the checkpoint's evaluation)
+    and the checks it must pass."""
+    return {
+        "data": measurements_path(wildcards.scenario),
+        "metrics": PLAN.external_source(wildcards.name),
+        "code": report_code("checks"),
+    }
 
 
 def trained_run_files(wildcards, name):
@@ -192,6 +226,19 @@ def train_spec(wildcards):
 
 def evaluate_spec(wildcards):
     return PLAN.evaluate_spec(wildcards.scenario, wildcards.method)
+
+
+def external_evaluate_spec(wildcards):
+    return PLAN.external_evaluate_spec(wildcards.name)
+
+
+def external_state_dict_options(wildcards):
+    """`--method M --model-spec JSON` of a plain state_dict, already shell-quoted; else empty."""
+    return PLAN.external_state_dict_options(wildcards.name)
+
+
+def external_label(wildcards):
+    return config["external_runs"][wildcards.name]["label"]
 
 
 def skipped_notes(wildcards):

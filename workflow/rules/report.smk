@@ -58,7 +58,7 @@ rule combined_table:
 rule figure_samples:
     input:
         data=scenario_store,
-        metrics=scenario_metrics,
+        metrics=sample_metrics,
         samples=scenario_samples,
         code=figure_code("fig_samples"),
     output:

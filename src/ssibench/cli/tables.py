@@ -80,43 +80,60 @@ def add_data_argument(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def read_metrics(paths: Sequence[Path], scenario: str, data: Path) -> list[pd.DataFrame]:
+def read_metrics(
+    paths: Sequence[Path], scenario: str, data: Path, hint: str | None = None
+) -> list[pd.DataFrame]:
     """Read metrics.csv files, one DataFrame each, checked against the store ``data``.
 
     Each file must have the columns ``ssibench evaluate`` writes, rows of ``scenario`` only, and
     pass :func:`ssibench.report.checks.check_metrics` (same store, exactly its test slices, finite).
+    An external run's file also has the column ``external_label``
+    (:data:`ssibench.report.leaderboard.EXTERNAL_LABEL`).
+
+    Args:
+        paths: the files.
+        scenario: the scenario every row must belong to.
+        data: the scenario's measurement store.
+        hint: the fix that ends each message (default: the command that rebuilds the file).
 
     Raises:
-        DataFileError: naming the file, what is wrong and the command that rebuilds it.
+        DataFileError: naming the file, what is wrong and the fix.
     """
     from ssibench.data.identity import store_identity
-    from ssibench.report import METRICS_COLUMNS
+    from ssibench.report import EXTERNAL_LABEL, METRICS_COLUMNS
     from ssibench.report.checks import check_metrics
 
     store = store_identity(data)
     frames = []
     for path in paths:
-        frame = read_table(path, "metrics", dtype={"store_hash": str, "code_hash": str})
+        fix = rebuild_hint(path) if hint is None else hint
+        text_columns = {"store_hash": str, "code_hash": str, EXTERNAL_LABEL: str}
+        frame = read_table(path, "metrics", dtype=text_columns)
         missing = [column for column in METRICS_COLUMNS if column not in frame.columns]
         if missing or frame.empty:
             what = f"no column(s) {', '.join(missing)}" if missing else "no rows"
-            raise DataFileError(f"{path}: {what}; {rebuild_hint(path)}")
+            raise DataFileError(f"{path}: {what}; {fix}")
         others = sorted(set(frame["scenario"].astype(str)) - {scenario})
         if others:
             raise DataFileError(
                 f"{path}: rows of scenario(s) {', '.join(others)}, expected only {scenario!r}; "
-                f"{rebuild_hint(path)}"
+                f"{fix}"
             )
-        check_metrics(frame, path, store)
+        check_metrics(frame, path, store, fix)
         frames.append(frame)
     return frames
 
 
 def stale_code_notes(frames: Sequence[pd.DataFrame]) -> list[str]:
-    """One note per run whose recorded code hash differs from the installed code's."""
+    """One note per run whose recorded code hash differs from the installed code's.
+
+    External runs are left out: their code is not the installed one by definition.
+    """
     from ssibench.provenance import SHORT_HASH, code_hash
+    from ssibench.report import EXTERNAL_LABEL
     from ssibench.report.checks import stale_code_runs
 
+    frames = [frame for frame in frames if EXTERNAL_LABEL not in frame.columns]
     methods = {str(m) for frame in frames for m in frame["method"].unique()}
     current = {method: code_hash(method) for method in methods}
     return [

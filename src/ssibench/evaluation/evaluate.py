@@ -5,6 +5,7 @@ Every test slice is scored in both metric modes (``ssibench`` and ``fastmri``, s
 baseline Aᴴy, so each ``metrics.csv`` carries its own baseline. The metrics are the spec's
 ``metrics`` list (default ``psnr, ssim, nmse``; a registered metric adds its column ``<name>`` and
 ``zf_<name>``). The first ``n_samples`` test slices are saved as magnitude images for the figures.
+Each tenth of the test slices scored prints one progress line (silenced by ``ssibench --quiet``).
 
 Provenance is checked: a trained model is evaluated only on the store it was trained on (its
 record's ``training_hash``) and with the configuration it was trained with; a non-finite
@@ -48,6 +49,7 @@ from ssibench.evaluation.metrics import (
 from ssibench.io import atomic_path
 from ssibench.methods import get_method
 from ssibench.methods.builders import build_losses
+from ssibench.progress import progress
 from ssibench.provenance import code_hash, config_differences
 from ssibench.rng import stream
 from ssibench.training import MODEL, adapt, build_network, resolved_config
@@ -105,7 +107,7 @@ def load_trained_model(
     """
     path = run_dir / MODEL
     if not path.exists():
-        raise DataFileError(f"{path}: no trained model; train it first with `snakemake {path}`")
+        raise DataFileError(f"{path}: no trained model; {rebuild_hint(path)}")
     parts = run_parts(load_file(path, device))
     if parts is None:
         raise DataFileError(
@@ -247,7 +249,8 @@ def _score(
     n_samples = parse_evaluate_config(spec.get("evaluate", {})).n_samples
     rows: list[dict[str, Any]] = []
     saved: dict[str, list[np.ndarray]] = {"target": [], "recon": [], "zero_filled": []}
-    for index in torch.arange(len(test_set)).split(batch_size):
+    n_test, tenths_shown = len(test_set), 0
+    for index in torch.arange(n_test).split(batch_size):
         x, y, physics = test_set.x[index], test_set.y[index], test_set.physics(index)
         zero_filled = physics.A_adjoint(y)
         recon = model(y, physics) if model is not None else zero_filled
@@ -281,6 +284,11 @@ def _score(
         if keep.any():
             for name, image in (("target", x), ("recon", recon), ("zero_filled", zero_filled)):
                 saved[name].append(complex_abs(image[keep.to(image.device)])[:, 0].cpu().numpy())
+        # at most ten lines however many batches: one each time another tenth is done
+        done = int(index[-1]) + 1
+        if done * 10 // n_test > tenths_shown:
+            tenths_shown = done * 10 // n_test
+            progress(f"evaluate {method}: {done}/{n_test} test slices")
     metrics = (
         pd.DataFrame(rows).sort_values(["mode", "sample"], kind="stable").reset_index(drop=True)
     )

@@ -242,6 +242,58 @@ def _check_image_folder(raw_dir: str | None) -> None:
         )
 
 
+def _check_external_runs(config: Config) -> None:
+    """Each ``external_runs`` entry: a configured scenario, one existing file, a name of its own."""
+    scenarios = list(config["scenarios"])
+    for name, run in config.get("external_runs", {}).items():
+        key = f"external_runs.{name}"
+        if name in METHODS:  # rows, folders and published numbers are keyed by the name
+            raise ConfigError(
+                f"{key}: {name!r} is a method's name; rename the external run, e.g. "
+                f"'{name}-external'; {CONFIG_HINT}"
+            )
+        if run["scenario"] not in scenarios:
+            raise ConfigError(
+                f"{key}.scenario: unknown scenario {run['scenario']!r}"
+                f"{_closest(run['scenario'], scenarios)}; configured: {', '.join(scenarios)}; "
+                f"{CONFIG_HINT}"
+            )
+        given = [part for part in ("checkpoint", "metrics") if run.get(part) is not None]
+        if len(given) != 1:
+            raise ConfigError(
+                f"{key}: give exactly one of `checkpoint` (a model.pt or state_dict to evaluate) "
+                f"and `metrics` (a metrics.csv computed elsewhere), got "
+                f"{' and '.join(given) or 'neither'}; {CONFIG_HINT}"
+            )
+        path = Path(run[given[0]])
+        if not path.is_file():
+            raise ConfigError(
+                f"{key}.{given[0]}: no such file {str(path)!r} (relative paths start in the "
+                f"working directory, {Path.cwd()}); {CONFIG_HINT}"
+            )
+        method, model_spec = run.get("method"), run.get("model_spec") or {}
+        if (method is not None or model_spec) and given[0] != "checkpoint":
+            raise ConfigError(
+                f"{key}: `method` and `model_spec` describe a checkpoint; leave them out with "
+                f"`metrics`; {CONFIG_HINT}"
+            )
+        if (method is None) != (not model_spec):  # a plain state_dict needs both; model.pt none
+            raise ConfigError(
+                f"{key}: a plain state_dict needs both `method` and `model_spec` (a model.pt of "
+                f"`ssibench train` records them: give neither); {CONFIG_HINT}"
+            )
+        if method is not None and (method not in METHODS or not METHODS[method].trains):
+            trained = [m for m, spec in METHODS.items() if spec.trains]
+            raise ConfigError(
+                f"{key}.method: {method!r} is not a method with a network"
+                f"{_closest(method, trained)}; valid: {', '.join(trained)}; {CONFIG_HINT}"
+            )
+        try:
+            parse_model_config(model_spec)
+        except ConfigError as error:
+            raise ConfigError(f"{key}.model_spec: {error}; {CONFIG_HINT}") from None
+
+
 def check_config(config: Config) -> None:
     """Raise ``ConfigError`` for what the schema cannot check: cross-key rules, registries, files.
 
@@ -286,6 +338,7 @@ def check_config(config: Config) -> None:
         ) from None
     _check_data(config)
     _check_plugin_methods(config)
+    _check_external_runs(config)
     fractions = [split[part] for part in ("train", "val", "test")]
     if n_volumes(data) != PLUGIN_VOLUMES_UNKNOWN:  # a plugin's data set is checked at extraction
         check_split_sizes(n_volumes(data), fractions, where="data.split")

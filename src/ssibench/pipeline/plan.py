@@ -10,6 +10,7 @@ Snakemake's params trigger reruns exactly the jobs a config edit affects.
 from __future__ import annotations
 
 import json
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -122,7 +123,20 @@ class RunPlan:
         return [run for run in self.scenario_runs(scenario) if METHODS[run[1]].trains]
 
     def scenario_files(self, scenario: str, name: str) -> list[str]:
-        """File ``name`` (``metrics.csv``, ``samples.npz``) of every run of ``scenario``."""
+        """File ``name`` (``metrics.csv``, ``samples.npz``) of every run of ``scenario``.
+
+        The scenario's runs, then its external runs that have the file: every one has a
+        ``metrics.csv``, those evaluated from a checkpoint a ``samples.npz``.
+        """
+        kind = "checkpoint" if name == "samples.npz" else None
+        return self._own_files(scenario, name) + self._external_files(scenario, name, kind)
+
+    def sample_metrics(self, scenario: str) -> list[str]:
+        """``metrics.csv`` of every run with images (the order of the ``samples.npz`` files)."""
+        own = self._own_files(scenario, "metrics.csv")
+        return own + self._external_files(scenario, "metrics.csv", "checkpoint")
+
+    def _own_files(self, scenario: str, name: str) -> list[str]:
         return [self.run_path(*run, name) for run in self.scenario_runs(scenario)]
 
     def trained_files(self, scenario: str, name: str) -> list[str]:
@@ -136,6 +150,85 @@ class RunPlan:
     def skipped_notes(self, scenario: str) -> list[str]:
         """``method: reason`` of each method skipped in ``scenario`` (listed under its table)."""
         return [f"{method}: {reason}" for method, reason in self.skipped[scenario]]
+
+    def skipped_summary(self) -> str:
+        """The skipped (scenario, method) pairs as one short block, grouped by reason; "" if none.
+
+        Printed once per Snakemake call (dry runs and ``--report`` included), so it is a count and
+        one line per reason and set of scenarios, e.g. ``  needs a noise level (sigma > 0): ensure,
+        robust-ssdu in single-coil, multicoil``, rather than a line per pair. Reasons, methods and
+        scenarios keep the config's order.
+        """
+        scenarios_of: dict[tuple[str, str], list[str]] = {}  # (reason, method) → scenarios
+        for scenario, pairs in self.skipped.items():
+            for method, reason in pairs:
+                scenarios_of.setdefault((reason, method), []).append(scenario)
+        if not scenarios_of:
+            return ""
+        groups: dict[tuple[str, tuple[str, ...]], list[str]] = {}  # (reason, scenarios) → methods
+        for (reason, method), scenarios in scenarios_of.items():
+            groups.setdefault((reason, tuple(scenarios)), []).append(method)
+        total = sum(len(scenarios) for scenarios in scenarios_of.values())
+        noun = "pair" if total == 1 else "pairs"
+        lines = [f"ssibench: {total} (scenario, method) {noun} skipped (listed under each table):"]
+        lines += [
+            f"  {reason}: {', '.join(methods)} in {', '.join(scenarios)}"
+            for (reason, scenarios), methods in groups.items()
+        ]
+        return "\n".join(lines)
+
+    # ------------------------------------------------------------ external runs
+
+    def external_names(self, scenario: str, kind: str | None = None) -> list[str]:
+        """External runs of ``scenario``, in config order.
+
+        ``kind`` (``checkpoint`` or ``metrics``) keeps those given by that key.
+        """
+        return [
+            name
+            for name, run in self.config.get("external_runs", {}).items()
+            if run["scenario"] == scenario and (kind is None or run.get(kind) is not None)
+        ]
+
+    def external_path(self, scenario: str, name: str, file: str) -> str:
+        """File ``file`` of external run ``name``'s folder, beside the scenario's method folders."""
+        return f"{self.results}/runs/{scenario}/external/{name}/{file}"
+
+    def _external_files(self, scenario: str, file: str, kind: str | None) -> list[str]:
+        return [self.external_path(scenario, n, file) for n in self.external_names(scenario, kind)]
+
+    def external_evaluate_spec(self, name: str) -> str:
+        """``--spec`` of an external checkpoint's evaluation: this config's slices of evaluation.
+
+        A model.pt keeps its own model, train, options and scenario (a differing one is refused);
+        a plain state_dict gets its method's ``method_options``, as the workflow's runs do.
+        """
+        run = self.config["external_runs"][name]
+        spec: dict[str, Any] = {"evaluate": self.config["evaluate"]}
+        metrics = list(self.config.get("metrics", DEFAULT_METRICS))
+        if metrics != list(DEFAULT_METRICS):
+            spec["metrics"] = metrics
+        if run.get("method") is not None:
+            spec["method_options"] = self.config["method_options"].get(run["method"], {})
+        return _json(spec)
+
+    def external_state_dict_options(self, name: str) -> str:
+        """``--method M --model-spec JSON`` for a plain state_dict, shell-quoted; else empty."""
+        run = self.config["external_runs"][name]
+        if run.get("method") is None:
+            return ""
+        model_spec = shlex.quote(_json(run["model_spec"]))
+        return f"--method {shlex.quote(run['method'])} --model-spec {model_spec}"
+
+    def external_source(self, name: str) -> str:
+        """The ``metrics.csv`` an external run's rows are imported from.
+
+        The config's file, or the evaluation of the run's checkpoint.
+        """
+        run = self.config["external_runs"][name]
+        if run.get("metrics") is not None:
+            return str(run["metrics"])
+        return self.external_path(run["scenario"], name, "checkpoint_metrics.csv")
 
     # ------------------------------------------------------------ job specs (sorted JSON)
 

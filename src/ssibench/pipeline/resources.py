@@ -99,9 +99,12 @@ def sized_mem_mb(config: Config, rule: str, scenario: str) -> float:
     return data_mb(config, scenario, ("test",))
 
 
-def sized_runtime_min(config: Config, rule: str, method: str) -> float:
-    """The config-sized part of a train or evaluate job's run time (minutes)."""
-    if not METHODS[method].trains:  # zero-filled: no network
+def sized_runtime_min(config: Config, rule: str, method: str | None) -> float:
+    """The config-sized part of a train or evaluate job's run time (minutes).
+
+    ``method`` None is an external checkpoint's evaluation, sized as the config's network.
+    """
+    if method is not None and not METHODS[method].trains:  # zero-filled: no network
         return 0
     if rule == "train":
         train = config["train"]
@@ -113,6 +116,16 @@ def sized_runtime_min(config: Config, rule: str, method: str) -> float:
     else:
         flops = n_images(config, "test") * FLOPS_FORWARD * LOSS_PASSES * model_macs(config)
     return flops / (gflops(config, rule) * 1e9) / 60
+
+
+def _method(wildcards: Any) -> str | None:
+    """The job's method; None for an external checkpoint's evaluation (no method wildcard)."""
+    return getattr(wildcards, "method", None)
+
+
+def _evaluates_network(wildcards: Any) -> bool:
+    method = _method(wildcards)
+    return method is None or METHODS[method].trains
 
 
 def job_resources(config: Config, rule: str) -> dict[str, Callable[..., int] | int]:
@@ -130,7 +143,7 @@ def job_resources(config: Config, rule: str) -> dict[str, Callable[..., int] | i
             return math.ceil(mem_mb + sized_mem_mb(config, rule, wildcards.scenario)) * attempt
 
         def sized_runtime(wildcards: Any, attempt: int) -> int:
-            sized = sized_runtime_min(config, rule, wildcards.method)
+            sized = sized_runtime_min(config, rule, _method(wildcards))
             return math.ceil(runtime_min + sized) * attempt
 
         resources = {"mem_mb": sized_mem, "runtime": sized_runtime}
@@ -141,7 +154,7 @@ def job_resources(config: Config, rule: str) -> dict[str, Callable[..., int] | i
         }
     gpu = config["resources"].get(rule, {}).get("gpu", 0)
     if gpu > 0 and rule == "evaluate":  # zero-filled evaluates no network: it needs no GPU
-        resources["gpu"] = lambda wildcards: gpu if METHODS[wildcards.method].trains else 0
+        resources["gpu"] = lambda wildcards: gpu if _evaluates_network(wildcards) else 0
     elif gpu > 0:
         resources["gpu"] = gpu
     return resources

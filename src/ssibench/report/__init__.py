@@ -7,7 +7,13 @@ module per figure, so that editing one figure's code reruns only that figure's r
 """
 
 from ssibench.report.fig_samples import RunSamples, sample_figure
-from ssibench.report.leaderboard import METRICS_COLUMNS, build_leaderboard, leaderboard_table
+from ssibench.report.leaderboard import (
+    EXTERNAL_LABEL,
+    METRICS_COLUMNS,
+    build_leaderboard,
+    leaderboard_table,
+    with_external,
+)
 from ssibench.report.published import published_leaderboards, with_published
 from ssibench.report.render import (
     combined_latex,
@@ -17,6 +23,7 @@ from ssibench.report.render import (
 )
 
 __all__ = [
+    "EXTERNAL_LABEL",
     "METRICS_COLUMNS",
     "RunSamples",
     "build_leaderboard",
@@ -27,5 +34,6 @@ __all__ = [
     "sample_figure",
     "scenario_latex",
     "scenario_markdown",
+    "with_external",
     "with_published",
 ]

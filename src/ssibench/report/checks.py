@@ -32,19 +32,23 @@ def _listed(values: Sequence[int]) -> str:
     return shown + (f", … ({len(values)} in all)" if len(values) > LISTED_SLICES else "")
 
 
-def check_metrics(frame: pd.DataFrame, path: Path, store: StoreIdentity) -> None:
+def check_metrics(
+    frame: pd.DataFrame, path: Path, store: StoreIdentity, hint: str | None = None
+) -> None:
     """Raise ``DataFileError`` unless ``frame`` (one ``metrics.csv``) may be tabulated.
 
     Args:
         frame: the rows of ``path``, with the columns ``ssibench evaluate`` writes.
         path: the file, for messages.
         store: identity of the scenario's measurement store.
+        hint: how to fix the file, ending each message (default: the command that rebuilds it,
+            for a workflow output; a file made elsewhere needs another fix).
 
     Raises:
         DataFileError: naming ``path``, what is wrong (other store, missing or repeated slices, a
-            missing metric mode, non-finite values) and the command that rebuilds it.
+            missing metric mode, non-finite values) and the fix.
     """
-    hint = rebuild_hint(path)
+    hint = rebuild_hint(path) if hint is None else hint
     if "store_hash" not in frame.columns:
         raise DataFileError(
             f"{path}: no column 'store_hash' (written by an older ssibench); {hint}"

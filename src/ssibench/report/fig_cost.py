@@ -2,7 +2,8 @@
 
 Read from Snakemake ``benchmark:`` files of the train jobs (``s``: wall seconds, ``max_rss``:
 peak resident memory in MB); with several seeds the bar is the mean and the error bar the
-range over seeds. Untrained baselines (zero-filled) have no training job and no bar.
+range over seeds (drawn only where the seeds differ). Untrained baselines (zero-filled) have no
+training job and no bar; colours follow the method groups, as in the legend.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 from ssibench.methods import METHODS, MethodSpec
 from ssibench.report.style import GROUP_COLOURS, PAGE_WIDTH, figure_style, method_group
@@ -89,21 +91,34 @@ def cost_figure(
                     stats.loc[order, "max"].to_numpy() - mean,
                 ]
             )
-            ax.barh(
-                positions,
-                mean,
-                xerr=spread if (spread > 0).any() else None,
-                color=colours,
-                height=0.7,
-                error_kw=dict(linewidth=0.6, capsize=1.5),
-            )
+            ax.barh(positions, mean, color=colours, height=0.7)
+            # whiskers only where seeds differ: a zero-width one left a stray cap on the bar end
+            varied = (spread > 0).any(axis=0)
+            if varied.any():
+                ax.errorbar(
+                    mean[varied],
+                    positions[varied],
+                    xerr=spread[:, varied],
+                    fmt="none",
+                    ecolor="black",
+                    elinewidth=0.6,
+                    capsize=1.5,
+                )
             ax.set_xlabel(unit)
             ax.grid(axis="x", linewidth=0.3, alpha=0.5)
             ax.set_label(name)
         axes[0].set_yticks(positions, labels)
-        n_seeds = int(grouped.size().max())
+        groups = [g for g in GROUP_COLOURS if any(method_group(m, methods) == g for m in order)]
+        figure.legend(
+            handles=[Patch(color=GROUP_COLOURS[g], label=g) for g in groups],
+            loc="outside upper right",
+            ncols=len(groups),
+            frameon=False,
+        )
+        fewest, n_seeds = int(grouped.size().min()), int(grouped.size().max())
+        seeds = f"{fewest}–{n_seeds}" if fewest < n_seeds else str(n_seeds)
         figure.suptitle(
-            f"Scenario {scenario}: cost of training ({n_seeds} seed{'s' if n_seeds > 1 else ''}"
+            f"Scenario {scenario}: cost of training ({seeds} seed{'s' if n_seeds > 1 else ''}"
             f"{', bars: mean, whiskers: range' if n_seeds > 1 else ''})",
             x=0.02,
             ha="left",

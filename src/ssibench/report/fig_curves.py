@@ -1,8 +1,11 @@
 """Figure 3: training curves — every loss term and the validation PSNR per epoch, per method.
 
 One small panel per trained method: the loss terms of ``train_log.csv`` (``loss_*`` columns,
-the epoch means of the weighted terms; on a log axis when they span more than a decade) and the
-validation PSNR on a second axis. With several seeds the curves are the mean over seeds.
+the epoch means of the weighted terms, named by :func:`~ssibench.report.style.loss_label`) and
+the validation PSNR (dashed) on a second axis. The loss axis is logarithmic when every plotted
+value of the panel is positive and linear otherwise (SURE-type losses such as ENSURE can be
+negative). Tick labels carry no offset or ×10ⁿ corner label; PSNR ticks have at most two
+decimals. With several seeds the curves are the mean over seeds.
 """
 
 from __future__ import annotations
@@ -10,29 +13,86 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogLocator, MaxNLocator, NullFormatter
 
 from ssibench.methods import METHODS, MethodSpec
-from ssibench.report.style import OKABE_ITO, PAGE_WIDTH, figure_style
+from ssibench.report.style import (
+    OKABE_ITO,
+    PAGE_WIDTH,
+    CompactFormatter,
+    figure_style,
+    loss_label,
+)
 
-__all__ = ["TRAIN_LOG_COLUMNS", "curves_figure"]
+__all__ = ["MIN_PSNR_SPAN", "TRAIN_LOG_COLUMNS", "curves_figure", "loss_scale"]
 
 #: Columns every ``train_log.csv`` has (written by ``ssibench train``).
 TRAIN_LOG_COLUMNS = ("epoch", "loss_total")
 _COLUMNS = 4
-_PANEL_HEIGHT = 1.25
+_PANEL_HEIGHT = 1.5
 _VAL_COLOUR = OKABE_ITO[0]
-#: Loss terms spanning more than this ratio are drawn on a log axis.
-LOG_SPAN = 10.0
-#: Longest legend label of a loss term (the class-derived names can be long).
-MAX_LABEL = 18
+#: Smallest range (dB) of the PSNR axis, so that two-decimal ticks stay distinct.
+MIN_PSNR_SPAN = 0.1
+#: Legends whose labels together exceed this many characters stack their entries.
+_LEGEND_ROW_CHARS = 26
 
 
-def _short(name: str) -> str:
-    """A loss term's legend label, cut to :data:`MAX_LABEL` characters."""
-    return name if len(name) <= MAX_LABEL else name[: MAX_LABEL - 1] + "…"
+def loss_scale(values: np.ndarray) -> str:
+    """``log`` when every finite value is positive, else ``linear``."""
+    finite = values[np.isfinite(values)]
+    return "log" if finite.size and bool((finite > 0).all()) else "linear"
+
+
+def _format_log_axis(ax: Axes) -> None:
+    """Decade ticks (10ⁿ) over two or more decades, else 1-2-5 or plain ticks, never crowded.
+
+    Decided on the view limits (the autoscaled data range), so that a constant loss, which the
+    log axis widens to a decade or more, gets its decades.
+    """
+    low, high = (math.log10(limit) for limit in ax.get_ylim())
+    decades = math.floor(high) - math.ceil(low) + 1
+    ax.yaxis.set_minor_formatter(NullFormatter())  # minor labels of a log axis crowd each other
+    if decades >= 2:
+        ax.yaxis.set_major_locator(LogLocator(base=10, numticks=4))
+        return
+    one_two_five = [
+        m * 10.0**e
+        for e in range(math.floor(low), math.floor(high) + 1)
+        for m in (1.0, 2.0, 5.0)
+        if low <= math.log10(m * 10.0**e) <= high
+    ]
+    if len(one_two_five) >= 2:
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    else:  # less than a factor of ~2.5: evenly spaced ticks read best
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=3))
+    ax.yaxis.set_major_formatter(CompactFormatter())
+
+
+def _plot_psnr(ax: Axes, psnr: pd.Series, method: str) -> None:
+    """Validation PSNR (epochs without validation skipped) on a right axis of ``ax``."""
+    twin = ax.twinx()
+    twin.plot(
+        psnr.index,
+        psnr.to_numpy(),
+        color=_VAL_COLOUR,
+        linestyle="--",
+        linewidth=0.9,
+        marker="o" if len(psnr) < 3 else None,
+        markersize=1.5,
+    )
+    low, high = float(psnr.min()), float(psnr.max())
+    if high - low < MIN_PSNR_SPAN:
+        centre = 0.5 * (low + high)
+        twin.set_ylim(centre - 0.6 * MIN_PSNR_SPAN, centre + 0.6 * MIN_PSNR_SPAN)
+    twin.yaxis.set_major_locator(MaxNLocator(nbins=4, steps=[1, 2, 5, 10]))
+    twin.yaxis.set_major_formatter(CompactFormatter(max_decimals=2))
+    twin.tick_params(labelsize=5, colors=_VAL_COLOUR)
+    twin.spines["right"].set_visible(True)
+    twin.set_label(f"{method}:val_psnr")
 
 
 def curves_figure(
@@ -50,7 +110,8 @@ def curves_figure(
         methods: registry giving labels.
 
     Returns:
-        A ``Figure`` with one axes per method (labelled with the method name).
+        A ``Figure`` with one axes per method (labelled with the method name), its legend
+        under the panel.
 
     Raises:
         ValueError: for no logs or a log without the :data:`TRAIN_LOG_COLUMNS`.
@@ -72,40 +133,44 @@ def curves_figure(
             mean = pd.concat(runs).groupby("epoch").mean(numeric_only=True).sort_index()
             terms = [c for c in mean.columns if c.startswith("loss_") and c != "loss_total"]
             terms = terms or ["loss_total"]
-            values = mean[terms].to_numpy()
-            # a log axis when every term is positive and they span more than a decade (SURE-type
-            # losses such as ENSURE can be negative and need the linear axis)
-            log = bool((values > 0).all()) and values.max() > LOG_SPAN * values.min()
-            for index, term in enumerate(terms):
+            labels = [loss_label(term) for term in terms]
+            for index, (term, label) in enumerate(zip(terms, labels, strict=True)):
                 ax.plot(
                     mean.index,
                     mean[term].to_numpy(),
                     linewidth=0.9,
                     color=OKABE_ITO[1 + index % (len(OKABE_ITO) - 1)],
-                    label=_short(term.removeprefix("loss_")),
+                    label=label,
+                    marker="o" if len(mean) == 1 else None,  # one epoch: no line to see
+                    markersize=1.5,
                 )
-            if log:
+            values = mean[terms].to_numpy(dtype=np.float64)
+            if loss_scale(values) == "log":
                 ax.set_yscale("log")
-                # decades only: minor-tick labels of a log axis crowd each other
-                ax.yaxis.set_major_locator(LogLocator(base=10, numticks=4))
-                ax.yaxis.set_minor_formatter(NullFormatter())
+                _format_log_axis(ax)
             else:
-                ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
-            # right-aligned: the left corner holds the y axis' offset text (×1e−2)
-            ax.set_title(methods[method].label if method in methods else method, loc="right", pad=2)
+                ax.yaxis.set_major_locator(MaxNLocator(nbins=4))
+                ax.yaxis.set_major_formatter(CompactFormatter())
+            if len(mean) == 1:  # the integer locator falls back to fractions for one epoch
+                ax.set_xticks(mean.index)
+            else:
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
+            ax.set_title(methods[method].label if method in methods else method, pad=2)
             ax.set_label(method)
             ax.tick_params(labelsize=5)
-            ax.legend(loc="best", fontsize=5, frameon=False, handlelength=1.0)
+            # under the panel: inside, "best" would ignore the PSNR curve of the twin axis
+            ax.legend(
+                loc="upper center",
+                bbox_to_anchor=(0.5, -0.14),
+                ncols=len(labels) if sum(map(len, labels)) <= _LEGEND_ROW_CHARS else 1,
+                fontsize=5,
+                frameon=False,
+                handlelength=1.0,
+                columnspacing=0.8,
+                borderaxespad=0.0,
+            )
             if "val_psnr" in mean.columns and mean["val_psnr"].notna().any():
-                twin = ax.twinx()
-                twin.plot(
-                    mean.index, mean["val_psnr"], color=_VAL_COLOUR, linestyle="--", linewidth=0.9
-                )
-                twin.tick_params(labelsize=5, colors=_VAL_COLOUR)
-                twin.ticklabel_format(axis="y", useOffset=False)
-                twin.spines["right"].set_visible(True)
-                twin.set_label(f"{method}:val_psnr")
+                _plot_psnr(ax, mean["val_psnr"].dropna(), method)
         for ax in axes[len(order) :]:
             ax.set_axis_off()
         figure.supxlabel("epoch")

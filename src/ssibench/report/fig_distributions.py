@@ -15,9 +15,15 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from ssibench.methods import METHODS, MethodSpec
-from ssibench.report.leaderboard import LEADERBOARD_MODE, leaderboard_table
+from ssibench.report.leaderboard import LEADERBOARD_MODE, leaderboard_table, with_external
 from ssibench.report.stats import per_slice
-from ssibench.report.style import GROUP_COLOURS, PAGE_WIDTH, figure_style, method_group
+from ssibench.report.style import (
+    EXTERNAL_SUFFIX,
+    GROUP_COLOURS,
+    PAGE_WIDTH,
+    figure_style,
+    method_group,
+)
 
 __all__ = ["distribution_figure"]
 
@@ -40,6 +46,7 @@ def distribution_figure(
     Returns:
         A ``Figure`` with two axes (PSNR, SSIM) sharing the method axis.
     """
+    methods = with_external(metrics, methods, EXTERNAL_SUFFIX)  # specs of external runs
     table = leaderboard_table(metrics, methods)
     order = table["method"].tolist()
     rows = metrics[metrics["mode"] == LEADERBOARD_MODE]

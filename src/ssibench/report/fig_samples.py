@@ -20,8 +20,14 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from ssibench.methods import METHODS, MethodSpec
-from ssibench.report.leaderboard import LEADERBOARD_MODE, leaderboard_table
-from ssibench.report.style import ERROR_CMAP, OKABE_ITO, PAGE_WIDTH, figure_style
+from ssibench.report.leaderboard import LEADERBOARD_MODE, leaderboard_table, with_external
+from ssibench.report.style import (
+    ERROR_CMAP,
+    EXTERNAL_SUFFIX,
+    OKABE_ITO,
+    PAGE_WIDTH,
+    figure_style,
+)
 
 __all__ = ["RunSamples", "ZoomRegion", "auto_zoom_region", "sample_figure"]
 
@@ -211,6 +217,7 @@ def sample_figure(
         ValueError: for no runs, runs saving different test rows, an out-of-range
             ``sample_index``, a zoom region outside the image or a missing metrics row.
     """
+    methods = with_external(metrics, methods, EXTERNAL_SUFFIX)  # specs of external runs
     reference = _check_runs(runs, sample_index)
     sample = int(reference.indices[sample_index])
     order = leaderboard_table(metrics, methods)["method"].tolist()
@@ -297,12 +304,13 @@ def sample_figure(
             colour_bar = figure.colorbar(
                 error_image,
                 ax=axes[1::2, :].ravel().tolist(),
-                shrink=0.8,
+                shrink=0.8 if n_strips > 1 else 1.0,  # one strip: a short bar, keep all of it
                 pad=0.01,
-                aspect=30,
+                aspect=30 if n_strips > 1 else 20,
                 extend="max",
             )
-            colour_bar.set_label("absolute error (scale: zero-filled)")
+            # two short lines: one long one overran the bar of a single strip
+            colour_bar.set_label("absolute error\n(scale: zero-filled)", fontsize=6)
         figure.suptitle(
             f"Scenario {scenario}: test slice {sample} (PSNR of this slice; box: zoomed region)"
         )

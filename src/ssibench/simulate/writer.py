@@ -3,6 +3,8 @@
 Randomness: masks from the ``masks`` stream, noise from the ``noise`` stream, both CPU generators
 of the master seed, drawn split by split (train, val, test) and chunk by chunk in a fixed order, so
 the same seed gives a bit-identical store on any machine and whatever device later trains on it.
+Each written chunk prints one progress line (``simulate <scenario>: <split> <done>/<n> slices``,
+silenced by ``ssibench --quiet``).
 """
 
 from __future__ import annotations
@@ -13,11 +15,11 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from tqdm import tqdm
 
 from ssibench.data.measurements import write_measurements
 from ssibench.data.slices import SliceStore
 from ssibench.data.splits import SPLITS
+from ssibench.progress import progress
 from ssibench.rng import stream
 
 __all__ = ["SIMULATE_CHUNK", "write_simulation"]
@@ -79,11 +81,11 @@ def write_simulation(
         coil_maps=coil_maps,
         skipped_files=store.skipped_files,
     ) as writer:
-        progress = tqdm(total=len(store), desc=f"simulate {scenario}", unit="slice")
         for split in SPLITS:
             index = store.split[split]
+            n_split = index.shape[0]
             writer.create_split(split, index, y_shape, shared_mask=shared_mask)
-            for start in range(0, index.shape[0], SIMULATE_CHUNK):
+            for start in range(0, n_split, SIMULATE_CHUNK):
                 rows = index[start : start + SIMULATE_CHUNK]
                 images = store.images[rows]
                 x = torch.stack([images, torch.zeros_like(images)], dim=1)
@@ -94,6 +96,6 @@ def write_simulation(
                 writer.write_rows(
                     split, start, x, y, masks=None if shared_mask is not None else masks
                 )
-                progress.update(rows.shape[0])
-        progress.close()
+                done = start + rows.shape[0]
+                progress(f"simulate {scenario}: {split} {done}/{n_split} slices")
     return out

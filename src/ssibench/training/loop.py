@@ -9,6 +9,7 @@ optimisers, schedulers, gradient scalers, log and every random stream's state) i
 atomically, so a killed job restarted with the same arguments resumes where it stopped and ends
 with the same weights as an uninterrupted run. A non-finite loss or gradient stops training
 (:class:`~ssibench.errors.TrainingDivergedError`) before anything of the diverged epoch is written.
+Each saved epoch prints one progress line (:func:`epoch_line`, silenced by ``ssibench --quiet``).
 
 :func:`ssibench.training.run.train` builds these collaborators from a method name.
 """
@@ -23,22 +24,41 @@ from pathlib import Path
 
 import torch
 from torch import Tensor, nn
-from tqdm import tqdm
 
 from ssibench.config.records import TrainConfig
 from ssibench.data.measurements import MeasurementSet
 from ssibench.errors import TrainingDivergedError
 from ssibench.evaluation.metrics import image_metrics
 from ssibench.losses import Loss
+from ssibench.progress import format_duration, progress
 from ssibench.training.checkpoint import RunCheckpoint, TrainingState, write_log
 from ssibench.training.step import StepFunction, all_finite
 
-__all__ = ["Trainable", "fit", "validate"]
+__all__ = ["Trainable", "epoch_line", "fit", "validate"]
 
 
 def _term_name(loss: Loss) -> str:
     """Column name of a loss term in the log, e.g. ``EILoss`` → ``loss_ei``."""
     return "loss_" + type(loss).__name__.removesuffix("Loss").lower()
+
+
+def epoch_line(row: dict[str, float], epochs: int, seconds_per_epoch: float) -> str:
+    """The progress line of a finished epoch, from its log ``row``.
+
+    E.g. ``epoch 3/150  loss_mc 0.0123  loss_ei 0.0456  val_psnr 31.20  12.3 s/epoch  ETA
+    0:30:08``: every loss term, the validation PSNR on validation epochs, the mean wall time of
+    the epochs of this process and the time the remaining epochs take at that pace.
+    """
+    epoch = int(row["epoch"])
+    fields = [f"epoch {epoch}/{epochs}"]
+    # the terms, not loss_total: their sum, which the log has
+    terms = [key for key in row if key.startswith("loss_") and key != "loss_total"]
+    fields += [f"{key} {row[key]:.4g}" for key in terms]
+    if "val_psnr" in row:
+        fields.append(f"val_psnr {row['val_psnr']:.2f}")
+    fields.append(f"{seconds_per_epoch:.3g} s/epoch")
+    fields.append(f"ETA {format_duration(seconds_per_epoch * (epochs - epoch))}")
+    return "  ".join(fields)
 
 
 def _batches(n: int, batch_size: int, order: Tensor | None = None) -> list[Tensor]:
@@ -107,7 +127,7 @@ def fit(
         config: epochs, batch size, validation interval, mixed precision.
         checkpoint: written after every epoch; resumed at the start when its identity matches.
         log_path: ``train_log.csv``, rewritten after every epoch.
-        name: the method's name, for the progress bar and error messages.
+        name: the method's name, for error messages.
 
     Returns:
         The log (one row per epoch) and the number of epochs resumed from the checkpoint.
@@ -126,13 +146,8 @@ def fit(
 
     device = train_set.x.device
     steps_per_epoch = -(-len(train_set) // config.batch_size)
-    progress = tqdm(
-        total=config.epochs * steps_per_epoch,
-        initial=start_epoch * steps_per_epoch,
-        desc=f"train {name}",
-        file=sys.stderr,
-        disable=None,
-    )
+    # No per-step bar: one line per epoch is readable in a log file and in a terminal alike.
+    loop_started = time.perf_counter()
     # Parameters whose gradients the divergence guard checks; fp16 loss scaling skips steps with
     # non-finite gradients itself (that is how it finds its scale), so there only losses count.
     guarded = (
@@ -151,7 +166,6 @@ def fit(
             terms = run.step(x, y, physics, epoch)
             diverged[step] = ~all_finite(terms, guarded)
             term_sums += terms * len(index)
-            progress.update()
         means = (term_sums / len(train_set)).tolist()  # one host sync per epoch
         if bool(diverged.any()):
             raise _divergence(name, epoch, diverged, steps_per_epoch, losses, means, optimizer)
@@ -165,12 +179,12 @@ def fit(
         row["lr"] = optimizer.param_groups[0]["lr"]
         row["time_s"] = time.perf_counter() - started
         log.append(row)
-        progress.set_postfix(
-            loss=f"{row['loss_total']:.3g}", val_psnr=f"{row.get('val_psnr', float('nan')):.2f}"
-        )
         write_log(log_path, log)
         checkpoint.save(epoch + 1, state, log)
-    progress.close()
+        # after the save, so a printed epoch is one a restart resumes after; the pace includes
+        # validation and the checkpoint write, as the remaining epochs will
+        pace = (time.perf_counter() - loop_started) / (epoch + 1 - start_epoch)
+        progress(epoch_line(row, config.epochs, pace))
     write_log(log_path, log)
     return log, start_epoch
 
