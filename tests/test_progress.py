@@ -151,3 +151,15 @@ def test_evaluation_prints_at_most_ten_lines_ending_with_every_slice(
     assert 1 <= len(lines) <= 10
     assert all(re.fullmatch(r"evaluate zero-filled: \d+/\d+ test slices", x) for x in lines)
     assert lines[-1] == f"evaluate zero-filled: {n_test}/{n_test} test slices"
+
+
+def test_a_loop_reports_each_tenth_once(capsys) -> None:
+    from ssibench.progress import counted
+
+    assert list(counted(list(range(25)), "extract raw", "volumes")) == list(range(25))
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 10
+    assert lines[0] == "extract raw: 2/25 volumes"
+    assert lines[-1] == "extract raw: 25/25 volumes"
+    list(counted([1, 2, 3], "read", "files"))
+    assert capsys.readouterr().err.splitlines() == [f"read: {k}/3 files" for k in (1, 2, 3)]

@@ -10,8 +10,14 @@ warnings are printed with ``print`` and never go through here.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator, Sequence
+from typing import TypeVar
 
-__all__ = ["format_duration", "is_quiet", "progress", "set_quiet"]
+__all__ = ["counted", "format_duration", "is_quiet", "progress", "set_quiet"]
+
+_Item = TypeVar("_Item")
+#: Progress lines a loop over items prints at most (one per tenth).
+LINES_PER_LOOP = 10
 
 #: Whether progress lines are silenced; one switch for the whole process (the CLI sets it once).
 _quiet = False
@@ -36,6 +42,18 @@ def progress(message: str) -> None:
     """
     if not _quiet:
         print(message, file=sys.stderr, flush=True)
+
+
+def counted(items: Sequence[_Item], label: str, unit: str) -> Iterator[_Item]:
+    """Yield ``items``, writing ``<label>: k/n <unit>`` each time another tenth is done."""
+    total = len(items)
+    marks = {
+        max(1, round(total * tenth / LINES_PER_LOOP)) for tenth in range(1, LINES_PER_LOOP + 1)
+    }
+    for done, item in enumerate(items, start=1):
+        yield item
+        if done in marks:
+            progress(f"{label}: {done}/{total} {unit}")
 
 
 def format_duration(seconds: float) -> str:

@@ -37,13 +37,13 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 from scipy import ndimage
-from tqdm import tqdm
 
 from ssibench.data.fastmri import center_crop
 from ssibench.errors import ConfigError
 from ssibench.fft import fft2c, ifft2c
 from ssibench.io import atomic_path
 from ssibench.physics import birdcage_maps
+from ssibench.progress import counted
 from ssibench.rng import derive_seed
 
 __all__ = [
@@ -320,7 +320,7 @@ def write_demo_volumes(
     out_dir = Path(out_dir)
     header = ismrmrd_header(height, width, n_slices)
     paths = []
-    for volume in tqdm(range(n_volumes), desc="demo volumes", unit="volume"):
+    for volume in counted(range(n_volumes), "demo data", "volumes"):
         kspace, rss = demo_volume(volume, n_slices, height, width, n_coils, seed)
         path = out_dir / f"demo_{volume:03d}.h5"
         with atomic_path(path) as tmp, h5py.File(tmp, "w") as handle:

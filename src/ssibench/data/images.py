@@ -30,12 +30,12 @@ from typing import Literal
 import numpy as np
 import torch
 from numpy.typing import NDArray
-from tqdm import tqdm
 
 from ssibench.data.fastmri import BadVolumeError, check_on_bad_file, report_bad_volumes
 from ssibench.data.slices import SliceStore, as_volume, extract_volumes
 from ssibench.data.splits import check_fractions
 from ssibench.errors import DataFileError
+from ssibench.progress import counted
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -171,7 +171,7 @@ def scan_folder(
         )
     volumes: dict[str, NDArray[np.float32]] = {}
     bad: list[tuple[Path, str]] = []
-    for path in tqdm(files, desc=f"read {folder.name}", unit="file"):
+    for path in counted(files, f"read {folder.name}", "files"):
         try:
             volumes[path.name] = read_image(path)
         except BadVolumeError as error:

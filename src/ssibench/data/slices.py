@@ -32,7 +32,6 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike, NDArray
 from torch import Tensor
-from tqdm import tqdm
 
 import ssibench
 from ssibench.data.fastmri import (
@@ -46,6 +45,7 @@ from ssibench.data.fastmri import (
 from ssibench.data.splits import SPLITS, check_fractions, check_split_sizes, split_indices
 from ssibench.errors import ConfigError, DataFileError, rebuild_hint
 from ssibench.io import atomic_path
+from ssibench.progress import counted
 from ssibench.rng import stream
 
 __all__ = [
@@ -258,7 +258,7 @@ def extract_slices(
         )
     good: list[tuple[Path, FastMRISlice]] = []
     bad: list[tuple[Path, str]] = []
-    for file in tqdm(files, desc=f"extract {raw_dir.name}", unit="volume"):
+    for file in counted(files, f"extract {raw_dir.name}", "volumes"):
         try:
             good.append((file, read_middle_slice(file)))
         except BadVolumeError as error:
