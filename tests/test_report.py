@@ -81,13 +81,22 @@ def test_markdown_is_paper_style_with_groups_marks_and_skipped_note() -> None:
     )
     lines = text.splitlines()
     rows = [line for line in lines if line.startswith("| ") and "---" not in line][1:]
-    labels = [row.split("|")[1].strip().strip("*") for row in rows]
-    # zero-filled first, self-supervised by PSNR, supervised last; blank rows between groups
-    assert labels == [METHODS["zero-filled"].label, "", "MC", "SSDU", "", "(Supervised)"]
-    mc = rows[2].split("|")
+    labels = [row.split("|")[1].strip() for row in rows]
+    # zero-filled first, self-supervised by PSNR, supervised last; an italic row opens each group
+    assert labels == [
+        "*Baselines*",
+        METHODS["zero-filled"].label,
+        "*Self-supervised*",
+        "MC",
+        "SSDU",
+        "*Supervised*",
+        "(Supervised)",
+    ]
+    assert all(row.count("|") == lines[2].count("|") for row in rows)  # no cell more or less
+    mc = rows[3].split("|")
     assert mc[2].strip() == f"12.50 ± {math.sqrt(8 / 3):.2f}"
     assert mc[3].strip().startswith(".1250 ± ")  # SSIM without the leading zero
-    assert rows[3].startswith("| **SSDU**")  # best self-supervised method in bold
+    assert rows[4].startswith("| SSDU | **31.00 ± 0.82** | **.3100")  # best values in bold
     assert "PSNR seed std" in lines[2]  # two seeds: seed spread shown
     note = next(line for line in lines if line.startswith("Skipped"))
     assert "needs a test reason" in note
@@ -144,10 +153,11 @@ def test_latex_has_booktabs_rules_bold_best_and_escaped_labels() -> None:
     tex = scenario_latex(table, SCENARIO)
     assert tex.count(r"\toprule") == tex.count(r"\bottomrule") == 1
     assert tex.count(r"\midrule") == 3  # header | zero-filled | self-supervised | supervised
-    assert r"\textbf{SSDU}" in tex
+    assert r"\textbf{31.00 $\pm$ 0.82}" in tex  # the best values, not the label
+    assert r"\textbf{SSDU}" not in tex
     assert r"$\pm$" in tex
     assert tex.isascii()  # pdflatex sets it without unicode packages (±, Δ, †, − are escaped)
-    body = [line for line in tex.splitlines() if line.endswith("\\\\")]
+    body = [line for line in tex.splitlines() if line.endswith("\\\\")][1:]  # below the groups
     assert all(line.count("&") == body[0].count("&") for line in body)
 
 
@@ -262,7 +272,7 @@ def test_tables_refuse_metrics_cut_to_part_of_the_test_split(
     err = capsys.readouterr().err
     assert f"{metrics[0]}: covers 1 of the 3 test slices" in err
     assert "missing slice(s) 1, 2" in err
-    assert f"snakemake --cores all --force {metrics[0]}" in err
+    assert "snakemake --cores all --force results/<dataset>/runs/" in err  # not a workflow path
     assert not (tmp_path / "b.csv").exists()
 
 

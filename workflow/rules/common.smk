@@ -98,7 +98,7 @@ def report_code(*modules):
 
 
 #: Code of the tables: statistics, paired tests, published numbers, rendering, input checks.
-TABLE_CODE = ("leaderboard", "stats", "published", "render", "checks")
+TABLE_CODE = ("leaderboard", "stats", "published", "render", "cells", "latex", "checks")
 
 
 def figure_code(module):

@@ -36,7 +36,7 @@ rule combined_table:
         tables=expand(
             f"{RESULTS}/tables/leaderboard_{{scenario}}.csv", scenario=SCENARIOS
         ),
-        code=report_code("render"),
+        code=report_code("render", "cells", "latex"),
     output:
         csv=table_report("all", "csv"),
         md=table_report("all", "md"),

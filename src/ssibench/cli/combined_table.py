@@ -37,7 +37,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="all scenarios' leaderboards side by side (CSV + Markdown + LaTeX)",
         description=(
             "Join the leaderboard CSVs of several scenarios (written by `ssibench tables`) into "
-            "one table: a row per method, PSNR / SSIM per scenario, the paper's PSNR beside ours."
+            "one table: a row per method, PSNR / SSIM per scenario, the paper's PSNR beside ours, "
+            "the best self-supervised PSNR and SSIM of each scenario in bold. The LaTeX table is a "
+            "page-wide table* (\\usepackage{booktabs,graphicx}), shrunk to the page width only "
+            "when wider; the CSV is every scenario's leaderboard CSV, concatenated."
         ),
         formatter_class=formatter,
         epilog=(

@@ -11,6 +11,11 @@ same n test slices, m[s, i] the value on slice i:
     seed_std = √(1/(S−1) Σ_s (μ_s − mean)²)                    sample std over seeds (NaN if S = 1)
 
 With one seed, ``mean ± std`` is the paper's test-set mean and the spread over test slices.
+
+Runs made outside the workflow (config ``external_runs``) come as metrics tables whose rows carry
+their run's name in ``method`` and its label in :data:`EXTERNAL_LABEL`; :func:`with_external`
+gives each a method spec of its own (trained, not supervised: it sorts, and may be the best, among
+the self-supervised methods), so they are never looked up in the registry.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from ssibench.report.published import with_published
 from ssibench.report.stats import SIGNIFICANCE_LEVEL, paired_p_values, per_slice
 
 __all__ = [
+    "EXTERNAL_CITATION",
+    "EXTERNAL_LABEL",
     "EXTRA_MODE",
     "LEADERBOARD_MODE",
     "METRICS",
@@ -33,6 +40,7 @@ __all__ = [
     "build_leaderboard",
     "check_columns",
     "leaderboard_table",
+    "with_external",
 ]
 
 #: Columns a metrics table (``metrics.csv`` written by ``evaluate``) must have.
@@ -52,6 +60,10 @@ LEADERBOARD_MODE = "ssibench"
 EXTRA_MODE = "fastmri"
 #: Metrics summarised per method.
 METRICS = ("psnr", "ssim", "nmse")
+#: Column of an external run's metrics.csv (``ssibench import-metrics``): the label of its rows.
+EXTERNAL_LABEL = "external_label"
+#: Citation of the method spec of every external run (and how one is recognised).
+EXTERNAL_CITATION = "External run (config external_runs), made outside this workflow."
 
 
 def check_columns(metrics: pd.DataFrame) -> None:
@@ -96,6 +108,35 @@ def _summarise(rows: pd.DataFrame) -> pd.DataFrame:
     return summary
 
 
+def with_external(
+    metrics: pd.DataFrame, methods: Mapping[str, MethodSpec] = METHODS, suffix: str = ""
+) -> Mapping[str, MethodSpec]:
+    """``methods`` and a spec per external run of ``metrics`` (its rows with an external label).
+
+    Args:
+        metrics: rows of ``metrics.csv`` files; an external run's carry :data:`EXTERNAL_LABEL`.
+        methods: the registry; an external run already in it (as one) is kept.
+        suffix: appended to an external run's label (a figure's mark; the tables mark theirs).
+
+    Raises:
+        ValueError: for an external run named like a registered method, or with several labels.
+    """
+    if EXTERNAL_LABEL not in metrics.columns:
+        return methods
+    external = {}
+    for key, labels in metrics.dropna(subset=[EXTERNAL_LABEL]).groupby("method"):
+        name = str(key)
+        if name in methods and methods[name].citation == EXTERNAL_CITATION:
+            continue
+        if name in methods:
+            raise ValueError(f"external run {name!r} is named like a method; rename the run")
+        values = sorted(set(labels[EXTERNAL_LABEL].astype(str)))
+        if len(values) != 1:
+            raise ValueError(f"external run {name!r} has several labels: {', '.join(values)}")
+        external[name] = MethodSpec(name, values[0] + suffix, EXTERNAL_CITATION)
+    return {**methods, **external}
+
+
 def _spec(method: str, methods: Mapping[str, MethodSpec]) -> MethodSpec:
     if method not in methods:
         raise ValueError(
@@ -135,9 +176,10 @@ def leaderboard_table(
         methods: registry giving each method's label and whether it is supervised.
 
     Returns:
-        Columns ``method, label, supervised, trains, n_seeds, n_slices``, the statistics above,
-        ``best, psnr_p_value, ssim_p_value, differs_from_best`` and the ``fastmri_`` statistics
-        (NaN for a method without fastMRI-mode rows); index 0..M−1.
+        Columns ``method, label, supervised, trains`` (and ``external`` when external runs are
+        present, :func:`with_external`), ``n_seeds, n_slices``, the statistics above, ``best,
+        psnr_p_value, ssim_p_value, differs_from_best`` and the ``fastmri_`` statistics (NaN for
+        a method without fastMRI-mode rows); index 0..M−1.
 
     Raises:
         ValueError: for missing columns, no ``ssibench`` rows, an unknown method, duplicate rows,
@@ -152,14 +194,17 @@ def leaderboard_table(
     if not extra_rows.empty:
         extra = _summarise(extra_rows).drop(columns=["n_seeds", "n_slices"])
         table = table.join(extra.add_prefix(f"{EXTRA_MODE}_"), how="left")
-    specs = [_spec(method, methods) for method in table.index]
+    registry = with_external(metrics, methods)
+    specs = [_spec(method, registry) for method in table.index]
     table.insert(0, "label", [spec.label for spec in specs])
     table.insert(1, "supervised", [spec.supervised for spec in specs])
     table.insert(2, "trains", [spec.trains for spec in specs])
+    if any(spec.citation == EXTERNAL_CITATION for spec in specs):  # else the columns stay as ever
+        table.insert(3, "external", [spec.citation == EXTERNAL_CITATION for spec in specs])
     table = table.reset_index().sort_values(
         ["supervised", "psnr_mean", "label"], kind="stable", ignore_index=True
     )
-    best = best_self_supervised(table, methods)
+    best = best_self_supervised(table, registry)
     table["best"] = table["method"] == best
     for metric in ("psnr", "ssim"):
         if best is None:

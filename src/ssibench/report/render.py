@@ -1,74 +1,80 @@
-"""Leaderboards as text: paper-style Markdown and LaTeX (booktabs), per scenario and combined.
+r"""Leaderboards as text: paper-style Markdown here, LaTeX (booktabs) in :mod:`.latex`.
 
-Layout of every table, as in the paper: the zero-filled baseline first, then the self-supervised
-methods by ascending PSNR, then the supervised upper bound in parentheses, each group set apart
-(a rule in LaTeX, a blank-labelled group in Markdown). The best self-supervised method is bold;
-``†`` marks a method whose per-slice PSNR differs from the best one's (paired Wilcoxon
-signed-rank test, p < 0.05). Published values follow ours in brackets with the difference.
+The cells, their groups and which of them are bold come from :mod:`ssibench.report.cells`: the
+untrained baselines first, then the self-supervised methods by ascending PSNR, then the supervised
+upper bound; in each column the best self-supervised value is bold (the best PSNR and the best
+SSIM independently); ``†`` marks a PSNR that differs from the best self-supervised method's;
+negative numbers have a true minus sign (U+2212). In Markdown each group opens with a row naming
+it in italics (every row has the header's number of cells, so the table stays one GitHub table);
+the LaTeX tables separate the groups with ``\midrule``. Published values follow ours, with the
+difference. The setup note under a scenario's table is read from the runs' records.
 """
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
 from ssibench.methods import METHODS, MethodSpec
-from ssibench.report.published import PUBLISHED_SOURCE
-from ssibench.report.stats import SIGNIFICANCE_LEVEL
+from ssibench.report.cells import (
+    DAGGER,
+    DASH,
+    EXTERNAL_MARK,
+    EXTERNAL_NOTE,
+    Cell,
+    bold_rows,
+    combined_cells,
+    combined_groups,
+    combined_note,
+    footnote,
+    groups,
+    nmse_text,
+    psnr_text,
+    row_label,
+    row_of,
+    scenario_cells,
+    scenario_header,
+    ssim_text,
+)
+from ssibench.report.latex import combined_latex, scenario_latex
 
 __all__ = [
+    "DAGGER",
+    "EXTERNAL_MARK",
+    "EXTERNAL_NOTE",
     "combined_latex",
     "combined_markdown",
+    "nmse_text",
+    "psnr_text",
     "scenario_latex",
     "scenario_markdown",
     "setup_note",
+    "ssim_text",
 ]
 
-DAGGER = "†"
-#: Characters LaTeX would misread, or that pdflatex cannot set in text mode.
-_LATEX_SPECIAL = {
-    "&": r"\&",
-    "%": r"\%",
-    "_": r"\_",
-    "#": r"\#",
-    "$": r"\$",
-    "<": r"$<$",
-    ">": r"$>$",
-    "–": "--",
-    "−": "$-$",
-    "±": r"$\pm$",
-    "Δ": r"$\Delta$",
-    DAGGER: r"$^\dagger$",
-}
+
+def _md_text(text: str) -> str:
+    """``text`` safe in a Markdown table cell (a ``|`` would end the cell)."""
+    return text.replace("|", "\\|")
 
 
-def psnr_text(value: float) -> str:
-    """PSNR with 2 decimals, ``–`` for NaN."""
-    return "–" if _missing(value) else f"{value:.2f}"
+def _md_cell(cell: Cell) -> str:
+    text = _md_text(cell.text)
+    return (f"**{text}**" if cell.bold else text) + cell.mark
 
 
-def ssim_text(value: float) -> str:
-    """SSIM as the paper prints it: 4 decimals without the leading zero (.7862); ``–`` for NaN."""
-    return "–" if _missing(value) else re.sub(r"^(-?)0\.", r"\1.", f"{value:.4f}")
+def _md_row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
 
 
-def _signed(value: float, digits: int) -> str:
-    return "–" if _missing(value) else f"{value:+.{digits}f}"
+def _md_table_head(header: Sequence[str]) -> list[str]:
+    return [_md_row(header), _md_row(["---"] * len(header))]
 
 
-def _missing(value: object) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def _groups(table: pd.DataFrame) -> list[pd.DataFrame]:
-    """Rows split into [zero-filled and other untrained baselines, self-supervised, supervised]."""
-    baselines = table[~table["trains"]]
-    self_supervised = table[table["trains"] & ~table["supervised"]]
-    supervised = table[table["supervised"]]
-    return [group for group in (baselines, self_supervised, supervised) if not group.empty]
+def _md_group_row(name: str, n_columns: int) -> str:
+    """The row opening a group: its name in italics, the other cells empty."""
+    return f"| *{name}* |" + " |" * (n_columns - 1)
 
 
 def _skipped_note(skipped: Sequence[tuple[str, str]], methods: Mapping[str, MethodSpec]) -> str:
@@ -78,60 +84,6 @@ def _skipped_note(skipped: Sequence[tuple[str, str]], methods: Mapping[str, Meth
         f"{methods[m].label if m in methods else m} (`{m}`): {reason}" for m, reason in skipped
     )
     return f"Skipped in this scenario: {notes}."
-
-
-def _footnote(table: pd.DataFrame) -> str:
-    n_slices = " / ".join(map(str, sorted(set(table["n_slices"].tolist()))))
-    seeds = sorted(set(table["n_seeds"].tolist()))
-    best = table[table["best"]]
-    test = (
-        f"{DAGGER}: differs from {best['label'].iloc[0]} (paired Wilcoxon signed-rank test over "
-        f"test slices, p < {SIGNIFICANCE_LEVEL:g})."
-        if not best.empty
-        else ""
-    )
-    return (
-        f"Mean ± standard deviation over {n_slices} test slices (SSIBench metric mode), "
-        f"{' / '.join(map(str, seeds))} training seed{'' if seeds == [1] else 's'}"
-        f"{' (± over seeds in the seed columns)' if max(seeds) > 1 else ''}. Bold: best "
-        f"self-supervised method. {test} Paper: {PUBLISHED_SOURCE}; Δ = ours − paper."
-    )
-
-
-def nmse_text(value: float) -> str:
-    """NMSE with 4 decimals, ``–`` for NaN."""
-    return "–" if _missing(value) else f"{value:.4f}"
-
-
-def _scenario_header(multi_seed: bool) -> list[str]:
-    header = ["Method", "PSNR (dB)", "SSIM", "NMSE", "Paper PSNR", "Δ PSNR", "Paper SSIM"]
-    if multi_seed:
-        header[4:4] = ["PSNR seed std", "SSIM seed std"]
-    return header
-
-
-def _scenario_cells(row: pd.Series, multi_seed: bool) -> list[str]:
-    """Plain-text cells of one leaderboard row; the PSNR cell ends with † if it differs."""
-    cells = [
-        str(row["label"]),
-        f"{psnr_text(row['psnr_mean'])} ± {psnr_text(row['psnr_std'])}"
-        + (DAGGER if row["differs_from_best"] else ""),
-        f"{ssim_text(row['ssim_mean'])} ± {ssim_text(row['ssim_std'])}",
-        f"{nmse_text(row['nmse_mean'])} ± {nmse_text(row['nmse_std'])}",
-        psnr_text(row["psnr_published"]),
-        _signed(row["psnr_diff"], 2),
-        ssim_text(row["ssim_published"]),
-    ]
-    if multi_seed:
-        seed_cells = ["–", "–"]
-        if row["n_seeds"] > 1:
-            seed_cells = [psnr_text(row["psnr_seed_std"]), ssim_text(row["ssim_seed_std"])]
-        cells[4:4] = seed_cells
-    return cells
-
-
-#: Cells set in bold on the best row: method, PSNR, SSIM, NMSE.
-_BOLD_CELLS = 4
 
 
 def scenario_markdown(
@@ -152,82 +104,24 @@ def scenario_markdown(
         Markdown text ending with a newline.
     """
     multi_seed = bool((table["n_seeds"] > 1).any())
-    header = _scenario_header(multi_seed)
-    lines = [
-        f"### Scenario `{scenario}`",
-        "",
-        "| " + " | ".join(header) + " |",
-        "| " + " | ".join(["---"] * len(header)) + " |",
-    ]
-    for group_index, group in enumerate(_groups(table)):
-        if group_index:
-            lines.append("| " + " | ".join([" "] * len(header)) + " |")
+    header = scenario_header(multi_seed)
+    bold = bold_rows(table)
+    lines = [f"### Scenario `{scenario}`", "", *_md_table_head(header)]
+    for name, group in groups(table):
+        lines.append(_md_group_row(name, len(header)))
         for _, row in group.iterrows():
-            cells = _scenario_cells(row, multi_seed)
-            if row["best"]:
-                cells[:_BOLD_CELLS] = [f"**{cell}**" for cell in cells[:_BOLD_CELLS]]
-            lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", _footnote(table), _skipped_note(skipped, methods)]
+            cells = scenario_cells(row, multi_seed, bold)
+            lines.append(_md_row([_md_cell(cell) for cell in cells]))
+    lines += ["", footnote(table), _skipped_note(skipped, methods)]
     return "\n".join(lines) + "\n"
 
 
-def _tex(text: str) -> str:
-    return "".join(_LATEX_SPECIAL.get(char, char) for char in str(text))
-
-
-def _tex_cell(text: str, bold: bool) -> str:
-    if not bold:
-        return _tex(text)
-    mark = DAGGER if text.endswith(DAGGER) else ""  # the mark stays outside the bold text
-    return rf"\textbf{{{_tex(text.removesuffix(DAGGER))}}}" + _tex(mark)
-
-
-def scenario_latex(table: pd.DataFrame, scenario: str) -> str:
-    r"""One scenario's leaderboard as a LaTeX ``table`` with booktabs rules (needs ``booktabs``).
-
-    The columns of :func:`scenario_markdown`; groups of :func:`_groups` are separated by
-    ``\midrule``.
-    """
-    multi_seed = bool((table["n_seeds"] > 1).any())
-    header = _scenario_header(multi_seed)
-    lines = [
-        r"\begin{table}[t]",
-        r"\centering\small",
-        rf"\caption{{Scenario \texttt{{{_tex(scenario)}}}. {_tex(_footnote(table))}}}",
-        rf"\label{{tab:leaderboard-{scenario}}}",
-        rf"\begin{{tabular}}{{l{'r' * (len(header) - 1)}}}",
-        r"\toprule",
-        " & ".join(_tex(cell) for cell in header) + r" \\",
-    ]
-    for group in _groups(table):
-        lines.append(r"\midrule")
-        for _, row in group.iterrows():
-            cells = _scenario_cells(row, multi_seed)
-            bold = [bool(row["best"]) and i < _BOLD_CELLS for i in range(len(cells))]
-            lines.append(" & ".join(map(_tex_cell, cells, bold)) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
-    return "\n".join(lines) + "\n"
-
-
-def _combined_groups(tables: Sequence[pd.DataFrame]) -> list[pd.DataFrame]:
-    """One row per method over all scenarios, grouped as :func:`_groups`, in registry order."""
-    union = pd.concat(tables, ignore_index=True).drop_duplicates("method")
-    order = {name: index for index, name in enumerate(METHODS)}
-    union = union.assign(order=union["method"].map(order).fillna(len(order)))
-    return _groups(union.sort_values("order", kind="stable"))
-
-
-def _row_of(table: pd.DataFrame, method: str) -> pd.Series | None:
-    rows = table[table["method"] == method]
-    return None if rows.empty else rows.iloc[0]
-
-
-def _combined_cell(row: pd.Series) -> str:
-    mark = DAGGER if row["differs_from_best"] else ""
-    text = f"{psnr_text(row['psnr_mean'])}{mark} / {ssim_text(row['ssim_mean'])}"
-    if not _missing(row["psnr_published"]):
-        text += f" [{psnr_text(row['psnr_published'])}]"
-    return text
+def _combined_md_cell(row: pd.Series | None, bold: Mapping[str, set]) -> str:
+    """``PSNR / SSIM [paper PSNR]`` of a method in one scenario, ``–`` when it was not run."""
+    if row is None:
+        return DASH
+    psnr, ssim, paper = combined_cells(row, bold)
+    return f"{_md_cell(psnr)} / {_md_cell(ssim)}" + (f" [{paper}]" if paper else "")
 
 
 def combined_markdown(tables: Mapping[str, pd.DataFrame]) -> str:
@@ -238,72 +132,17 @@ def combined_markdown(tables: Mapping[str, pd.DataFrame]) -> str:
     """
     scenarios = list(tables)
     header = ["Method", *[f"`{s}`" for s in scenarios]]
-    lines = [
-        "### All scenarios",
-        "",
-        "| " + " | ".join(header) + " |",
-        "| " + " | ".join(["---"] * len(header)) + " |",
-    ]
-    for group_index, group in enumerate(_combined_groups(list(tables.values()))):
-        if group_index:
-            lines.append("| " + " | ".join([" "] * len(header)) + " |")
+    bold = {scenario: bold_rows(table) for scenario, table in tables.items()}
+    lines = ["### All scenarios", "", *_md_table_head(header)]
+    for name, group in combined_groups(list(tables.values())):
+        lines.append(_md_group_row(name, len(header)))
         for _, representative in group.iterrows():
-            cells = [str(representative["label"])]
+            cells = [_md_text(row_label(representative))]
             for scenario in scenarios:
-                row = _row_of(tables[scenario], representative["method"])
-                if row is None:
-                    cells.append("–")
-                else:
-                    text = _combined_cell(row)
-                    cells.append(f"**{text}**" if row["best"] else text)
-            lines.append("| " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        "Test-set mean PSNR (dB) / SSIM (SSIBench metric mode), paper PSNR in brackets. Bold: best "
-        f"self-supervised method of the scenario; {DAGGER}: differs from it (paired Wilcoxon "
-        f"signed-rank test over test slices, p < {SIGNIFICANCE_LEVEL:g}). Paper: "
-        f"{PUBLISHED_SOURCE}.",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def combined_latex(tables: Mapping[str, pd.DataFrame]) -> str:
-    """All scenarios side by side as a booktabs ``table*``: PSNR and SSIM columns per scenario."""
-    scenarios = list(tables)
-    column_spec = "l" + "rr" * len(scenarios)
-    groups = " & ".join(rf"\multicolumn{{2}}{{c}}{{\texttt{{{_tex(s)}}}}}" for s in scenarios)
-    rules = " ".join(rf"\cmidrule(lr){{{2 + 2 * i}-{3 + 2 * i}}}" for i in range(len(scenarios)))
-    lines = [
-        r"\begin{table*}[t]",
-        r"\centering\small",
-        r"\caption{Test-set PSNR (dB) and SSIM of every method in every scenario; paper PSNR in "
-        r"brackets. Bold: best self-supervised method; $^\dagger$: differs from it (paired "
-        rf"Wilcoxon signed-rank test, $p < {SIGNIFICANCE_LEVEL:g}$). "
-        rf"Paper: {_tex(PUBLISHED_SOURCE)}.}}",
-        r"\label{tab:leaderboard-all}",
-        rf"\begin{{tabular}}{{{column_spec}}}",
-        r"\toprule",
-        rf"Method & {groups} \\",
-        rules,
-        " & ".join(["", *["PSNR & SSIM"] * len(scenarios)]) + r" \\",
-    ]
-    for group in _combined_groups(list(tables.values())):
-        lines.append(r"\midrule")
-        for _, representative in group.iterrows():
-            cells = [_tex(representative["label"])]
-            for scenario in scenarios:
-                row = _row_of(tables[scenario], representative["method"])
-                if row is None:
-                    cells += [_tex("–"), _tex("–")]
-                    continue
-                psnr = _tex_cell(psnr_text(row["psnr_mean"]), row["best"])
-                if row["differs_from_best"]:
-                    psnr += _tex(DAGGER)
-                if not _missing(row["psnr_published"]):
-                    psnr += rf"\,{{\scriptsize[{psnr_text(row['psnr_published'])}]}}"
-                cells += [psnr, _tex_cell(ssim_text(row["ssim_mean"]), row["best"])]
-            lines.append(" & ".join(cells) + r" \\")
-    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table*}"]
+                row = row_of(tables[scenario], representative["method"])
+                cells.append(_combined_md_cell(row, bold[scenario]))
+            lines.append(_md_row(cells))
+    lines += ["", combined_note(list(tables.values()))]
     return "\n".join(lines) + "\n"
 
 
