@@ -1,8 +1,9 @@
 """Reconstruction networks: the SSIBench U-Net denoiser and the unrolled MoDL network around it.
 
-A reconstruction model is an ``nn.Module`` called ``model(y, physics)`` (DESIGN.md): ``y`` is the
-measured k-space (``(B, 2, H, W)`` single-coil, ``(B, 2, N, H, W)`` multicoil) and the output an
-image ``(B, 2, H, W)``, real/imaginary in dim 1. The denoiser inside it is called ``denoiser(x)``.
+A reconstruction model is an ``nn.Module`` called ``model(y, physics)`` (the DeepInverse
+convention): ``y`` is the measured k-space (``(B, 2, H, W)`` single-coil, ``(B, 2, N, H, W)``
+multicoil) and the output an image ``(B, 2, H, W)``, real/imaginary in dim 1. The denoiser inside it
+is called ``denoiser(x)``.
 
 - :mod:`~ssibench.models.unet`: :class:`UNet`, the denoiser.
 - :mod:`~ssibench.models.modl`: :class:`MoDL`, :func:`build_modl` (the SSIBench model),

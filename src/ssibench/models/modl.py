@@ -1,8 +1,8 @@
 """The unrolled MoDL network around a shared denoiser, and its SSIBench builder.
 
-A reconstruction model is an ``nn.Module`` called ``model(y, physics)`` (DESIGN.md): ``y`` is the
-measured k-space (``(B, 2, H, W)`` single-coil, ``(B, 2, N, H, W)`` multicoil) and the output an
-image ``(B, 2, H, W)``, real/imaginary in dim 1.
+A reconstruction model is an ``nn.Module`` called ``model(y, physics)`` (the DeepInverse
+convention): ``y`` is the measured k-space (``(B, 2, H, W)`` single-coil, ``(B, 2, N, H, W)``
+multicoil) and the output an image ``(B, 2, H, W)``, real/imaginary in dim 1.
 """
 
 from __future__ import annotations
