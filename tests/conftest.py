@@ -92,6 +92,23 @@ def tiny_fastmri_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def tiny_slices(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A slices store of 8 demo volumes (one 16 × 16 slice each), split 4/2/2 by volume, seed 0.
+
+    Built once per test session; tests simulate their own measurement stores from it.
+    """
+    from ssibench.data.demo import write_demo_volumes
+    from ssibench.data.slices import extract_slices
+
+    root = tmp_path_factory.mktemp("tiny-slices")
+    write_demo_volumes(
+        root / "raw", n_volumes=8, n_slices=1, height=16, width=16, n_coils=2, seed=0
+    )
+    extract_slices(root / "raw", root / "slices.h5", (16, 16), (0.5, 0.25, 0.25), seed=0)
+    return root / "slices.h5"
+
+
 #: The registries plugins add to, as (module, attribute).
 PLUGIN_REGISTRIES = (
     ("ssibench.methods.registry", "METHODS"),

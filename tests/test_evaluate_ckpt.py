@@ -16,15 +16,12 @@ import pytest
 import torch
 
 from ssibench.cli import main
-from ssibench.data.demo import write_demo_volumes
-from ssibench.data.slices import extract_slices
 from ssibench.errors import ConfigError, DataFileError
 from ssibench.evaluation.checkpoint import read_checkpoint
 from ssibench.evaluation.evaluate import evaluate, evaluate_checkpoint
 from ssibench.simulate import simulate
 from ssibench.training import MODEL, train
 
-SIZE = 16
 SCENARIO = {
     "physics": "single-coil",
     "sigma": 0.0,
@@ -45,14 +42,10 @@ CPU = torch.device("cpu")
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory) -> dict[str, Path]:
+def trained(tmp_path_factory, tiny_slices: Path) -> dict[str, Path]:
     """A tiny store, an ``mc`` run trained on it, its workflow metrics and a plain state_dict."""
     root = tmp_path_factory.mktemp("ckpt")
-    write_demo_volumes(
-        root / "raw", n_volumes=8, n_slices=1, height=SIZE, width=SIZE, n_coils=2, seed=0
-    )
-    extract_slices(root / "raw", root / "slices.h5", (SIZE, SIZE), (0.5, 0.25, 0.25), seed=0)
-    store = simulate(root / "slices.h5", root / "store.h5", "sc", SCENARIO, seed=0)
+    store = simulate(tiny_slices, root / "store.h5", "sc", SCENARIO, seed=0)
     run = root / "run"
     train(store, run, "mc", 0, SPEC, CPU)
     evaluate(store, "mc", run, 0, SPEC, CPU, run / "metrics.csv", run / "samples.npz")

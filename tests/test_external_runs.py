@@ -24,8 +24,6 @@ from snakemake.utils import update_config, validate
 from ssibench.cli import main
 from ssibench.cli.tables import read_metrics
 from ssibench.config import drop_disabled_scenarios
-from ssibench.data.demo import write_demo_volumes
-from ssibench.data.slices import extract_slices
 from ssibench.errors import ConfigError
 from ssibench.evaluation.evaluate import evaluate
 from ssibench.pipeline import check_config, plan_runs
@@ -37,7 +35,6 @@ from ssibench.training import MODEL, train
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = ROOT / "workflow" / "schemas" / "config.schema.yaml"
-SIZE = 16
 SCENARIO = "sc"
 SCENARIO_SPEC = {
     "physics": "single-coil",
@@ -60,15 +57,11 @@ LABELS = {"theirs": "MC (their checkpoint)", "paper": "MC (their metrics)"}
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def trained(tmp_path_factory: pytest.TempPathFactory, tiny_slices: Path) -> dict[str, Path]:
     """A store, an ``mc`` run on it, a second store of the same slices, and downloaded copies."""
     root = tmp_path_factory.mktemp("external")
-    write_demo_volumes(
-        root / "raw", n_volumes=8, n_slices=1, height=SIZE, width=SIZE, n_coils=2, seed=0
-    )
-    extract_slices(root / "raw", root / "slices.h5", (SIZE, SIZE), (0.5, 0.25, 0.25), seed=0)
-    store = simulate(root / "slices.h5", root / "store.h5", SCENARIO, SCENARIO_SPEC, seed=0)
-    other = simulate(root / "slices.h5", root / "other.h5", SCENARIO, SCENARIO_SPEC, seed=1)
+    store = simulate(tiny_slices, root / "store.h5", SCENARIO, SCENARIO_SPEC, seed=0)
+    other = simulate(tiny_slices, root / "other.h5", SCENARIO, SCENARIO_SPEC, seed=1)
     run = root / "run"
     train(store, run, "mc", 0, SPEC, CPU)
     evaluate(store, "mc", run, 0, SPEC, CPU, run / "metrics.csv", run / "samples.npz")

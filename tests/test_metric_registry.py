@@ -13,9 +13,7 @@ from snakemake.utils import update_config, validate
 from torch import Tensor
 
 from ssibench.config import drop_disabled_scenarios
-from ssibench.data.demo import write_demo_volumes
 from ssibench.data.identity import store_identity
-from ssibench.data.slices import extract_slices
 from ssibench.errors import ConfigError
 from ssibench.evaluation import (
     METRIC_MODES,
@@ -32,7 +30,6 @@ from ssibench.report.leaderboard import leaderboard_table
 from ssibench.simulate import simulate
 
 ROOT = Path(__file__).resolve().parents[1]
-SIZE = 16
 SCENARIO = {
     "physics": "single-coil",
     "sigma": 0.0,
@@ -58,13 +55,9 @@ def mae():
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory) -> Path:
+def store(tmp_path_factory, tiny_slices: Path) -> Path:
     root = tmp_path_factory.mktemp("registry")
-    write_demo_volumes(
-        root / "raw", n_volumes=8, n_slices=1, height=SIZE, width=SIZE, n_coils=2, seed=0
-    )
-    extract_slices(root / "raw", root / "slices.h5", (SIZE, SIZE), (0.5, 0.25, 0.25), seed=0)
-    return simulate(root / "slices.h5", root / "store.h5", "sc", SCENARIO, seed=0)
+    return simulate(tiny_slices, root / "store.h5", "sc", SCENARIO, seed=0)
 
 
 def _zero_filled(store: Path, out: Path, **spec) -> pd.DataFrame:

@@ -127,18 +127,12 @@ def test_the_command_line_loads_plugins_before_it_lists_methods() -> None:
 
 
 @pytest.fixture(scope="module")
-def tiny_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from ssibench.data.demo import write_demo_volumes
-    from ssibench.data.slices import extract_slices
+def tiny_store(tmp_path_factory: pytest.TempPathFactory, tiny_slices: Path) -> Path:
     from ssibench.simulate import simulate_scenario
 
     root = tmp_path_factory.mktemp("plugin-store")
-    write_demo_volumes(
-        root / "raw", n_volumes=8, n_slices=1, height=16, width=16, n_coils=2, seed=0
-    )
-    extract_slices(root / "raw", root / "slices.h5", (16, 16), (0.5, 0.25, 0.25), seed=0)
     spec = {"physics": "single-coil", "sigma": 0.0, "mask": "gaussian", "acceleration": 4}
-    return simulate_scenario(root / "slices.h5", root / "store.h5", "single-coil", spec, seed=0)
+    return simulate_scenario(tiny_slices, root / "store.h5", "single-coil", spec, seed=0)
 
 
 def test_the_notebook_api_trains_a_user_network_with_loss_objects(
@@ -195,11 +189,11 @@ def test_the_notebook_api_trains_a_user_network_with_loss_objects(
     assert (tmp_path / "checkpoint.pt").exists()
 
 
-def test_a_plugin_physics_is_simulated_and_trained(isolated_plugins, tmp_path: Path) -> None:
+def test_a_plugin_physics_is_simulated_and_trained(
+    isolated_plugins, tmp_path: Path, tiny_slices: Path
+) -> None:
     """A user operator with only A, Aᴴ, with_mask and measure: simulated, then MoDL trains on it."""
-    from ssibench.data.demo import write_demo_volumes
     from ssibench.data.measurements import read_measurements
-    from ssibench.data.slices import extract_slices
     from ssibench.simulate import simulate_scenario
     from ssibench.training import train
 
@@ -243,14 +237,8 @@ def test_a_plugin_physics_is_simulated_and_trained(isolated_plugins, tmp_path: P
     monkeypatch.syspath_prepend(str(tmp_path))
     try:
         isolated_plugins.load_plugins([plugin], entry_points=False)
-        write_demo_volumes(
-            tmp_path / "raw", n_volumes=8, n_slices=1, height=16, width=16, n_coils=2, seed=0
-        )
-        extract_slices(
-            tmp_path / "raw", tmp_path / "slices.h5", (16, 16), (0.5, 0.25, 0.25), seed=0
-        )
         spec = {"physics": "minimal-mri", "sigma": 0.0, "mask": "gaussian", "acceleration": 4}
-        store = simulate_scenario(tmp_path / "slices.h5", tmp_path / "m.h5", "mine", spec, seed=0)
+        store = simulate_scenario(tiny_slices, tmp_path / "m.h5", "mine", spec, seed=0)
         data = read_measurements(store, "train")
         assert type(data.physics()).__name__ == "MinimalMRI"
         run_spec = {

@@ -15,8 +15,6 @@ import pytest
 import torch
 
 from ssibench.cli import main
-from ssibench.data.demo import write_demo_volumes
-from ssibench.data.slices import extract_slices
 from ssibench.evaluation.evaluate import evaluate
 from ssibench.progress import format_duration, is_quiet, progress, set_quiet
 from ssibench.simulate import simulate
@@ -54,18 +52,14 @@ def _shown() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def slices(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("progress")
-    write_demo_volumes(
-        root / "raw", n_volumes=8, n_slices=1, height=16, width=16, n_coils=2, seed=0
-    )
-    extract_slices(root / "raw", root / "slices.h5", (16, 16), (0.5, 0.25, 0.25), seed=0)
-    return root / "slices.h5"
+def slices(tiny_slices: Path) -> Path:
+    return tiny_slices
 
 
 @pytest.fixture(scope="module")
-def store(slices: Path) -> Path:
-    return simulate(slices, slices.with_name("single-coil.h5"), "single-coil", SCENARIO, seed=0)
+def store(slices: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("progress") / "single-coil.h5"
+    return simulate(slices, out, "single-coil", SCENARIO, seed=0)
 
 
 def _train_args(store: Path, out_dir: Path) -> list[str]:
