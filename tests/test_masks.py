@@ -322,3 +322,24 @@ def test_inclusion_probabilities_are_refused_for_unknown_generators():
 
     with pytest.raises(TypeError, match="supported"):
         inclusion_probabilities(Other(), 16)
+
+
+@pytest.mark.parametrize("name", ["gaussian", "random", "equispaced"])
+def test_center_lines_fix_the_acs_block(name: str) -> None:
+    """center_lines = 20 at W = 320, R = 8: the 20 centre columns always, 40 columns in all."""
+    generator = make_mask_generator(name, 8, center_lines=20)
+    masks = generator.sample(16, 4, 320, torch.Generator().manual_seed(3))
+    columns = masks[:, 0, 0]
+    assert torch.all(columns[:, 150:170] == 1)
+    if name != "equispaced":  # equispaced spacing only approximates W / R columns
+        assert torch.all(columns.sum(dim=1) == 40)
+        assert inclusion_probabilities(generator, 320).sum().item() == pytest.approx(40)
+
+
+def test_center_lines_refuses_center_fraction_and_bad_counts() -> None:
+    with pytest.raises(ValueError, match="not both"):
+        make_mask_generator("random", 8, center_fraction=0.04, center_lines=20)
+    with pytest.raises(ValueError, match="center_lines must be ≥ 0"):
+        make_mask_generator("random", 8, center_lines=-1)
+    with pytest.raises(ValueError, match="leaves -12 random lines"):
+        make_mask_generator("random", 8, center_lines=20).sample(1, 4, 64, torch.Generator())

@@ -220,6 +220,14 @@ def simulate_spec(wildcards):
     return PLAN.simulate_spec(wildcards.scenario)
 
 
+def simulate_inputs(wildcards):
+    return PLAN.simulate_inputs(wildcards.scenario)
+
+
+def simulate_raw_option(wildcards):
+    return PLAN.simulate_raw_option(wildcards.scenario)
+
+
 def train_spec(wildcards):
     return PLAN.train_spec(wildcards.scenario, wildcards.method)
 

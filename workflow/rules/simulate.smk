@@ -1,9 +1,10 @@
-# Slices store → measurement store of one scenario (physics, masks and noise from seeded CPU streams).
+# Slices store → measurement store of one scenario (physics, masks and noise from seeded CPU streams;
+# an acquired-k-space scenario also reads the raw volumes).
 
 
 rule simulate:
     input:
-        slices=slices_path(),
+        unpack(simulate_inputs),
     output:
         measurements=measurements_path("{scenario}"),
     log:
@@ -19,7 +20,8 @@ rule simulate:
         ssibench=SSIBENCH,
         spec=simulate_spec,
         seed=config["seed"],
+        raw=simulate_raw_option,
     shell:
         "{params.ssibench} simulate --slices {input.slices:q} --out {output.measurements:q}"
         " --scenario {wildcards.scenario} --spec {params.spec:q} --seed {params.seed}"
-        " > {log:q} 2>&1"
+        " {params.raw} > {log:q} 2>&1"

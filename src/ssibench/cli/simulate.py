@@ -35,13 +35,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--spec",
         required=True,
         help=(
-            "JSON scenario spec: physics (single-coil|multicoil|sequential), sigma, shared_mask, "
-            "n_coils, mask (gaussian|random|equispaced), acceleration, center_fraction; "
-            "sequential adds n_frames and frame_partition (random|interleaved)"
+            "JSON scenario spec: physics (single-coil|multicoil|sequential|raw-multicoil), sigma, "
+            "shared_mask, n_coils, mask (gaussian|random|equispaced), acceleration, "
+            "center_fraction or center_lines; sequential adds n_frames and frame_partition "
+            "(random|interleaved); raw-multicoil adds crop, filter and slices_per_volume"
         ),
     )
     parser.add_argument(
         "--seed", type=int, default=0, help="master seed (streams 'masks', 'noise')"
+    )
+    parser.add_argument(
+        "--raw-dir",
+        type=Path,
+        default=None,
+        help="raw volumes the slices store was extracted from (raw-multicoil reads their k-space)",
     )
     parser.set_defaults(handler=_run)
 
@@ -56,4 +63,5 @@ def _run(args: argparse.Namespace) -> None:
         scenario=args.scenario,
         spec=parse_spec(args.spec),
         seed=args.seed,
+        raw_dir=args.raw_dir,
     )

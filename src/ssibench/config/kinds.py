@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from ssibench.errors import ConfigError
 
 __all__ = [
+    "ACQUIRED_KINDS",
     "PHYSICS_KINDS",
     "SIMULATED_2D_KINDS",
     "TIME_SERIES_KINDS",
@@ -30,6 +31,10 @@ class PhysicsKind:
             y ``(B, 2, T, H, W)``.
         video: the ground truth is a video ``(B, 2, T, H, W)`` (else an image ``(B, 2, H, W)``).
         description: one line for listings and error messages.
+        acquired: the measurements are the raw volumes' own k-space, retrospectively
+            undersampled (nothing is simulated from the magnitude image): the store holds
+            per-sample coil maps estimated from the data, and the noise is the acquisition's own,
+            its level estimated from the data.
     """
 
     name: str
@@ -37,6 +42,7 @@ class PhysicsKind:
     time_series: bool
     video: bool
     description: str
+    acquired: bool = False
 
     @property
     def mask_ndim(self) -> int:
@@ -52,12 +58,24 @@ PHYSICS_KINDS: dict[str, PhysicsKind] = {
         PhysicsKind("multicoil", True, False, False, "multicoil Cartesian MRI (birdcage maps)"),
         PhysicsKind("sequential", False, True, False, "a static image acquired as T frames"),
         PhysicsKind("dynamic", False, True, True, "a video, one mask per frame"),
+        PhysicsKind(
+            "raw-multicoil",
+            True,
+            False,
+            False,
+            "acquired multicoil k-space, ESPIRiT maps",
+            acquired=True,
+        ),
     )
 }
 #: The kinds with T frames (masks and k-space carry a time dim).
 TIME_SERIES_KINDS = tuple(name for name, kind in PHYSICS_KINDS.items() if kind.time_series)
 #: The 2-D kinds (one k-space per image), simulated by :mod:`ssibench.simulate`'s 2-D path.
-SIMULATED_2D_KINDS = tuple(name for name, kind in PHYSICS_KINDS.items() if not kind.time_series)
+SIMULATED_2D_KINDS = tuple(
+    name for name, kind in PHYSICS_KINDS.items() if not kind.time_series and not kind.acquired
+)
+#: The kinds measured from the raw volumes' own k-space (:mod:`ssibench.simulate.acquired`).
+ACQUIRED_KINDS = tuple(name for name, kind in PHYSICS_KINDS.items() if kind.acquired)
 
 
 def physics_kind(name: object, where: str = "physics") -> PhysicsKind:

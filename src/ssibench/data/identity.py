@@ -2,7 +2,8 @@
 
 A finished store (layout: :mod:`ssibench.data.measurements`) carries hex SHA-256 attrs that
 identify what a run was trained and evaluated on: ``hash_train``, ``hash_val``, ``hash_test``
-(the shapes, dtypes and bytes of the split's ``index``, ``x``, ``y`` and ``mask``, in that order),
+(the shapes, dtypes and bytes of the split's ``index``, ``x``, ``y`` and ``mask``, in that order,
+then those of :data:`OPTIONAL_SPLIT_DATASETS` the split has),
 ``training_hash`` (what training reads: the physics attributes, ``coil_maps``, train and val) and
 ``content_hash`` (all of it, test included). :func:`write_hashes` computes them when
 :func:`~ssibench.data.measurements.write_measurements` closes a store; :func:`store_identity`
@@ -25,6 +26,7 @@ from ssibench.errors import DataFileError, rebuild_hint
 
 __all__ = [
     "HASH_CHUNK_ROWS",
+    "OPTIONAL_SPLIT_DATASETS",
     "PHYSICS_ATTRS",
     "SPLIT_DATASETS",
     "StoreIdentity",
@@ -36,6 +38,10 @@ __all__ = [
 
 #: Datasets of a split, in the order their bytes enter the split's hash.
 SPLIT_DATASETS = ("index", "x", "y", "mask")
+#: Per-sample datasets only acquired-k-space stores have (estimated coil maps, the k-space scale,
+#: the estimated noise level, the slice of the volume); hashed after :data:`SPLIT_DATASETS` when
+#: present, so the hashes of simulated stores are unchanged.
+OPTIONAL_SPLIT_DATASETS = ("coil_maps", "scale", "noise_sigma", "slice_index")
 #: Rows read at once while hashing (bounds memory on paper-size stores).
 HASH_CHUNK_ROWS = 64
 #: The attributes that describe the physics (part of the training and content hashes).
@@ -56,6 +62,9 @@ def write_hashes(handle: h5py.File) -> None:
             digest = hashlib.sha256()
             for key in SPLIT_DATASETS:
                 _dataset_digest(digest, handle[split][key])
+            for key in OPTIONAL_SPLIT_DATASETS:
+                if key in handle[split]:
+                    _dataset_digest(digest, handle[split][key])
             handle.attrs[f"hash_{split}"] = digest.hexdigest()
     physics = hashlib.sha256()
     physics.update(json.dumps({k: _plain(handle.attrs[k]) for k in PHYSICS_ATTRS}).encode())

@@ -13,7 +13,13 @@ File layout (HDF5), one group per split ``train``, ``val``, ``test``:
   ``(n|1, 1, T, H, W)`` (one mask per frame) for the time-resolved kinds;
 - ``index`` int64 ``(n,)``: row of each sample in the slices store;
 
-file-level ``coil_maps`` float32 ``(N, 2, H, W)`` (multicoil only, real/imaginary in dim 1) and
+- acquired-k-space kinds (``raw-multicoil``) only: ``coil_maps`` float32 ``(n, 2, N, H, W)``
+  (ESPIRiT maps estimated per slice), ``scale`` float32 ``(n,)`` (what the raw k-space was divided
+  by), ``noise_sigma`` float32 ``(n,)`` (the noise level estimated on each slice) and
+  ``slice_index`` int64 ``(n,)`` (the slice of the volume ``index`` points to);
+
+file-level ``coil_maps`` float32 ``(N, 2, H, W)`` (simulated multicoil only, real/imaginary in
+dim 1) and
 attrs ``scenario``, ``physics`` (``single-coil`` | ``multicoil`` | ``sequential`` | ``dynamic``),
 ``sigma``, ``spec`` (JSON), ``seed``, ``slices_file``, ``ssibench_version``, and the content hashes
 (hex SHA-256) that identify what a run was trained and evaluated on: ``hash_train``,
@@ -59,7 +65,7 @@ __all__ = [
 #: gzip level for the mask datasets: column masks compress ~H-fold, x and y hardly at all.
 MASK_COMPRESSION_LEVEL = 4
 
-PhysicsKindName = Literal["single-coil", "multicoil", "sequential", "dynamic"]
+PhysicsKindName = Literal["single-coil", "multicoil", "sequential", "dynamic", "raw-multicoil"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,7 +78,8 @@ class MeasurementSet:
             ``(n, 2, T, H, W)`` (sequential, dynamic) float32.
         masks: ``(n, 1, H, W)`` per-sample masks, or ``(1, 1, H, W)`` shared by every sample;
             ``(n|1, 1, T, H, W)`` for the time-resolved kinds.
-        coil_maps: ``(N, H, W)`` complex64 (multicoil) or ``None``.
+        coil_maps: ``(N, H, W)`` complex64 (simulated multicoil: one set for every sample),
+            ``(n, N, H, W)`` (acquired k-space: per-sample estimated maps) or ``None``.
         sigma: noise standard deviation per real/imaginary k-space component.
         physics_kind: one of :data:`ssibench.config.PHYSICS_KINDS`.
         scenario: scenario name.
@@ -93,6 +100,8 @@ class MeasurementSet:
     physics_kind: PhysicsKindName
     scenario: str
     index: Tensor | None = None
+    slice_index: Tensor | None = None
+    """``(n,)`` int64 slice of the volume (acquired-k-space stores), else ``None``."""
 
     def __len__(self) -> int:
         return self.x.shape[0]
@@ -108,12 +117,14 @@ class MeasurementSet:
         A shared mask keeps its batch dim of 1; per-sample masks are indexed like ``x``. The kind
         gives the class: ``SingleCoilMRI``, ``MultiCoilMRI``, ``SequentialMRI`` or ``DynamicMRI``.
         """
-        masks = self.masks
+        masks, coil_maps = self.masks, self.coil_maps
         if index is not None and not self.shared_mask:
             masks = masks[index]
-        if PHYSICS_KINDS[self.physics_kind].coils and self.coil_maps is None:
+        if PHYSICS_KINDS[self.physics_kind].coils and coil_maps is None:
             raise ValueError(f"scenario {self.scenario!r}: multicoil data without coil maps")
-        return build_operator(self.physics_kind, masks, self.sigma, self.coil_maps)
+        if coil_maps is not None and coil_maps.ndim == 4 and index is not None:
+            coil_maps = coil_maps[index]  # per-sample maps follow the rows
+        return build_operator(self.physics_kind, masks, self.sigma, coil_maps)
 
     def to(self, device: torch.device | str) -> MeasurementSet:
         """A copy with every tensor on ``device``."""
@@ -124,6 +135,7 @@ class MeasurementSet:
             masks=self.masks.to(device),
             coil_maps=None if self.coil_maps is None else self.coil_maps.to(device),
             index=None if self.index is None else self.index.to(device),
+            slice_index=None if self.slice_index is None else self.slice_index.to(device),
         )
 
 
@@ -146,6 +158,7 @@ class MeasurementWriter:
         index: Tensor,
         y_shape: tuple[int, ...],
         shared_mask: Tensor | None = None,
+        per_sample_maps: bool = False,
     ) -> None:
         """Create the group of ``split`` for ``n = len(index)`` samples.
 
@@ -156,6 +169,8 @@ class MeasurementWriter:
             shared_mask: the ``(1, 1, H, W)`` (time-resolved: ``(1, 1, T, H, W)``) mask of a
                 shared-mask scenario, written now; ``None`` for per-sample masks, which
                 :meth:`write_rows` then fills.
+            per_sample_maps: create ``coil_maps`` ``(n, 2, N, H, W)`` (acquired k-space, ``y_shape``
+                ``(2, N, H, W)``), filled by :meth:`write_rows`.
 
         Raises:
             ValueError: for an unknown split or a shared mask of the wrong shape.
@@ -192,11 +207,25 @@ class MeasurementWriter:
         if shared_mask is not None:
             mask[...] = shared_mask.numpy()
             self._shared_mask_splits.add(split)
+        if per_sample_maps:
+            n_coils = y_shape[1]
+            group.create_dataset(
+                "coil_maps", shape=(n, 2, n_coils, height, width), dtype=np.float32
+            )
 
     def write_rows(
-        self, split: str, start: int, x: Tensor, y: Tensor, masks: Tensor | None = None
+        self,
+        split: str,
+        start: int,
+        x: Tensor,
+        y: Tensor,
+        masks: Tensor | None = None,
+        coil_maps: Tensor | None = None,
     ) -> None:
         """Write rows [start, start + len(x)) of ``x``, ``y`` and, for per-sample masks, ``mask``.
+
+        ``coil_maps`` ``(b, N, H, W)`` complex fills the per-sample maps of a split created with
+        ``per_sample_maps``.
 
         Raises:
             ValueError: if per-sample masks are expected and ``masks`` is ``None``, or the reverse.
@@ -212,6 +241,16 @@ class MeasurementWriter:
         group["y"][start:stop] = y.numpy()
         if masks is not None:
             group["mask"][start:stop] = masks.numpy()
+        if coil_maps is not None:
+            group["coil_maps"][start:stop] = to_real(coil_maps.to(torch.complex64)).numpy()
+
+    def set_attribute(self, name: str, value: str | float) -> None:
+        """Set a file attribute known only once the data are written (before the hashes are)."""
+        self._handle.attrs[name] = value
+
+    def write_per_sample(self, split: str, name: str, values: Tensor) -> None:
+        """Write a per-sample dataset ``name`` ``(n,)`` of ``split`` (e.g. ``scale``)."""
+        self._handle[split].create_dataset(name, data=values.numpy())
 
 
 @contextlib.contextmanager
@@ -310,14 +349,18 @@ def read_measurements(path: Path | str, split: str) -> MeasurementSet:
                 f"{path}: dataset '{split}/mask' has shape {handle[split]['mask'].shape}, but "
                 f"{physics_kind} masks have {mask_ndim} dims; {rebuild_hint(path)}"
             )
-        coil_maps = None
-        if PHYSICS_KINDS[physics_kind].coils:
-            if "coil_maps" not in handle:
-                raise missing_error(path, "coil_maps")
-            coil_maps = to_complex(torch.from_numpy(handle["coil_maps"][()]))  # (N, H, W)
         group = handle[split]
+        coil_maps = None
+        acquired = PHYSICS_KINDS[physics_kind].acquired
+        if PHYSICS_KINDS[physics_kind].coils:
+            maps_at = group if acquired else handle  # per-sample maps of acquired k-space
+            if "coil_maps" not in maps_at:
+                raise missing_error(path, f"{split}/coil_maps" if acquired else "coil_maps")
+            coil_maps = to_complex(torch.from_numpy(maps_at["coil_maps"][()]))  # (n,)N, H, W
         try:  # a truncated file opens, but its datasets fail to read
             arrays = {key: group[key][()] for key in SPLIT_DATASETS}
+            if acquired and "slice_index" in group:
+                arrays["slice_index"] = group["slice_index"][()]
         except OSError as error:
             raise DataFileError(
                 f"{path}: cannot read split {split!r} ({error}); {rebuild_hint(path)}"
@@ -331,4 +374,9 @@ def read_measurements(path: Path | str, split: str) -> MeasurementSet:
             physics_kind=physics_kind,  # type: ignore[arg-type]
             scenario=str(_attr(handle, path, "scenario")),
             index=torch.from_numpy(arrays["index"].astype(np.int64)),
+            slice_index=(
+                torch.from_numpy(arrays["slice_index"].astype(np.int64))
+                if "slice_index" in arrays
+                else None
+            ),
         )

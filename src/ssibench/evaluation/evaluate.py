@@ -48,7 +48,7 @@ from ssibench.evaluation.metrics import (
 )
 from ssibench.io import atomic_path
 from ssibench.methods import get_method
-from ssibench.methods.builders import build_losses
+from ssibench.methods.builders import build_losses, with_noise_level
 from ssibench.progress import progress
 from ssibench.provenance import code_hash, config_differences
 from ssibench.rng import stream
@@ -71,14 +71,19 @@ def _build_model(
     spec: Mapping[str, Any],
     device: torch.device,
     fix: str,
+    noise_sigma: float,
 ) -> nn.Module:
-    """The network of ``spec`` with ``weights``, wrapped as ``method`` evaluates it (eval mode)."""
+    """The network of ``spec`` with ``weights``, wrapped as ``method`` evaluates it (eval mode).
+
+    The losses see the test data's noise level ``noise_sigma`` (:func:`with_noise_level`).
+    """
     network = build_network(parse_model_config(spec.get("model", {})), seed)
     load_weights(network, weights, path, spec, fix)
     amp = parse_train_config(spec.get("train", {})).amp
     autocast_forward(getattr(network, "denoiser", network), amp, device.type)
+    scenario = with_noise_level(spec.get("scenario", {}), noise_sigma)
     losses = build_losses(
-        method, spec.get("scenario", {}), spec.get("method_options"), stream(seed, "eval", device)
+        method, scenario, spec.get("method_options"), stream(seed, "eval", device)
     )
     return adapt(network.to(device), losses).eval()
 
@@ -90,6 +95,7 @@ def load_trained_model(
     spec: Mapping[str, Any],
     device: torch.device,
     identity: StoreIdentity | None = None,
+    noise_sigma: float | None = None,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the network of a finished run, wrapped as its method evaluates it, in eval mode.
 
@@ -115,7 +121,10 @@ def load_trained_model(
         )
     weights, record = parts
     _check_record(path, record, method, seed, spec, identity)
-    return _build_model(path, weights, method, seed, spec, device, rebuild_hint(path)), record
+    if noise_sigma is None:  # no data at hand: the spec's level
+        noise_sigma = float(spec.get("scenario", {}).get("sigma", 0.0))
+    model = _build_model(path, weights, method, seed, spec, device, rebuild_hint(path), noise_sigma)
+    return model, record
 
 
 def _check_record(
@@ -185,7 +194,9 @@ def evaluate(
     identity, test_set = _test_split(data_path, device)
     model, run_code = None, code_hash(method)
     if get_method(method).trains:
-        model, record = load_trained_model(run_dir, method, seed, spec, device, identity)
+        model, record = load_trained_model(
+            run_dir, method, seed, spec, device, identity, noise_sigma=test_set.sigma
+        )
         run_code = str(record.get("code", {}).get("hash", ""))
     outputs = (out_metrics, out_samples)
     run = (method, seed, spec, names)
@@ -225,7 +236,7 @@ def evaluate_checkpoint(
             "the --spec keys that differ)"
         )
         _check_record(path, checkpoint.record, method, seed, spec, identity, hint)
-    model = _build_model(path, checkpoint.weights, method, seed, spec, device, fix)
+    model = _build_model(path, checkpoint.weights, method, seed, spec, device, fix, test_set.sigma)
     run = (method, seed, spec, names)
     return _score(test_set, identity, run, model, run_code, path, out_metrics, out_samples)
 

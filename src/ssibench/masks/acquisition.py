@@ -8,6 +8,8 @@ as ``(B, 1, H, W)`` float32 of 0/1.
 Line counts follow the reference (DeepInverse's ``BaseMaskGenerator``): for width W, acceleration R
 and centre fraction c, n_center = ⌊c W⌋ fully sampled centre columns plus
 n_lines = ⌊W / R⌋ − n_center random columns (at W = 320, R = 6, c = 0.08: 25 + 28 = 53 columns).
+A fixed number of centre (ACS, autocalibration) lines, ``center_lines``, replaces ⌊c W⌋ when given,
+as acquisitions with a prescribed calibration region need (e.g. 20 ACS lines at 8×).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ __all__ = [
     "RandomMaskGenerator",
     "center_block",
     "line_counts",
+    "lines_beside_center",
     "make_mask_generator",
     "sample_without_replacement",
 ]
@@ -46,13 +49,29 @@ def line_counts(width: int, acceleration: float, center_fraction: float) -> tupl
         ValueError: if the acceleration is too low for the centre block (n_lines < 0).
     """
     n_center = int(center_fraction * width)
-    n_lines = int(width // acceleration - n_center)
-    if n_lines < 0:
+    try:
+        return n_center, lines_beside_center(width, acceleration, n_center)
+    except ValueError:
+        n_lines = int(width // acceleration - n_center)
         raise ValueError(
             f"acceleration {acceleration} with center_fraction {center_fraction} at width {width} "
             f"leaves {n_lines} random lines; lower center_fraction or acceleration"
+        ) from None
+
+
+def lines_beside_center(width: int, acceleration: float, n_center: int) -> int:
+    """n_lines = ⌊W / R⌋ − n_center random columns beside a centre block of n_center.
+
+    Raises:
+        ValueError: if the centre block alone exceeds the ⌊W / R⌋ columns (n_lines < 0).
+    """
+    n_lines = int(width // acceleration - n_center)
+    if n_lines < 0:
+        raise ValueError(
+            f"acceleration {acceleration} with {n_center} centre lines at width {width} leaves "
+            f"{n_lines} random lines; lower the centre lines or the acceleration"
         )
-    return n_center, n_lines
+    return n_lines
 
 
 def center_block(width: int, n_center: int) -> slice:
@@ -102,12 +121,24 @@ class _ColumnDensityMask(MaskGenerator):
 
     acceleration: float = 6.0
     center_fraction: float | None = None
+    center_lines: int | None = None
+    """Fixed number of fully sampled centre columns (overrides ``center_fraction``)."""
 
     def __post_init__(self) -> None:
         if self.acceleration < 1:
             raise ValueError(f"acceleration must be ≥ 1; got {self.acceleration}")
         if self.center_fraction is not None and not 0 <= self.center_fraction < 1:
             raise ValueError(f"center_fraction must be in [0, 1); got {self.center_fraction}")
+        if self.center_lines is not None:
+            if isinstance(self.center_lines, bool) or not isinstance(self.center_lines, int):
+                raise ValueError(f"center_lines must be an integer; got {self.center_lines!r}")
+            if self.center_lines < 0:
+                raise ValueError(f"center_lines must be ≥ 0; got {self.center_lines}")
+            if self.center_fraction is not None:
+                raise ValueError(
+                    "give center_lines or center_fraction, not both; got "
+                    f"center_lines={self.center_lines}, center_fraction={self.center_fraction}"
+                )
 
     @property
     def effective_center_fraction(self) -> float:
@@ -116,13 +147,30 @@ class _ColumnDensityMask(MaskGenerator):
             return self.center_fraction
         return DEFAULT_CENTER_FRACTION[self.acceleration < 8]
 
+    def n_center(self, width: int) -> int:
+        """Fully sampled centre columns at width W: ``center_lines``, else ⌊c W⌋.
+
+        Raises:
+            ValueError: if ``center_lines`` exceeds W.
+        """
+        if self.center_lines is None:
+            return int(self.effective_center_fraction * width)
+        if self.center_lines > width:
+            raise ValueError(f"center_lines {self.center_lines} exceeds the width {width}")
+        return self.center_lines
+
+    def line_counts(self, width: int) -> tuple[int, int]:
+        """(n_center, n_lines) at width W (:func:`line_counts` with :meth:`n_center`)."""
+        n_center = self.n_center(width)
+        return n_center, lines_beside_center(width, self.acceleration, n_center)
+
     def density(self, width: int) -> Tensor:
         """Unnormalised column density before the centre block is removed, ``(W,)`` float64."""
         return torch.ones(width, dtype=torch.float64)
 
     def pdf(self, width: int) -> Tensor:
         """Normalised probability of each column on the first draw, centre block at 0, ``(W,)``."""
-        n_center, _ = line_counts(width, self.acceleration, self.effective_center_fraction)
+        n_center, _ = self.line_counts(width)
         pdf = self.density(width).clone()
         pdf[center_block(width, n_center)] = 0
         return pdf / pdf.sum()
@@ -131,7 +179,7 @@ class _ColumnDensityMask(MaskGenerator):
         self, batch_size: int, height: int, width: int, generator: torch.Generator
     ) -> Tensor:
         """Draw ``(B, 1, H, W)`` masks: centre block + n_lines distinct columns ~ :meth:`pdf`."""
-        n_center, n_lines = line_counts(width, self.acceleration, self.effective_center_fraction)
+        n_center, n_lines = self.line_counts(width)
         device = generator.device
         if n_center + n_lines >= width:
             return torch.ones(batch_size, 1, height, width, device=device)
@@ -193,7 +241,7 @@ class EquispacedMaskGenerator(_ColumnDensityMask):
 
     def fully_sampled(self, width: int) -> bool:
         """Whether every column is sampled (centre block ≥ W or R ≤ 1): nothing is drawn."""
-        return int(self.effective_center_fraction * width) >= width or self.acceleration <= 1
+        return self.n_center(width) >= width or self.acceleration <= 1
 
     def offset_columns(self, width: int, device: torch.device | str = "cpu") -> Tensor:
         """The column mask of every offset o = 0 … round(a) − 1, ``(n_offsets, W)`` float64 of 0/1.
@@ -201,7 +249,7 @@ class EquispacedMaskGenerator(_ColumnDensityMask):
         ``sample`` picks one row per sample uniformly, so the mean over rows is E[M] exactly. A
         fully sampled setting has one all-ones row.
         """
-        n_center = int(self.effective_center_fraction * width)
+        n_center = self.n_center(width)
         if self.fully_sampled(width):
             return torch.ones(1, width, dtype=torch.float64, device=device)
         spacing = self.acceleration * (n_center - width) / (n_center * self.acceleration - width)
@@ -239,9 +287,14 @@ MASK_GENERATORS: dict[str, type[_ColumnDensityMask]] = {
 
 
 def make_mask_generator(
-    name: str, acceleration: float, center_fraction: float | None = None
+    name: str,
+    acceleration: float,
+    center_fraction: float | None = None,
+    center_lines: int | None = None,
 ) -> MaskGenerator:
     """Build the acquisition-mask generator registered as ``name``.
+
+    ``center_lines`` (a fixed number of centre columns) and ``center_fraction`` exclude each other.
 
     Raises:
         ValueError: for an unknown name, listing the valid ones and the closest match.
@@ -252,4 +305,6 @@ def make_mask_generator(
         raise ValueError(
             f"unknown mask generator {name!r}{hint}; valid: {', '.join(sorted(MASK_GENERATORS))}"
         )
-    return MASK_GENERATORS[name](acceleration=acceleration, center_fraction=center_fraction)
+    return MASK_GENERATORS[name](
+        acceleration=acceleration, center_fraction=center_fraction, center_lines=center_lines
+    )

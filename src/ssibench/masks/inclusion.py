@@ -18,7 +18,6 @@ from ssibench.masks.acquisition import (
     MaskGenerator,
     RandomMaskGenerator,
     center_block,
-    line_counts,
 )
 
 __all__ = ["inclusion_probabilities", "successive_sampling_inclusion"]
@@ -191,9 +190,7 @@ def successive_sampling_inclusion(weights: Tensor, k: int) -> Tensor:
 def _cached_inclusion(mask_generator: MaskGenerator, width: int) -> Tensor:
     if isinstance(mask_generator, EquispacedMaskGenerator):
         return mask_generator.offset_columns(width).mean(dim=0)
-    n_center, n_lines = line_counts(
-        width, mask_generator.acceleration, mask_generator.effective_center_fraction
-    )
+    n_center, n_lines = mask_generator.line_counts(width)
     if n_center + n_lines >= width:
         return torch.ones(width, dtype=torch.float64)
     pdf = mask_generator.pdf(width)

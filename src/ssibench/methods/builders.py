@@ -60,6 +60,7 @@ __all__ = [
     "builder_functions",
     "is_multicoil",
     "method_context",
+    "with_noise_level",
 ]
 
 
@@ -103,6 +104,7 @@ def acquisition_masks(context: MethodContext) -> MaskGenerator:
         context.scenario["mask"],
         context.scenario["acceleration"],
         context.scenario.get("center_fraction"),  # None: the mask's own default
+        context.scenario.get("center_lines"),
     )
 
 
@@ -245,6 +247,15 @@ BUILDERS: dict[str, LossBuilder] = {
         )
     ],
 }
+
+
+def with_noise_level(scenario_spec: Mapping[str, Any], sigma: float) -> dict[str, Any]:
+    """The scenario spec as the methods see it, ``sigma`` set to the data's noise level.
+
+    ``sigma`` is the measurement store's: the simulated σ (equal to the spec's), or, for acquired
+    k-space, the level estimated from the data (the spec has 0 there: no noise is *added*).
+    """
+    return {**scenario_spec, "sigma": float(sigma)}
 
 
 def method_context(

@@ -235,9 +235,10 @@ def get_method(name: str) -> MethodSpec:
 def skip_reason(method: str, scenario_spec: Mapping[str, Any]) -> str | None:
     """Why ``method`` does not apply to a scenario, or None if it does."""
     spec = get_method(method)
-    if spec.needs_noise and not scenario_spec.get("sigma", 0.0) > 0:
-        return "needs a noise level (sigma > 0)"
     kind = PHYSICS_KINDS.get(scenario_spec.get("physics", "single-coil"))
+    acquired = kind is not None and kind.acquired  # noisy by nature, its level estimated
+    if spec.needs_noise and not (scenario_spec.get("sigma", 0.0) > 0 or acquired):
+        return "needs a noise level (sigma > 0)"
     time_series = kind is not None and kind.time_series
     if time_series and spec.time_series == "never":
         return "needs a single static acquisition (not a time series)"

@@ -4,6 +4,7 @@
   masked-FFT core shared by the diagonal operators, conjugate gradient.
 * :mod:`~ssibench.physics.cartesian`: single-coil Cartesian MRI.
 * :mod:`~ssibench.physics.coils`: multicoil MRI and birdcage coil maps.
+* :mod:`~ssibench.physics.espirit`: coil maps estimated from acquired data (ESPIRiT).
 * :mod:`~ssibench.physics.time`: dynamic (a video) and sequential (a static image, T frames) MRI.
 
 :func:`build_operator` turns a store's ``physics`` attribute (a name of
@@ -26,6 +27,7 @@ from ssibench.physics.base import (
 )
 from ssibench.physics.cartesian import SingleCoilMRI
 from ssibench.physics.coils import BIRDCAGE_RADIUS, MultiCoilMRI, birdcage_maps
+from ssibench.physics.espirit import espirit_maps
 from ssibench.physics.time import (
     DynamicMRI,
     SequentialMRI,
@@ -52,6 +54,7 @@ __all__ = [
     "check_mask",
     "check_time_mask",
     "conjugate_gradient",
+    "espirit_maps",
     "fold_time",
     "gaussian_noise",
     "prox_l2",
@@ -68,6 +71,7 @@ OPERATORS: dict[str, type] = {
     "multicoil": MultiCoilMRI,
     "sequential": SequentialMRI,
     "dynamic": DynamicMRI,
+    "raw-multicoil": MultiCoilMRI,  # the same operator, with per-sample estimated maps
 }
 assert OPERATORS.keys() == PHYSICS_KINDS.keys(), "every physics kind needs an operator"
 
@@ -81,7 +85,9 @@ def build_operator(
         kind: a name of :data:`ssibench.config.PHYSICS_KINDS`.
         mask: ``(B|1, 1, H, W)``, or ``(B|1, 1, T, H, W)`` for a time series.
         sigma: noise standard deviation per real/imaginary k-space component.
-        coil_maps: ``(N, H, W)`` complex, required by kinds with coils and refused by the others.
+        coil_maps: ``(N, H, W)`` complex (one set for every sample) or ``(B, N, H, W)`` (per
+            sample, as acquired data's estimated maps), required by kinds with coils and refused
+            by the others.
 
     Raises:
         ValueError: coil maps missing for a multicoil kind, or given to a kind without coils.

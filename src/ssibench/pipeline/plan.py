@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ssibench.config.kinds import PHYSICS_KINDS
 from ssibench.config.records import job_model_config
 from ssibench.errors import ConfigError
 from ssibench.evaluation.metrics import DEFAULT_METRICS
@@ -235,6 +236,23 @@ class RunPlan:
     def simulate_spec(self, scenario: str) -> str:
         """What ``simulate`` gets: the scenario spec."""
         return _json(scenario_spec(self.config, scenario))
+
+    def reads_raw_kspace(self, scenario: str) -> bool:
+        """Whether ``scenario`` measures the raw volumes' own k-space (an acquired kind)."""
+        return PHYSICS_KINDS[self.config["scenarios"][scenario]["physics"]].acquired
+
+    def simulate_inputs(self, scenario: str) -> dict[str, str]:
+        """Inputs of ``simulate``: the slices store, and the raw volumes for acquired k-space."""
+        inputs = {"slices": self.slices_path()}
+        if self.reads_raw_kspace(scenario):
+            inputs["raw"] = self.raw_dir()
+        return inputs
+
+    def simulate_raw_option(self, scenario: str) -> str:
+        """``--raw-dir <folder>`` for a scenario on acquired k-space, else empty."""
+        if not self.reads_raw_kspace(scenario):
+            return ""
+        return f"--raw-dir {shlex.quote(self.raw_dir())}"
 
     def train_spec(self, scenario: str, method: str) -> str:
         """What ``train`` gets: model, train (with the method's overrides), options, scenario."""

@@ -48,36 +48,64 @@ def rule_resource(config: Config, rule: str, key: str) -> Any:
     return resources.get(rule, resources["default"])[key]
 
 
-def n_images(config: Config, split: str) -> int:
-    """Slices in one split: one per demo volume or fastMRI file, times the split fraction."""
+#: Coils assumed for an acquired-k-space scenario whose ``filter.n_coils`` does not fix the count
+#: (the most fastMRI brain volumes have).
+ACQUIRED_COILS_GUESS = 16
+
+
+def image_size(config: Config, scenario: str | None) -> tuple[int, int]:
+    """(H, W) of a scenario's images: ``data.image_size``, or an acquired scenario's ``crop``."""
+    if scenario is not None:
+        spec = scenario_spec(config, scenario)
+        if PHYSICS_KINDS[spec["physics"]].acquired:
+            return tuple(spec["crop"])  # type: ignore[return-value]
+    height, width = config["data"]["image_size"]
+    return height, width
+
+
+def n_images(config: Config, split: str, scenario: str | None = None) -> int:
+    """Slices in one split: one per volume times the split fraction.
+
+    An acquired scenario's training split has ``slices_per_volume`` per volume.
+    """
     data = config["data"]
-    return math.ceil(n_volumes(data) * data["split"][split])
+    per_volume = 1
+    if scenario is not None and split == "train":
+        per_volume = scenario_spec(config, scenario).get("slices_per_volume", 1)
+    return math.ceil(n_volumes(data) * data["split"][split]) * per_volume
 
 
 def store_floats_per_pixel(config: Config, scenario: str) -> int:
-    """Floats per pixel of one measurement-store row: x (2), y (2 per coil or frame), mask."""
+    """Floats per pixel of one measurement-store row: x (2), y (2 per coil or frame), mask.
+
+    An acquired scenario's rows also hold their coil maps (2 per coil).
+    """
     spec = scenario_spec(config, scenario)
-    coils = PHYSICS_KINDS[spec["physics"]].coils
-    channels = spec.get("n_coils", 1) if coils else spec.get("n_frames", 1)
+    kind = PHYSICS_KINDS[spec["physics"]]
+    if kind.acquired:
+        wanted = spec["filter"].get("n_coils", ACQUIRED_COILS_GUESS)
+        coils = max(wanted) if isinstance(wanted, list) else wanted
+        return 2 + 3 * coils + 2 * coils
+    channels = spec.get("n_coils", 1) if kind.coils else spec.get("n_frames", 1)
     return 2 + 3 * channels
 
 
 def data_mb(config: Config, scenario: str, splits: tuple[str, ...]) -> float:
     """Memory (MB) of the measurement-store splits a job holds."""
-    height, width = config["data"]["image_size"]
-    images = sum(n_images(config, split) for split in splits)
+    height, width = image_size(config, scenario)
+    images = sum(n_images(config, split, scenario) for split in splits)
     floats = images * height * width * store_floats_per_pixel(config, scenario)
     return DATA_COPIES * BYTES_PER_FLOAT * floats / MB
 
 
-def model_macs(config: Config) -> int:
+def model_macs(config: Config, scenario: str | None = None) -> int:
     """Multiply-accumulates of one MoDL forward pass on one image (:mod:`ssibench.models.cost`)."""
-    return network_macs(config["model"], config["data"]["image_size"])
+    return network_macs(config["model"], image_size(config, scenario))
 
 
-def activation_mb(config: Config) -> float:
+def activation_mb(config: Config, scenario: str | None = None) -> float:
     """Memory (MB) of one training batch's activations (on the GPU, or in RAM on the CPU)."""
-    floats = activation_floats(config["model"], config["data"]["image_size"])
+    floats = activation_floats(config["model"], image_size(config, scenario))
     return LOSS_PASSES * config["train"]["batch_size"] * BYTES_PER_FLOAT * floats / MB
 
 
@@ -94,15 +122,18 @@ def sized_mem_mb(config: Config, rule: str, scenario: str) -> float:
     if rule == "train":
         on_cpu = config["resources"]["train"]["gpu"] == 0
         return data_mb(config, scenario, ("train", "val")) + (
-            activation_mb(config) if on_cpu else 0
+            activation_mb(config, scenario) if on_cpu else 0
         )
     return data_mb(config, scenario, ("test",))
 
 
-def sized_runtime_min(config: Config, rule: str, method: str | None) -> float:
+def sized_runtime_min(
+    config: Config, rule: str, method: str | None, scenario: str | None = None
+) -> float:
     """The config-sized part of a train or evaluate job's run time (minutes).
 
-    ``method`` None is an external checkpoint's evaluation, sized as the config's network.
+    ``method`` None is an external checkpoint's evaluation, sized as the config's network;
+    ``scenario`` None sizes ``data.image_size`` images, one per volume.
     """
     if method is not None and not METHODS[method].trains:  # zero-filled: no network
         return 0
@@ -110,11 +141,16 @@ def sized_runtime_min(config: Config, rule: str, method: str | None) -> float:
         train = config["train"]
         validations = math.ceil(train["epochs"] / train["val_every"])
         flops = (
-            train["epochs"] * n_images(config, "train") * FLOPS_TRAIN * LOSS_PASSES
-            + validations * n_images(config, "val") * FLOPS_FORWARD
-        ) * model_macs(config)
+            train["epochs"] * n_images(config, "train", scenario) * FLOPS_TRAIN * LOSS_PASSES
+            + validations * n_images(config, "val", scenario) * FLOPS_FORWARD
+        ) * model_macs(config, scenario)
     else:
-        flops = n_images(config, "test") * FLOPS_FORWARD * LOSS_PASSES * model_macs(config)
+        flops = (
+            n_images(config, "test", scenario)
+            * FLOPS_FORWARD
+            * LOSS_PASSES
+            * model_macs(config, scenario)
+        )
     return flops / (gflops(config, rule) * 1e9) / 60
 
 
@@ -143,7 +179,8 @@ def job_resources(config: Config, rule: str) -> dict[str, Callable[..., int] | i
             return math.ceil(mem_mb + sized_mem_mb(config, rule, wildcards.scenario)) * attempt
 
         def sized_runtime(wildcards: Any, attempt: int) -> int:
-            sized = sized_runtime_min(config, rule, _method(wildcards))
+            scenario = getattr(wildcards, "scenario", None)
+            sized = sized_runtime_min(config, rule, _method(wildcards), scenario)
             return math.ceil(runtime_min + sized) * attempt
 
         resources = {"mem_mb": sized_mem, "runtime": sized_runtime}

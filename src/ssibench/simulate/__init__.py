@@ -6,7 +6,9 @@ One entry point, :func:`simulate_scenario`, picks the simulator by the spec's ``
 * :mod:`~ssibench.simulate.cartesian`: the 2-D kinds, ``single-coil`` and ``multicoil``
   (:func:`simulate`);
 * :mod:`~ssibench.simulate.sequential`: ``sequential``, a static image acquired as T frames with
-  disjoint lines (:func:`simulate_sequential`).
+  disjoint lines (:func:`simulate_sequential`);
+* :mod:`~ssibench.simulate.acquired`: ``raw-multicoil``, the raw volumes' own k-space, undersampled
+  afterwards, with ESPIRiT coil maps (:func:`simulate_acquired`; needs the raw folder).
 
 They share :mod:`~ssibench.simulate.spec` (the common keys, their checks and the acquisition-mask
 draw) and :mod:`~ssibench.simulate.writer` (the chunked loop that fixes the order of the random
@@ -19,7 +21,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ssibench.config.kinds import SIMULATED_2D_KINDS
+from ssibench.config.kinds import ACQUIRED_KINDS, SIMULATED_2D_KINDS
+from ssibench.simulate.acquired import simulate_acquired
+from ssibench.simulate.acquired_spec import ACQUIRED_KEYS, validate_acquired_spec
 from ssibench.simulate.cartesian import simulate
 from ssibench.simulate.sequential import (
     FRAME_PARTITIONS,
@@ -33,6 +37,7 @@ from ssibench.simulate.spec import SPEC_KEYS, validate_spec
 from ssibench.simulate.writer import SIMULATE_CHUNK, write_simulation
 
 __all__ = [
+    "ACQUIRED_KEYS",
     "FRAME_PARTITIONS",
     "SEQUENTIAL_KEYS",
     "SEQUENTIAL_PHYSICS",
@@ -41,8 +46,10 @@ __all__ = [
     "SPEC_KEYS",
     "partition_lines",
     "simulate",
+    "simulate_acquired",
     "simulate_scenario",
     "simulate_sequential",
+    "validate_acquired_spec",
     "validate_sequential_spec",
     "validate_spec",
     "write_simulation",
@@ -64,6 +71,7 @@ def simulate_scenario(
     scenario: str,
     spec: Mapping[str, Any],
     seed: int,
+    raw_dir: Path | str | None = None,
 ) -> Path:
     """Simulate the measurement store of ``scenario`` with the simulator of its ``physics``.
 
@@ -74,6 +82,7 @@ def simulate_scenario(
         spec: scenario spec (:mod:`~ssibench.simulate.spec`, plus the keys of its physics kind);
             validated first.
         seed: master seed (streams ``masks`` and ``noise``).
+        raw_dir: the raw volumes, read by the acquired-k-space kinds (ignored by the others).
 
     Returns:
         ``out`` as a ``Path``.
@@ -84,5 +93,7 @@ def simulate_scenario(
         DataFileError: if the slices store is missing or malformed.
     """
     kind = spec.get("physics")
+    if kind in ACQUIRED_KINDS:
+        return simulate_acquired(slices_path, out, scenario, spec, seed, raw_dir)
     run = SIMULATORS.get(kind, simulate) if isinstance(kind, str) else simulate
     return run(slices_path, out, scenario, spec, seed)

@@ -9,7 +9,9 @@ Scenario spec (JSON object; key → meaning), common to every physics kind:
 - ``n_coils``: number of birdcage coils, ≥ 1 (required for multicoil; ignored for single-coil);
 - ``mask``: acquisition mask generator, one of :data:`ssibench.masks.MASK_GENERATORS`;
 - ``acceleration``: R ≥ 1;
-- ``center_fraction``: fully sampled centre fraction in [0, 1), or null for the default.
+- ``center_fraction``: fully sampled centre fraction in [0, 1), or null for the default;
+- ``center_lines``: a fixed number of fully sampled centre (ACS) columns instead, or null (left out
+  of the validated spec when null, so stores of specs without it keep their hashes).
 
 The key checks (:func:`check_unknown_keys`, :func:`check_required_keys`) and the mask draw
 (:func:`draw_acquisition_masks`) are shared by every simulator, so their messages and their
@@ -27,10 +29,12 @@ from torch import Tensor
 
 from ssibench.config.kinds import PHYSICS_KINDS
 from ssibench.errors import ConfigError
-from ssibench.masks import MASK_GENERATORS, make_mask_generator
+from ssibench.masks import MASK_GENERATORS, MaskGenerator, make_mask_generator
 
 __all__ = [
     "SPEC_KEYS",
+    "acquisition_mask_generator",
+    "check_center_lines",
     "check_required_keys",
     "check_unknown_keys",
     "draw_acquisition_masks",
@@ -47,6 +51,7 @@ SPEC_KEYS: dict[str, object] = {
     "mask": ...,
     "acceleration": ...,
     "center_fraction": None,
+    "center_lines": None,
 }
 
 
@@ -102,8 +107,10 @@ def validate_spec(scenario: str, spec: Mapping[str, Any]) -> dict[str, Any]:
     check_required_keys(where, spec, SPEC_KEYS)
     full = {key: spec.get(key, default) for key, default in SPEC_KEYS.items()}
 
-    # the 2-D kinds, with any a plugin registered (ssibench.register_physics)
-    allowed = [name for name, kind in PHYSICS_KINDS.items() if not kind.time_series]
+    # the simulated 2-D kinds, with any a plugin registered (ssibench.register_physics)
+    allowed = [
+        name for name, kind in PHYSICS_KINDS.items() if not kind.time_series and not kind.acquired
+    ]
     if full["physics"] not in allowed:
         raise ConfigError(
             f"{where}.physics: got {full['physics']!r}; allowed: {', '.join(allowed)}"
@@ -133,7 +140,38 @@ def validate_spec(scenario: str, spec: Mapping[str, Any]) -> dict[str, Any]:
             f"{where}.center_fraction: got {fraction!r}; expected a number in [0, 1) or null "
             "(null = 0.08 below 8× acceleration, 0.04 from 8×)"
         )
+    check_center_lines(where, full)
+    if full["center_lines"] is None:
+        del full["center_lines"]
     return full
+
+
+def check_center_lines(where: str, spec: Mapping[str, Any]) -> None:
+    """Refuse a ``center_lines`` that is not null or an integer ≥ 0, or one beside a fraction.
+
+    Raises:
+        ConfigError: naming ``<where>.center_lines``.
+    """
+    lines = spec.get("center_lines")
+    if lines is None:
+        return
+    if not is_integer(lines, 0):
+        raise ConfigError(f"{where}.center_lines: got {lines!r}; expected an integer ≥ 0 or null")
+    if spec.get("center_fraction") is not None:
+        raise ConfigError(
+            f"{where}.center_lines: got {lines} beside center_fraction "
+            f"{spec['center_fraction']}; give one of them (set the other to null)"
+        )
+
+
+def acquisition_mask_generator(spec: Mapping[str, Any]) -> MaskGenerator:
+    """The mask generator of a validated spec (``mask``, ``acceleration``, centre lines)."""
+    return make_mask_generator(
+        spec["mask"],
+        spec["acceleration"],
+        spec.get("center_fraction"),
+        spec.get("center_lines"),
+    )
 
 
 def draw_acquisition_masks(
@@ -147,7 +185,8 @@ def draw_acquisition_masks(
     """Draw ``(batch, 1, H, W)`` acquisition masks Ω of the spec's ``mask`` generator.
 
     Args:
-        spec: a validated spec (``mask``, ``acceleration``, ``center_fraction``).
+        spec: a validated spec (``mask``, ``acceleration``, ``center_fraction``, and
+            ``center_lines`` if set).
         scenario: scenario name (for messages).
         batch: number of masks.
         height: H.
@@ -158,7 +197,7 @@ def draw_acquisition_masks(
         ConfigError: ``scenarios.<scenario>.acceleration``, if the generator cannot sample the
             lines that acceleration asks for.
     """
-    sampler = make_mask_generator(spec["mask"], spec["acceleration"], spec["center_fraction"])
+    sampler = acquisition_mask_generator(spec)
     try:
         return sampler.sample(batch, height, width, generator)
     except ValueError as error:

@@ -40,7 +40,7 @@ from ssibench.errors import ConfigError, DataFileError
 from ssibench.io import atomic_path, atomic_write_text, run_lock
 from ssibench.methods import get_method
 from ssibench.methods.adversarial import ADVERSARIAL_BUILDERS, AdversarialResources
-from ssibench.methods.builders import build_losses, method_context
+from ssibench.methods.builders import build_losses, method_context, with_noise_level
 from ssibench.provenance import code_modules
 from ssibench.rng import stream
 from ssibench.training.adversarial import adversarial_step_function
@@ -133,7 +133,9 @@ def build_trainable(
         scalers={"scaler": grad_scaler(config.amp, device)},
     )
     optimizer, scaler = state.optimizers["optimizer"], state.scalers["scaler"]
-    scenario, options = resolved["scenario"], resolved["method_options"]
+    # the data's noise level: an acquired store's estimate (its spec says 0: nothing is added)
+    scenario = with_noise_level(resolved["scenario"], train_set.sigma)
+    options = resolved["method_options"]
     if get_method(method).adversarial:
         state.generators["unpaired"] = stream(seed, "unpaired", device)
         parts = ADVERSARIAL_BUILDERS[method](

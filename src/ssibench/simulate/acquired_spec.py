@@ -1,0 +1,170 @@
+"""Specs of the acquired-k-space scenarios: their keys, checks, ESPIRiT settings and volume filter.
+
+Scenario spec (key → meaning): ``physics: raw-multicoil``; ``mask``, ``acceleration``,
+``center_fraction`` | ``center_lines`` and ``shared_mask`` as every scenario; ``sigma`` must be 0
+(the data carry their own noise); ``crop`` [H, W]; ``filter`` {``acquisition``: name or list,
+``n_coils``: count or list}; ``slices_per_volume`` ≥ 1; ``espirit`` {``kernel_size``,
+``threshold``, ``crop``} (defaults :data:`ESPIRIT_SETTINGS`). The simulator is
+:mod:`ssibench.simulate.acquired`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ssibench.config.kinds import ACQUIRED_KINDS
+from ssibench.data.kspace import VolumeInfo
+from ssibench.errors import ConfigError
+from ssibench.masks import center_block
+from ssibench.simulate.spec import (
+    acquisition_mask_generator,
+    check_required_keys,
+    check_unknown_keys,
+    is_integer,
+    validate_spec,
+)
+
+__all__ = [
+    "ACQUIRED_KEYS",
+    "ESPIRIT_SETTINGS",
+    "FILTER_KEYS",
+    "check_acquired_mask",
+    "filter_reason",
+    "validate_acquired_spec",
+]
+
+#: Spec keys of an acquired-k-space scenario and their defaults (``...`` = required).
+ACQUIRED_KEYS: dict[str, object] = {
+    "physics": ...,
+    "sigma": 0.0,
+    "shared_mask": False,
+    "mask": ...,
+    "acceleration": ...,
+    "center_fraction": None,
+    "center_lines": None,
+    "crop": ...,
+    "filter": {},
+    "slices_per_volume": 1,
+    "espirit": {},
+}
+#: What ``filter`` may select on: volume attribute → how to read it from :class:`VolumeInfo`.
+FILTER_KEYS = {"acquisition": "acquisition", "n_coils": "n_coils"}
+#: ESPIRiT's default parameters (Uecker et al. 2014; sigpy's ``EspiritCalib`` defaults): kernel
+#: width, singular-value threshold relative to the largest, eigenvalue crop. A small calibration
+#: region (few ACS lines, small images) keeps too few kernels at 0.02 and its maps are cropped
+#: inside the object: lower the threshold and the crop there (the demo: 0.005 and 0.8).
+ESPIRIT_SETTINGS: dict[str, float] = {"kernel_size": 6, "threshold": 0.02, "crop": 0.95}
+
+
+def _as_list(value: object) -> list[object]:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def validate_acquired_spec(scenario: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+    """Check an acquired-k-space scenario spec (module docstring) and fill its defaults.
+
+    Raises:
+        ConfigError: naming ``scenarios.<scenario>.<key>``, the value and what is allowed.
+    """
+    where = f"scenarios.{scenario}"
+    check_unknown_keys(where, spec, ACQUIRED_KEYS)
+    check_required_keys(where, spec, ACQUIRED_KEYS)
+    full = {key: spec.get(key, default) for key, default in ACQUIRED_KEYS.items()}
+    if full["physics"] not in ACQUIRED_KINDS:
+        raise ConfigError(
+            f"{where}.physics: got {full['physics']!r}; allowed: {', '.join(ACQUIRED_KINDS)}"
+        )
+    if full["sigma"] != 0:
+        raise ConfigError(
+            f"{where}.sigma: got {full['sigma']!r}; acquired k-space carries its own noise, whose "
+            "level is estimated from the data: remove sigma or set it to 0"
+        )
+    # the mask keys are those of every scenario: check them as a simulated one's
+    common = {k: full[k] for k in ("shared_mask", "mask", "acceleration", "center_fraction")}
+    as_simulated = {**common, "center_lines": full["center_lines"], "sigma": 0.0}
+    validate_spec(scenario, {**as_simulated, "physics": "single-coil"})
+    crop = full["crop"]
+    if not (
+        isinstance(crop, (list, tuple)) and len(crop) == 2 and all(is_integer(c, 8) for c in crop)
+    ):
+        raise ConfigError(f"{where}.crop: got {crop!r}; expected [H, W], two integers ≥ 8")
+    full["crop"] = [int(c) for c in crop]
+    selection = full["filter"]
+    if not isinstance(selection, Mapping):
+        raise ConfigError(
+            f"{where}.filter: got {selection!r}; expected a mapping, e.g. "
+            "{acquisition: AXT2, n_coils: 16}"
+        )
+    check_unknown_keys(f"{where}.filter", selection, FILTER_KEYS)
+    for value in _as_list(selection.get("n_coils", [])):
+        if not is_integer(value, 1):
+            raise ConfigError(f"{where}.filter.n_coils: got {value!r}; expected integers ≥ 1")
+    for value in _as_list(selection.get("acquisition", [])):
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}.filter.acquisition: got {value!r}; expected names")
+    full["filter"] = dict(sorted(selection.items()))
+    if not is_integer(full["slices_per_volume"], 1):
+        raise ConfigError(
+            f"{where}.slices_per_volume: got {full['slices_per_volume']!r}; expected an integer ≥ 1"
+        )
+    full["espirit"] = _check_espirit(where, full["espirit"])
+    if full["center_lines"] is None:
+        del full["center_lines"]
+    return full
+
+
+def _check_espirit(where: str, given: object) -> dict[str, float]:
+    """ESPIRiT settings: :data:`ESPIRIT_SETTINGS` updated with ``given``, each checked."""
+    if not isinstance(given, Mapping):
+        raise ConfigError(f"{where}.espirit: got {given!r}; expected a mapping")
+    check_unknown_keys(f"{where}.espirit", given, ESPIRIT_SETTINGS)
+    settings = {**ESPIRIT_SETTINGS, **given}
+    if not is_integer(settings["kernel_size"], 2):
+        raise ConfigError(
+            f"{where}.espirit.kernel_size: got {settings['kernel_size']!r}; expected an integer ≥ 2"
+        )
+    for key in ("threshold", "crop"):
+        value = settings[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+            raise ConfigError(f"{where}.espirit.{key}: got {value!r}; expected a number in [0, 1)")
+        settings[key] = float(value)
+    return settings
+
+
+def check_acquired_mask(scenario: str, spec: Mapping[str, Any]) -> slice:
+    """The ACS columns of a validated spec's mask at its crop width.
+
+    Raises:
+        ConfigError: if the mask cannot be drawn at that width, or its centre block is narrower
+            than the ESPIRiT kernel (the maps are calibrated on it).
+    """
+    width = spec["crop"][1]
+    masks = acquisition_mask_generator(spec)
+    try:
+        masks.line_counts(width)
+        acs_columns = center_block(width, masks.n_center(width))
+    except ValueError as error:
+        raise ConfigError(f"scenarios.{scenario}: {error} (at the crop width {width})") from None
+    n_acs = acs_columns.stop - acs_columns.start
+    kernel = spec["espirit"]["kernel_size"]
+    if n_acs < kernel:
+        raise ConfigError(
+            f"scenarios.{scenario}: {n_acs} centre (ACS) lines at width {width} are fewer than "
+            f"the ESPIRiT kernel width {kernel}; raise center_lines (or center_fraction)"
+        )
+    return acs_columns
+
+
+def filter_reason(
+    info: VolumeInfo, selection: Mapping[str, Any], crop: Sequence[int]
+) -> str | None:
+    """Why a volume is left out (not matching ``filter``, or smaller than ``crop``), or None."""
+    for key, attribute in FILTER_KEYS.items():
+        if key in selection and getattr(info, attribute) not in _as_list(selection[key]):
+            wanted = " or ".join(str(v) for v in _as_list(selection[key]))
+            return f"{key} {getattr(info, attribute)} is not {wanted} (filter)"
+    if info.shape[0] < crop[0] or info.shape[1] < crop[1]:
+        size = f"{info.shape[0]} × {info.shape[1]}"
+        return f"k-space {size} is smaller than the crop {crop[0]} × {crop[1]}"
+    return None
