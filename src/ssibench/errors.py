@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 
 __all__ = [
+    "CONFIG_HINT",
     "USER_ERRORS",
     "ConfigError",
     "DataFileError",
@@ -24,6 +25,10 @@ __all__ = [
     "rebuild_hint",
     "workflow_target",
 ]
+
+
+#: How every config error of the workflow's checks ends.
+CONFIG_HINT = "fix it in the config file (or --config) and re-run"
 
 
 class ConfigError(ValueError):

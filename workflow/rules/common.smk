@@ -13,6 +13,7 @@ from ssibench.pipeline import (
     FIGURES,
     apply_plugins,
     check_config,
+    drop_scenarios_without_kspace,
     job_resources,
     plan_runs,
     rule_resource,
@@ -21,6 +22,8 @@ from ssibench.pipeline import (
 from ssibench.provenance import code_files
 
 apply_plugins(config)  # before the checks: plugins add methods, models, metrics, ...
+for _note in drop_scenarios_without_kspace(config):  # e.g. raw-multicoil on your own images
+    print(_note, file=sys.stderr)
 check_config(config)
 PLAN = plan_runs(config)
 #: `ssibench`, with `--plugin <module>` per plugin: how every rule calls the package.

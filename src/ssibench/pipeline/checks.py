@@ -16,10 +16,17 @@ from ssibench.config.records import parse_evaluate_config, parse_model_config, p
 from ssibench.data.images import IMAGE_SUFFIXES, image_files, raw_files
 from ssibench.data.sources import BUILTIN_SOURCES, DATASETS
 from ssibench.data.splits import check_split_sizes
-from ssibench.errors import ConfigError
+from ssibench.errors import CONFIG_HINT, ConfigError
 from ssibench.evaluation.metrics import BUILTIN_METRICS, check_metric_names
 from ssibench.masks import make_mask_generator
 from ssibench.methods import METHODS, method_options, skip_reason
+from ssibench.pipeline.scenarios import (
+    ACQUIRED_SCENARIO_KEYS,
+    SIMULATE_KEYS,
+    check_acquired_scenarios,
+    drop_scenarios_without_kspace,
+    scenario_spec,
+)
 from ssibench.plugins import load_plugins
 
 __all__ = [
@@ -28,6 +35,7 @@ __all__ = [
     "SIMULATE_KEYS",
     "apply_plugins",
     "check_config",
+    "drop_scenarios_without_kspace",
     "n_volumes",
     "scenario_spec",
     "ssibench_command",
@@ -36,14 +44,8 @@ __all__ = [
 
 #: Tolerance of the check that the split fractions sum to 1.
 SPLIT_SUM_TOLERANCE = 1e-6
-#: Keys of the `simulate` section that every scenario spec inherits.
-SIMULATE_KEYS = ("mask", "acceleration", "center_fraction", "center_lines")
-#: Scenario keys only the acquired-k-space kinds read (the raw k-space's selection and crop).
-ACQUIRED_SCENARIO_KEYS = ("crop", "filter", "slices_per_volume", "espirit")
 #: Volume count of a plugin data set not built yet: resources are sized for this many.
 PLUGIN_VOLUMES_UNKNOWN = 100
-#: How every config error ends.
-CONFIG_HINT = "fix it in the config file (or --config) and re-run"
 
 Config = Mapping[str, Any]
 
@@ -103,40 +105,6 @@ def train_config(config: Config, method: str) -> dict[str, Any]:
     if train.get("amp") == "none":
         del train["amp"]
     return train
-
-
-def scenario_spec(config: Config, scenario: str) -> dict[str, Any]:
-    """The spec ``simulate``, ``train`` and ``evaluate`` get: the scenario merged with ``simulate``.
-
-    Keys of another physics are dropped: editing them would only trigger needless reruns; so is
-    ``center_lines`` when null (specs from before it existed keep their params). An acquired
-    scenario's ``crop`` defaults to ``data.image_size``; it has no simulated ``n_coils`` (the
-    volumes' own count; ``filter.n_coils`` selects one).
-    """
-    spec = {key: config["simulate"].get(key) for key in SIMULATE_KEYS}
-    spec.update(config["scenarios"][scenario])
-    kind = PHYSICS_KINDS[spec["physics"]]
-    if spec.get("center_lines") is None:
-        spec.pop("center_lines", None)
-    if (
-        spec.get("center_lines") is not None
-        and "center_fraction" not in config["scenarios"][scenario]
-    ):
-        spec["center_fraction"] = None  # a scenario's own centre lines replace simulate's fraction
-    if not kind.coils or kind.acquired:
-        spec.pop("n_coils", None)
-    if not kind.time_series:
-        spec.pop("n_frames", None)
-        spec.pop("frame_partition", None)
-    if kind.acquired:
-        spec.setdefault("crop", list(config["data"]["image_size"]))
-        spec.setdefault("filter", {})
-        spec.setdefault("slices_per_volume", 1)
-        spec.setdefault("espirit", {})
-    else:
-        for key in ACQUIRED_SCENARIO_KEYS:
-            spec.pop(key, None)
-    return spec
 
 
 def _check_method_names(config: Config) -> None:
@@ -244,26 +212,6 @@ def _check_data(config: Config) -> None:
         raise ConfigError(
             f"data.raw_dir: {raw_dir!r} holds no .h5 files; point it to the fastMRI volumes"
         )
-
-
-def _check_acquired_scenarios(config: Config) -> None:
-    """An acquired-k-space scenario reads fastMRI-format volumes; its spec and mask are sound."""
-    from ssibench.simulate.acquired_spec import check_acquired_mask, validate_acquired_spec
-
-    for scenario, given in config["scenarios"].items():
-        if not PHYSICS_KINDS[given["physics"]].acquired:
-            continue
-        if config["data"]["source"] not in ("demo", "fastmri"):
-            raise ConfigError(
-                f"scenarios.{scenario}.physics: {given['physics']} reads the raw volumes' own "
-                f"multicoil k-space, which data.source {config['data']['source']!r} does not "
-                f"have; use data.source demo or fastmri, or remove the scenario; {CONFIG_HINT}"
-            )
-        try:
-            spec = validate_acquired_spec(scenario, scenario_spec(config, scenario))
-            check_acquired_mask(scenario, spec)
-        except ConfigError as error:
-            raise ConfigError(f"{error}; {CONFIG_HINT}") from None
 
 
 def _check_image_folder(raw_dir: str | None) -> None:
@@ -378,7 +326,7 @@ def check_config(config: Config) -> None:
             f"simulate (at data.image_size {data['image_size']}): {error}; {CONFIG_HINT}"
         ) from None
     _check_data(config)
-    _check_acquired_scenarios(config)
+    check_acquired_scenarios(config)
     _check_plugin_methods(config)
     _check_external_runs(config)
     fractions = [split[part] for part in ("train", "val", "test")]

@@ -1,0 +1,124 @@
+"""Scenario specs as the jobs get them, and the checks of the acquired-k-space scenarios.
+
+:func:`scenario_spec` merges a scenario with the ``simulate`` section and drops the keys of other
+physics kinds (so editing them reruns nothing); the acquired-k-space scenarios (``raw-multicoil``)
+are checked, or left out where the data source has no raw k-space, before any job runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ssibench.config import PHYSICS_KINDS
+from ssibench.errors import CONFIG_HINT, ConfigError
+
+__all__ = [
+    "ACQUIRED_SCENARIO_KEYS",
+    "KSPACE_SOURCES",
+    "SIMULATE_KEYS",
+    "check_acquired_scenarios",
+    "drop_scenarios_without_kspace",
+    "scenario_spec",
+]
+
+#: Keys of the `simulate` section that every scenario spec inherits.
+SIMULATE_KEYS = ("mask", "acceleration", "center_fraction", "center_lines")
+#: Scenario keys only the acquired-k-space kinds read (the raw k-space's selection and crop).
+ACQUIRED_SCENARIO_KEYS = ("crop", "filter", "slices_per_volume", "espirit")
+
+Config = Mapping[str, Any]
+
+
+def scenario_spec(config: Config, scenario: str) -> dict[str, Any]:
+    """The spec ``simulate``, ``train`` and ``evaluate`` get: the scenario merged with ``simulate``.
+
+    Keys of another physics are dropped: editing them would only trigger needless reruns; so is
+    ``center_lines`` when null (specs from before it existed keep their params). An acquired
+    scenario's ``crop`` defaults to ``data.image_size``; it has no simulated ``n_coils`` (the
+    volumes' own count; ``filter.n_coils`` selects one).
+    """
+    spec = {key: config["simulate"].get(key) for key in SIMULATE_KEYS}
+    spec.update(config["scenarios"][scenario])
+    kind = PHYSICS_KINDS[spec["physics"]]
+    if spec.get("center_lines") is None:
+        spec.pop("center_lines", None)
+    if (
+        spec.get("center_lines") is not None
+        and "center_fraction" not in config["scenarios"][scenario]
+    ):
+        spec["center_fraction"] = None  # a scenario's own centre lines replace simulate's fraction
+    if not kind.coils or kind.acquired:
+        spec.pop("n_coils", None)
+    if not kind.time_series:
+        spec.pop("n_frames", None)
+        spec.pop("frame_partition", None)
+    if kind.acquired:
+        spec.setdefault("crop", list(config["data"]["image_size"]))
+        spec.setdefault("filter", {})
+        spec.setdefault("slices_per_volume", 1)
+        spec.setdefault("espirit", {})
+    else:
+        for key in ACQUIRED_SCENARIO_KEYS:
+            spec.pop(key, None)
+    return spec
+
+
+#: Data sources whose raw volumes carry multicoil k-space (the acquired-k-space scenarios read it).
+KSPACE_SOURCES = ("demo", "fastmri")
+
+
+def drop_scenarios_without_kspace(config: Config) -> list[str]:
+    """Remove the acquired-k-space scenarios when ``data.source`` has no raw k-space.
+
+    The default config runs ``raw-multicoil`` on the demo; a user's image folder or a plugin's data
+    set has no k-space to read, so the scenario is left out (with a note) rather than failing.
+
+    Returns:
+        One line per scenario left out, for the log.
+
+    Raises:
+        ConfigError: if no scenario is left.
+    """
+    source = config["data"]["source"]
+    if source in KSPACE_SOURCES:
+        return []
+    dropped = [
+        name
+        for name, spec in config["scenarios"].items()
+        if PHYSICS_KINDS.get(spec["physics"]) is not None
+        and PHYSICS_KINDS[spec["physics"]].acquired
+    ]
+    if dropped and len(dropped) == len(config["scenarios"]):
+        raise ConfigError(
+            f"scenarios: {', '.join(dropped)} read the raw volumes' own multicoil k-space, which "
+            f"data.source {source!r} does not have; use data.source demo or fastmri, or add a "
+            f"simulated scenario; {CONFIG_HINT}"
+        )
+    for name in dropped:
+        del config["scenarios"][name]
+    return [
+        f"ssibench: scenario {name} left out: data.source {source!r} has no raw multicoil "
+        "k-space (it needs demo or fastmri volumes)"
+        for name in dropped
+    ]
+
+
+def check_acquired_scenarios(config: Config) -> None:
+    """An acquired-k-space scenario's spec and mask are sound (before any job runs)."""
+    from ssibench.simulate.acquired_spec import check_acquired_mask, validate_acquired_spec
+
+    for scenario, given in config["scenarios"].items():
+        if not PHYSICS_KINDS[given["physics"]].acquired:
+            continue
+        if config["data"]["source"] not in KSPACE_SOURCES:
+            raise ConfigError(
+                f"scenarios.{scenario}.physics: {given['physics']} reads the raw volumes' own "
+                f"multicoil k-space, which data.source {config['data']['source']!r} does not "
+                f"have; use data.source demo or fastmri, or remove the scenario; {CONFIG_HINT}"
+            )
+        try:
+            spec = validate_acquired_spec(scenario, scenario_spec(config, scenario))
+            check_acquired_mask(scenario, spec)
+        except ConfigError as error:
+            raise ConfigError(f"{error}; {CONFIG_HINT}") from None
