@@ -6,12 +6,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from ssibench.cli.common import formatter, read_table
 from ssibench.errors import DataFileError, rebuild_hint
 from ssibench.io import atomic_path, atomic_write_text
+
+if TYPE_CHECKING:  # pandas is imported by the commands that use it: ~0.7 s
+    import pandas as pd
 
 __all__ = ["add_parser", "read_leaderboards"]
 
@@ -82,6 +84,8 @@ def read_leaderboards(paths: Sequence[Path]) -> dict[str, pd.DataFrame]:
 
 
 def _run(args: argparse.Namespace) -> None:
+    import pandas as pd
+
     from ssibench.report import combined_latex, combined_markdown
 
     tables = read_leaderboards(args.tables)

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from ssibench.cli.common import formatter, read_table
 from ssibench.cli.tables import add_data_argument, read_metrics
@@ -210,6 +209,8 @@ def _save(figure: object, paths: Sequence[Path]) -> None:
 
 
 def _samples(args: argparse.Namespace) -> None:
+    import pandas as pd
+
     from ssibench.report.fig_samples import RunSamples, ZoomRegion, sample_figure
 
     if len(args.metrics) != len(args.samples):
@@ -245,6 +246,8 @@ def _samples(args: argparse.Namespace) -> None:
 
 
 def _distributions(args: argparse.Namespace) -> None:
+    import pandas as pd
+
     from ssibench.report.fig_distributions import distribution_figure
 
     frames = read_metrics(args.metrics, args.scenario, args.data)
@@ -280,6 +283,8 @@ def _published(args: argparse.Namespace) -> None:
 
 
 def _cost(args: argparse.Namespace) -> None:
+    import pandas as pd
+
     from ssibench.report.fig_cost import cost_figure, read_benchmark
 
     runs = parse_runs(args.runs, args.benchmarks, "--benchmarks")

@@ -6,12 +6,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from ssibench.cli.common import formatter, read_table
 from ssibench.errors import ConfigError, DataFileError, rebuild_hint
 from ssibench.io import atomic_path, atomic_write_text
+
+if TYPE_CHECKING:  # pandas is imported by the commands that use it: ~0.7 s
+    import pandas as pd
 
 __all__ = [
     "add_data_argument",
@@ -189,6 +191,8 @@ def parse_skipped(notes: Sequence[str]) -> list[tuple[str, str]]:
 
 
 def _run(args: argparse.Namespace) -> None:
+    import pandas as pd
+
     from ssibench.data.identity import store_identity
     from ssibench.report import build_leaderboard, scenario_latex, scenario_markdown
     from ssibench.report.render import setup_note

@@ -67,11 +67,18 @@ class TrainConfig:
     amp: str = "none"
 
 
+#: The values of ``evaluate.final_dc`` (:mod:`ssibench.evaluation.consistency` applies them).
+FINAL_DC_MODES = ("none", "hard")
+
+
 @dataclass(frozen=True)
 class EvaluateConfig:
     """Test-set evaluation (``evaluate`` in the config)."""
 
     n_samples: int = 5
+    final_dc: str = "none"
+    """``none`` | ``hard``: an ablation, x̂ + A†(y − A x̂) after the network
+    (:mod:`ssibench.evaluation.consistency`); the reference has none."""
 
 
 def _from_mapping(cls: type[_Record], values: Mapping[str, Any], key: str) -> _Record:
@@ -146,4 +153,8 @@ def parse_evaluate_config(values: Mapping[str, Any]) -> EvaluateConfig:
         raise ConfigError(f"evaluate.n_samples: expected an integer, got {config.n_samples!r}")
     if config.n_samples < 1:
         raise ConfigError(f"evaluate.n_samples: must be ≥ 1; got {config.n_samples}")
+    if config.final_dc not in FINAL_DC_MODES:
+        raise ConfigError(
+            f"evaluate.final_dc: got {config.final_dc!r}; allowed: {', '.join(FINAL_DC_MODES)}"
+        )
     return config

@@ -1,18 +1,21 @@
 """Data layer: fastMRI reading, embedded demo volumes, the slices store and the measurement store.
 
-Modules: fastmri, demo, slices (the slices store and its extraction), splits (split assignment),
-measurements (the measurement store) and identity (its content hashes).
+Modules: fastmri, kspace (acquired multicoil k-space), demo, slices (the slices store and its
+extraction), splits (split assignment), measurements (the measurement store) and identity (its
+content hashes).
 
 Files flow ``data/raw/<dataset>/*.h5`` → :func:`extract_slices` → ``data/slices/<dataset>.h5``
 → :func:`ssibench.simulate.simulate_scenario` → ``data/measurements/<dataset>/<scenario>.h5``
 → :func:`read_measurements`.
+
+The names below are imported on first use: a training job reads a measurement store and should
+not pay for the demo's imports (scipy.ndimage, nilearn) or the slices store's.
 """
 
-from ssibench.data.demo import write_demo_volumes
-from ssibench.data.fastmri import FastMRISlice, read_middle_slice, rss_from_kspace
-from ssibench.data.measurements import MeasurementSet, read_measurements, write_measurements
-from ssibench.data.slices import SliceStore, extract_slices, read_slice_store, write_slice_store
-from ssibench.data.splits import SPLITS
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __all__ = [
     "SPLITS",
@@ -28,3 +31,31 @@ __all__ = [
     "write_measurements",
     "write_slice_store",
 ]
+
+#: Public name → the module that defines it.
+_LAZY = {
+    "SPLITS": "ssibench.data.splits",
+    "FastMRISlice": "ssibench.data.fastmri",
+    "read_middle_slice": "ssibench.data.fastmri",
+    "rss_from_kspace": "ssibench.data.fastmri",
+    "MeasurementSet": "ssibench.data.measurements",
+    "read_measurements": "ssibench.data.measurements",
+    "write_measurements": "ssibench.data.measurements",
+    "SliceStore": "ssibench.data.slices",
+    "extract_slices": "ssibench.data.slices",
+    "read_slice_store": "ssibench.data.slices",
+    "write_slice_store": "ssibench.data.slices",
+    "write_demo_volumes": "ssibench.data.demo",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'ssibench.data' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])

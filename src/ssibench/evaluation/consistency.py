@@ -21,13 +21,14 @@ from typing import Literal, NamedTuple
 
 from torch import Tensor
 
+from ssibench.config.records import FINAL_DC_MODES
 from ssibench.physics import Physics
 
 __all__ = ["FINAL_DC", "FinalDC", "KSpaceErrors", "apply_final_dc", "kspace_errors"]
 
 FinalDC = Literal["none", "hard"]
 #: The values of ``evaluate.final_dc``.
-FINAL_DC: tuple[FinalDC, ...] = ("none", "hard")
+FINAL_DC: tuple[str, ...] = FINAL_DC_MODES
 
 
 def apply_final_dc(x_hat: Tensor, y: Tensor, physics: Physics, mode: FinalDC) -> Tensor:

@@ -40,6 +40,7 @@ from ssibench.data.measurements import MeasurementSet, read_measurements
 from ssibench.device import autocast_forward
 from ssibench.errors import ConfigError, DataFileError, rebuild_hint
 from ssibench.evaluation.checkpoint import Checkpoint, load_file, load_weights, run_parts
+from ssibench.evaluation.consistency import apply_final_dc
 from ssibench.evaluation.metrics import (
     METRIC_MODES,
     check_metric_names,
@@ -257,7 +258,8 @@ def _score(
     """
     method, seed, spec, names = run
     batch_size = parse_train_config(spec.get("train", {})).batch_size
-    n_samples = parse_evaluate_config(spec.get("evaluate", {})).n_samples
+    evaluation = parse_evaluate_config(spec.get("evaluate", {}))
+    n_samples = evaluation.n_samples
     rows: list[dict[str, Any]] = []
     saved: dict[str, list[np.ndarray]] = {"target": [], "recon": [], "zero_filled": []}
     n_test, tenths_shown = len(test_set), 0
@@ -265,6 +267,8 @@ def _score(
         x, y, physics = test_set.x[index], test_set.y[index], test_set.physics(index)
         zero_filled = physics.A_adjoint(y)
         recon = model(y, physics) if model is not None else zero_filled
+        if model is not None:  # zero-filled is consistent already
+            recon = apply_final_dc(recon, y, physics, evaluation.final_dc)
         finite = torch.isfinite(recon).flatten(1).all(dim=1)
         if not bool(finite.all()):
             bad = index[~finite.cpu()].tolist()

@@ -21,9 +21,11 @@ Evaluation always reconstructs from all T frames (the reference's ``eval_split_i
 
 Deliberate differences from the reference (DeepInverse ``loss/mri/measplit.py``):
 
-* The reference divides an MSE over the T' kept frames by the held-out fraction of all T frames,
-  which scales the loss by T/T' (2 for Phase2Phase, T/s for Artifact2Artifact, changing from step
-  to step when s is random); here the normaliser is the held-out entries actually compared.
+* The reference divides an MSE over the compared frames by the held-out fraction of all T frames,
+  which scales the loss by a constant factor: T/T' for a video model (2 for Phase2Phase, T/s for
+  Artifact2Artifact, changing from step to step when s is random) and T for a static-image model
+  such as the ``sequential`` scenario's (measured: ``benchmarks/parity_deepinv.py``,
+  docs/parity.md); here the normaliser is the held-out entries actually compared.
 * Artifact2Artifact keeps its chunk choice per sample, so a sample's target chunk never equals its
   input chunk (the reference overwrote one shared "previous index" inside the per-sample loop,
   bug B6), and draws the chunk size once per batch (the reference drew it per sample, which crashes

@@ -270,10 +270,13 @@ class RunPlan:
 
         ``metrics`` (the columns of ``metrics.csv``) is passed only when it is not the default.
         """
+        evaluate = dict(self.config["evaluate"])
+        if evaluate.get("final_dc") == "none":  # the default: older runs keep their params
+            del evaluate["final_dc"]
         spec: dict[str, Any] = {
             "method_options": self.config["method_options"].get(method, {}),
             "scenario": scenario_spec(self.config, scenario),
-            "evaluate": self.config["evaluate"],
+            "evaluate": evaluate,
         }
         if METHODS[method].trains:
             spec.update(

@@ -9,14 +9,15 @@ of that matches and it is not past the requested epochs (:func:`restart_reason` 
 
 from __future__ import annotations
 
+import csv
 import json
+import math
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import torch
 from torch import nn
 
@@ -59,13 +60,27 @@ def run_identity(config: Mapping[str, Any], identity: StoreIdentity, method: str
     }
 
 
+def _csv_cell(value: object) -> str:
+    """A log value as pandas' ``to_csv`` writes it: floats by ``repr``, NaN and missing empty."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return repr(value) if isinstance(value, float) else str(value)
+
+
 def write_log(path: Path, log: list[dict[str, float]]) -> None:
-    """Write the per-epoch rows ``log`` to ``train_log.csv`` (epoch and total loss first)."""
-    columns = ["epoch", "loss_total"]
-    frame = pd.DataFrame(log)
-    frame = frame[[*columns, *[c for c in frame.columns if c not in columns]]] if log else frame
-    with atomic_path(path) as tmp:
-        frame.to_csv(tmp, index=False)
+    """Write the per-epoch rows ``log`` to ``train_log.csv`` (epoch and total loss first).
+
+    Columns: ``epoch``, ``loss_total``, then the others in order of first appearance; a value a
+    row lacks is empty. Written with the csv module, not pandas, so that a training job does not
+    import pandas (~0.7 s of every job).
+    """
+    first = ["epoch", "loss_total"]
+    seen = dict.fromkeys(key for row in log for key in row)
+    columns = [c for c in first if c in seen] + [c for c in seen if c not in first]
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(columns)  # an empty log is one empty line, as pandas writes it
+        writer.writerows([_csv_cell(row.get(c)) for c in columns] for row in log)
 
 
 @dataclass
