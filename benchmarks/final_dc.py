@@ -2,7 +2,8 @@
 
 For every finished run of a results folder (``results/<dataset>/runs/<scenario>/<method>/seed<k>``),
 reconstructs the test split twice — as SSIBench scores it (``final_dc: none``) and with the
-ablation's final data-consistency step x̂ + A†(y − A x̂) (``final_dc: hard``) — and prints, per
+ablation's final data-consistency step x̂ + A†(y − A x̂) (``final_dc: hard``; ``noiseless`` is
+``hard`` on noiseless stores and ``none`` on the others) — and prints, per
 scenario and method, PSNR (SSIBench mode) and the relative k-space error at the acquired points
 and elsewhere (:func:`ssibench.evaluation.consistency.kspace_errors`), then Spearman's ρ of each
 variant's PSNR ranking with the published leaderboard. No file of the run is changed.
@@ -52,7 +53,11 @@ def score(store: Path, model: torch.nn.Module | None) -> dict[str, float]:
                 (f"unacquired_{mode}", errors.unacquired),
             ):
                 totals.setdefault(name, []).append(value)
-    return {name: torch.cat(values).mean().item() for name, values in totals.items()}
+    scores = {name: torch.cat(values).mean().item() for name, values in totals.items()}
+    # final_dc: noiseless is hard exactly where the data are noiseless
+    noiseless = "hard" if test.sigma == 0 else "none"
+    scores["psnr_noiseless"] = scores[f"psnr_{noiseless}"]
+    return scores
 
 
 def trained_model(run_dir: Path, store: Path, method: str, seed: int) -> torch.nn.Module:
@@ -85,7 +90,7 @@ def correlations(table: pd.DataFrame) -> pd.DataFrame:
     for scenario, group in table.groupby("scenario"):
         merged = group.merge(published, on=["scenario", "method"], how="left")
         row = {"scenario": scenario}
-        for mode in ("none", "hard"):
+        for mode in ("none", "hard", "noiseless"):
             frame = merged.rename(columns={f"psnr_{mode}": "psnr_mean"})
             row[f"rho_{mode}"] = rank_correlation(frame)
         rows.append(row)

@@ -11,7 +11,7 @@ import torch
 
 from ssibench.config.records import parse_evaluate_config
 from ssibench.errors import ConfigError
-from ssibench.evaluation.consistency import apply_final_dc, kspace_errors
+from ssibench.evaluation.consistency import apply_final_dc, kspace_errors, resolve_final_dc
 from ssibench.evaluation.evaluate import evaluate
 from ssibench.fft import fft2c, to_complex
 from ssibench.physics import MultiCoilMRI, SingleCoilMRI, birdcage_maps
@@ -51,8 +51,16 @@ def test_hard_dc_makes_multicoil_reconstructions_consistent(generator) -> None:
     assert after.max() < 1e-3 < before.min()
 
 
+def test_noiseless_applies_hard_dc_only_to_noiseless_data() -> None:
+    assert resolve_final_dc("noiseless", 0.0) == "hard"
+    assert resolve_final_dc("noiseless", 0.1) == "none"
+    assert resolve_final_dc("hard", 0.1) == "hard"
+
+
 def test_unknown_final_dc_is_refused() -> None:
-    with pytest.raises(ConfigError, match=r"evaluate\.final_dc: got 'soft'; allowed: none, hard"):
+    with pytest.raises(
+        ConfigError, match=r"evaluate\.final_dc: got 'soft'; allowed: none, hard, noiseless"
+    ):
         parse_evaluate_config({"final_dc": "soft"})
 
 

@@ -78,6 +78,20 @@ def test_metadata_modules_do_not_import_torch(module: str) -> None:
     assert result.stdout.strip() == "False"
 
 
+def test_a_training_job_imports_no_report_or_demo_library() -> None:
+    """``ssibench train`` loads the CLI and the trainer only: pandas, scipy, matplotlib and nilearn
+    (the tables, figures and demo volumes) cost ~0.7 s of every job and are not needed there."""
+    code = (
+        "import sys, ssibench.cli, ssibench.training.run; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} "
+        "& {'pandas', 'scipy', 'matplotlib', 'nilearn', 'seaborn'}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
 def test_every_method_has_exactly_one_builder() -> None:
     from ssibench.methods import METHODS
     from ssibench.methods.adversarial import ADVERSARIAL_BUILDERS

@@ -68,7 +68,7 @@ class TrainConfig:
 
 
 #: The values of ``evaluate.final_dc`` (:mod:`ssibench.evaluation.consistency` applies them).
-FINAL_DC_MODES = ("none", "hard")
+FINAL_DC_MODES = ("none", "hard", "noiseless")
 
 
 @dataclass(frozen=True)
@@ -77,8 +77,9 @@ class EvaluateConfig:
 
     n_samples: int = 5
     final_dc: str = "none"
-    """``none`` | ``hard``: an ablation, x̂ + A†(y − A x̂) after the network
-    (:mod:`ssibench.evaluation.consistency`); the reference has none."""
+    """``none`` | ``hard`` | ``noiseless``: an ablation, x̂ + A†(y − A x̂) after the network
+    (everywhere, or where the data are noiseless; :mod:`ssibench.evaluation.consistency`); the
+    reference has none."""
 
 
 def _from_mapping(cls: type[_Record], values: Mapping[str, Any], key: str) -> _Record:

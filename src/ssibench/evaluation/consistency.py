@@ -6,7 +6,9 @@
 * ``hard``: x̂ ← x̂ + A†(y − A x̂), the projection of x̂ onto the reconstructions that agree with the
   measurements (for a least-squares consistent y). With a 0/1 mask and a unitary F
   (single-coil, sequential) A† = Aᴴ and this overwrites the acquired k-space points with y:
-  F x̂ ← (1 − M) ⊙ F x̂ + M ⊙ y; multicoil solves A† by conjugate gradient.
+  F x̂ ← (1 − M) ⊙ F x̂ + M ⊙ y; multicoil solves A† by conjugate gradient;
+* ``noiseless``: ``hard`` where the data are noiseless (the store's σ = 0), ``none`` elsewhere:
+  exact consistency with noisy y would put the noise back (:func:`resolve_final_dc`).
 
 Why it matters: the splitting losses (SSDU and its family) score only held-out points, so the
 network never learns what to output at its own input points; MoDL with ``step_order: dc-first``
@@ -24,15 +26,31 @@ from torch import Tensor
 from ssibench.config.records import FINAL_DC_MODES
 from ssibench.physics import Physics
 
-__all__ = ["FINAL_DC", "FinalDC", "KSpaceErrors", "apply_final_dc", "kspace_errors"]
+__all__ = [
+    "FINAL_DC",
+    "FinalDC",
+    "KSpaceErrors",
+    "apply_final_dc",
+    "kspace_errors",
+    "resolve_final_dc",
+]
 
-FinalDC = Literal["none", "hard"]
+FinalDC = Literal["none", "hard", "noiseless"]
 #: The values of ``evaluate.final_dc``.
 FINAL_DC: tuple[str, ...] = FINAL_DC_MODES
 
 
+def resolve_final_dc(mode: str, sigma: float) -> FinalDC:
+    """The step for noise level ``sigma``: ``noiseless`` is ``hard`` if σ = 0, else ``none``."""
+    if mode == "noiseless":
+        return "hard" if sigma == 0 else "none"
+    return mode  # type: ignore[return-value]
+
+
 def apply_final_dc(x_hat: Tensor, y: Tensor, physics: Physics, mode: FinalDC) -> Tensor:
     """x̂ (``none``) or x̂ + A†(y − A x̂) (``hard``); images ``(B, 2, H, W)``.
+
+    ``noiseless`` must be resolved first (:func:`resolve_final_dc`).
 
     Raises:
         ValueError: for an unknown mode, listing :data:`FINAL_DC`.

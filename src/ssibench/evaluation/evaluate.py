@@ -40,7 +40,7 @@ from ssibench.data.measurements import MeasurementSet, read_measurements
 from ssibench.device import autocast_forward
 from ssibench.errors import ConfigError, DataFileError, rebuild_hint
 from ssibench.evaluation.checkpoint import Checkpoint, load_file, load_weights, run_parts
-from ssibench.evaluation.consistency import apply_final_dc
+from ssibench.evaluation.consistency import apply_final_dc, resolve_final_dc
 from ssibench.evaluation.metrics import (
     METRIC_MODES,
     check_metric_names,
@@ -260,6 +260,7 @@ def _score(
     batch_size = parse_train_config(spec.get("train", {})).batch_size
     evaluation = parse_evaluate_config(spec.get("evaluate", {}))
     n_samples = evaluation.n_samples
+    final_dc = resolve_final_dc(evaluation.final_dc, test_set.sigma)
     rows: list[dict[str, Any]] = []
     saved: dict[str, list[np.ndarray]] = {"target": [], "recon": [], "zero_filled": []}
     n_test, tenths_shown = len(test_set), 0
@@ -268,7 +269,7 @@ def _score(
         zero_filled = physics.A_adjoint(y)
         recon = model(y, physics) if model is not None else zero_filled
         if model is not None:  # zero-filled is consistent already
-            recon = apply_final_dc(recon, y, physics, evaluation.final_dc)
+            recon = apply_final_dc(recon, y, physics, final_dc)
         finite = torch.isfinite(recon).flatten(1).all(dim=1)
         if not bool(finite.all()):
             bad = index[~finite.cpu()].tolist()
