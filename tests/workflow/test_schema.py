@@ -194,7 +194,8 @@ def test_paper_config_is_the_ssibench_setup() -> None:
     ]
     # the later experiments on acquired k-space, exactly
     raw = config["scenarios"]["raw-multicoil"]
-    assert raw["crop"] == [384, 320] and raw["slices_per_volume"] == 3
+    assert raw["crop"] == [384, 320]
+    assert raw["slices_per_volume"] == 3
     assert raw["filter"] == {"acquisition": "AXT2", "n_coils": 16}
     assert (raw["mask"], raw["acceleration"], raw["center_lines"]) == ("random", 8, 20)
     assert raw["espirit"] == {"kernel_size": 6, "threshold": 0.02, "crop": 0.95}
