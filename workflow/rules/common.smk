@@ -22,7 +22,8 @@ from ssibench.pipeline import (
 from ssibench.provenance import code_files
 
 apply_plugins(config)  # before the checks: plugins add methods, models, metrics, ...
-for _note in drop_scenarios_without_kspace(config):  # e.g. raw-multicoil on your own images
+# e.g. raw-multicoil on your own images: left out, with a note
+for _note in drop_scenarios_without_kspace(config):
     print(_note, file=sys.stderr)
 check_config(config)
 PLAN = plan_runs(config)
