@@ -347,7 +347,10 @@ def test_the_plan_adds_external_files_after_the_scenarios_runs(files):
         "--model-spec",
         '{"num_iter": 1, "scales": 2, "width": 4}',
     ]
-    assert plan.external_evaluate_spec("theirs") == '{"evaluate": {"n_samples": 5}}'
+    # the config's own evaluation settings, the final step included: comparable with its runs
+    assert plan.external_evaluate_spec("theirs") == (
+        '{"evaluate": {"final_dc": "noiseless", "n_samples": 5}}'
+    )
 
 
 def test_the_plans_state_dict_options_evaluate_a_plain_state_dict(trained, tmp_path, capsys):

@@ -198,6 +198,17 @@ class RunPlan:
     def _external_files(self, scenario: str, file: str, kind: str | None) -> list[str]:
         return [self.external_path(scenario, n, file) for n in self.external_names(scenario, kind)]
 
+    def _evaluate_section(self) -> dict[str, Any]:
+        """The ``evaluate`` section every evaluation gets, the same for external checkpoints.
+
+        ``final_dc: none`` (the default) is left out: evaluations made before the key existed keep
+        their params.
+        """
+        evaluate = dict(self.config["evaluate"])
+        if evaluate.get("final_dc") == "none":
+            del evaluate["final_dc"]
+        return evaluate
+
     def external_evaluate_spec(self, name: str) -> str:
         """``--spec`` of an external checkpoint's evaluation: this config's slices of evaluation.
 
@@ -205,7 +216,7 @@ class RunPlan:
         a plain state_dict gets its method's ``method_options``, as the workflow's runs do.
         """
         run = self.config["external_runs"][name]
-        spec: dict[str, Any] = {"evaluate": self.config["evaluate"]}
+        spec: dict[str, Any] = {"evaluate": self._evaluate_section()}
         metrics = list(self.config.get("metrics", DEFAULT_METRICS))
         if metrics != list(DEFAULT_METRICS):
             spec["metrics"] = metrics
@@ -270,13 +281,10 @@ class RunPlan:
 
         ``metrics`` (the columns of ``metrics.csv``) is passed only when it is not the default.
         """
-        evaluate = dict(self.config["evaluate"])
-        if evaluate.get("final_dc") == "none":  # the default: older runs keep their params
-            del evaluate["final_dc"]
         spec: dict[str, Any] = {
             "method_options": self.config["method_options"].get(method, {}),
             "scenario": scenario_spec(self.config, scenario),
-            "evaluate": evaluate,
+            "evaluate": self._evaluate_section(),
         }
         if METHODS[method].trains:
             spec.update(
