@@ -9,8 +9,7 @@ the workflow's planning) can be imported without loading torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ssibench.lazy import lazy_attributes
 
 __all__ = [
     "BernoulliSplittingMaskGenerator",
@@ -56,13 +55,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'ssibench' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+__getattr__, __dir__ = lazy_attributes(globals(), _LAZY)

@@ -14,8 +14,7 @@ not pay for the demo's imports (scipy.ndimage, nilearn) or the slices store's.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ssibench.lazy import lazy_attributes
 
 __all__ = [
     "SPLITS",
@@ -49,13 +48,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'ssibench.data' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+__getattr__, __dir__ = lazy_attributes(globals(), _LAZY)
