@@ -120,6 +120,7 @@ PLUGIN_REGISTRIES = (
     ("ssibench.config.kinds", "PHYSICS_KINDS"),
     ("ssibench.physics", "OPERATORS"),
     ("ssibench.data.sources", "DATASETS"),
+    ("ssibench.plugins", "_SOURCES"),
 )
 #: Folder of the example plugin (tests import it from there).
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"

@@ -96,6 +96,31 @@ def test_sized_resources_grow_with_the_attempt_and_zero_filled_needs_no_gpu():
     assert evaluate["gpu"](Wildcards) == 0
 
 
+def test_a_plugin_data_set_is_sized_by_its_volumes_once_built(tmp_path, monkeypatch):
+    """Snakemake calls the resource functions when it schedules a job, after the data set rule."""
+    import numpy as np
+
+    from ssibench.pipeline.checks import PLUGIN_VOLUMES_UNKNOWN, n_volumes, volumes_known
+
+    class Wildcards:
+        scenario, method = "single-coil", "mc"
+
+    monkeypatch.chdir(tmp_path)
+    config = _config()
+    config["data"].update(source="my-data", name="mine")
+    config["resources"]["train"].update(mem_mb=0, runtime_min=0)
+    train = job_resources(config, "train")
+    assert not volumes_known(config["data"])
+    assert n_volumes(config["data"]) == PLUGIN_VOLUMES_UNKNOWN  # what a dry run shows
+    guessed = train["mem_mb"](Wildcards, 1)
+    folder = tmp_path / "data" / "raw" / "mine-{}x{}".format(*config["data"]["image_size"])
+    folder.mkdir(parents=True)
+    for volume in range(4):
+        np.save(folder / f"v{volume}.npy", np.zeros((2, 8, 8), np.float32))
+    assert volumes_known(config["data"]) and n_volumes(config["data"]) == 4
+    assert train["mem_mb"](Wildcards, 1) < guessed  # sized for 4 volumes, not 100
+
+
 @pytest.mark.parametrize(("scales", "width", "num_iter"), [(2, 8, 1), (3, 16, 2), (4, 64, 3)])
 def test_cost_model_follows_the_network_flop_count(scales, width, num_iter):
     """The closed-form MAC count of the sizing stays within 20 % below torch's real FLOP count."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -49,6 +50,45 @@ def test_a_plugin_method_builds_its_losses_and_records_its_module(isolated_plugi
     assert EXAMPLE in modules
     assert "ssibench.losses.consistency" in modules
     assert str(EXAMPLES_DIR / f"{EXAMPLE}.py") in code_files("mc-tv")
+
+
+def test_a_plugin_model_joins_the_code_of_the_runs_that_train_it(isolated_plugins) -> None:
+    """Editing a plugin model reruns (and marks stale) exactly the runs that use it."""
+    import pandas as pd
+
+    from ssibench.cli.tables import stale_code_notes
+    from ssibench.pipeline.plan import RunPlan
+    from ssibench.provenance import code_hash, code_modules, component_modules
+
+    isolated_plugins.load_plugins([EXAMPLE], entry_points=False)
+    spec = {"model": {"name": "residual-cnn"}, "scenario": {"physics": "single-coil"}}
+    assert component_modules(spec) == (EXAMPLE,)
+    assert component_modules(spec, trains=False) == ()  # zero-filled has no network
+    assert component_modules({"model": {}, "scenario": {"physics": "single-coil"}}) == ()
+    assert EXAMPLE in code_modules("mc", (EXAMPLE,))
+    assert EXAMPLE not in code_modules("mc")
+    assert code_hash("mc", (EXAMPLE,)) != code_hash("mc")
+
+    config = {"model": spec["model"], "scenarios": {"knee": {"physics": "single-coil"}}}
+    plan = RunPlan(config=config, runs=(), skipped={})
+    plugin_file = str(EXAMPLES_DIR / f"{EXAMPLE}.py")
+    assert plugin_file in plan.run_code("knee", "mc")
+    assert plugin_file not in plan.run_code("knee", "zero-filled")
+    with_mae = RunPlan(config={**config, "metrics": ["psnr", "mae"]}, runs=(), skipped={})
+    assert with_mae.evaluate_code("knee", "zero-filled") == [
+        *plan.run_code("knee", "zero-filled"),
+        plugin_file,
+    ]
+    assert plan.simulate_code("knee") == []  # built-in physics: inputs unchanged
+
+    # The tables compare a run with the code of *its* model: no false "stale" note.
+    trained = pd.DataFrame(
+        {"method": ["mc"], "seed": [0], "code_hash": [code_hash("mc", (EXAMPLE,))]}
+    )
+    record = {"method": "mc", "config": spec}
+    assert stale_code_notes([trained], [record], "single-coil") == []
+    edited = trained.assign(code_hash="0" * 64)  # trained before the plugin model was edited
+    assert "mc seed 0: made by other code" in stale_code_notes([edited], [record], "single-coil")[0]
 
 
 def test_a_name_clash_names_the_plugin_and_the_fix(isolated_plugins, tmp_path, monkeypatch) -> None:
@@ -194,6 +234,7 @@ def test_a_plugin_physics_is_simulated_and_trained(
 ) -> None:
     """A user operator with only A, Aᴴ, with_mask and measure: simulated, then MoDL trains on it."""
     from ssibench.data.measurements import read_measurements
+    from ssibench.provenance import plugin_files
     from ssibench.simulate import simulate_scenario
     from ssibench.training import train
 
@@ -248,6 +289,11 @@ def test_a_plugin_physics_is_simulated_and_trained(
         }
         model_path = train(store, tmp_path / "run", "mc", 0, run_spec, torch.device("cpu"))
         assert model_path.exists()
+        record = json.loads((tmp_path / "run" / "run.json").read_text())
+        assert plugin in record["code"]["modules"]  # editing the physics marks the run stale
+        assert plugin_files("physics", ["minimal-mri", "single-coil"]) == [
+            str(tmp_path / f"{plugin}.py")
+        ]
     finally:
         monkeypatch.undo()
 

@@ -47,6 +47,7 @@ __all__ = [
     "register_metric",
     "register_model",
     "register_physics",
+    "registered_source",
 ]
 
 #: Installed packages register through this entry-point group (``[project.entry-points]``).
@@ -61,11 +62,27 @@ class PluginError(ConfigError):
 _LOADED: list[str] = []
 #: The plugin module being imported now (named in registration errors).
 _CURRENT: list[str] = []
+#: (kind, name) → the module that defines what a plugin registered (its code provenance).
+_SOURCES: dict[tuple[str, str], str] = {}
 
 
 def loaded_plugins() -> tuple[str, ...]:
     """Names of the plugin modules imported so far, in load order."""
     return tuple(_LOADED)
+
+
+def registered_source(kind: str, name: str) -> str | None:
+    """The module defining what a plugin registered as ``name``; ``None`` for a built-in.
+
+    ``kind`` is ``model``, ``physics``, ``metric`` or ``dataset``.
+    """
+    return _SOURCES.get((kind, name))
+
+
+def _record_source(kind: str, name: str, build: Callable[..., Any]) -> None:
+    source = builder_source(build)
+    if source is not None:
+        _SOURCES[(kind, name)] = source
 
 
 def _who() -> str:
@@ -173,6 +190,7 @@ def register_model(name: str, build: Callable[..., Any]) -> None:
     _refuse_clash("model", name, MODELS)
     _require_callable("model", name, build, "build")
     MODELS[name] = build
+    _record_source("model", name, build)
 
 
 def register_metric(
@@ -188,6 +206,7 @@ def register_metric(
     _refuse_clash("metric", name, metrics.METRICS)
     _require_callable("metric", name, fn, "fn", "fn(x_hat, x)", 2)
     metrics.register_metric(name, fn, higher_is_better=higher_is_better)
+    _record_source("metric", name, fn)
 
 
 def register_physics(name: str, build: Callable[..., Any], *, description: str = "") -> None:
@@ -207,6 +226,7 @@ def register_physics(name: str, build: Callable[..., Any], *, description: str =
         name, False, False, False, description or f"registered by {_who()}"
     )
     OPERATORS[name] = build
+    _record_source("physics", name, build)
 
 
 def register_dataset(name: str, build: Callable[..., Mapping[str, Any]]) -> None:
@@ -220,6 +240,7 @@ def register_dataset(name: str, build: Callable[..., Mapping[str, Any]]) -> None
     _refuse_clash("data set", name, DATASETS)
     _require_callable("data set", name, build, "build")
     DATASETS[name] = build
+    _record_source("dataset", name, build)
 
 
 @contextlib.contextmanager
@@ -277,6 +298,6 @@ def load_plugins(names: Sequence[str] = (), *, entry_points: bool = True) -> tup
 
 
 def builder_source(build: Callable[..., Any]) -> str | None:
-    """The module that defines ``build`` (for the code provenance of a plugin method)."""
-    module = inspect.getmodule(build)
+    """The module that defines ``build`` (a function, a class, or a callable object's class)."""
+    module = inspect.getmodule(build) or inspect.getmodule(type(build))
     return module.__name__ if module is not None else None

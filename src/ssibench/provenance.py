@@ -8,6 +8,11 @@ imports of those modules. Imports are resolved to the module that *defines* the 
 importing ``Loss`` from the package ``ssibench.losses`` depends on ``ssibench.losses.base`` only,
 not on every loss the package re-exports.
 
+What a plugin registered joins the code of the runs that use it (:func:`component_modules`): the
+module defining a plugin *model* for the runs that train it, a plugin *physics* for the runs of its
+scenarios (and the scenario's ``simulate`` job); a plugin *metric* or *data set* is an input of the
+jobs that compute it (:func:`plugin_files`), not part of the trained weights' hash.
+
 The workflow makes these files inputs of the train and evaluate jobs (editing a loss reruns
 exactly the runs that use it), every run records :func:`code_hash`, and the tables mark a run
 whose recorded hash differs from the code installed now.
@@ -22,10 +27,19 @@ import importlib
 import importlib.util
 import inspect
 import types
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
-__all__ = ["CORE_ROOTS", "code_files", "code_hash", "code_modules", "config_differences"]
+__all__ = [
+    "CORE_ROOTS",
+    "code_files",
+    "code_hash",
+    "code_modules",
+    "component_modules",
+    "config_differences",
+    "plugin_files",
+]
 
 PACKAGE = "ssibench"
 #: Entry points of every run: what a train or evaluate job executes.
@@ -161,9 +175,40 @@ def _origin(module: str) -> str:
     return spec.origin
 
 
+def component_modules(spec: Mapping[str, Any], *, trains: bool = True) -> tuple[str, ...]:
+    """Modules of the plugin components a run of ``spec`` uses: its model and its physics.
+
+    ``spec`` is a job's or a run's spec (``model.name``, ``scenario.physics``); the model counts
+    only for a method that ``trains``. Built-in components add nothing (they are core).
+    """
+    from ssibench.plugins import registered_source
+
+    model = (spec.get("model") or {}).get("name")
+    physics = (spec.get("scenario") or {}).get("physics")
+    found = {registered_source("physics", physics)} if isinstance(physics, str) else set()
+    if trains and isinstance(model, str):
+        found.add(registered_source("model", model))
+    return tuple(sorted(module for module in found if module is not None))
+
+
+def plugin_files(kind: str, names: Iterable[str]) -> list[str]:
+    """Source files of the plugin modules defining the ``kind`` registered as ``names``.
+
+    ``kind`` is ``model``, ``physics``, ``metric`` or ``dataset``; built-in names add nothing, so
+    with no plugin the workflow's inputs are unchanged.
+    """
+    from ssibench.plugins import registered_source
+
+    modules = {registered_source(kind, name) for name in names}
+    return sorted(_origin(module) for module in modules if module is not None)
+
+
 @functools.cache
-def code_modules(method: str) -> tuple[str, ...]:
-    """Sorted names of the ``ssibench`` modules a run of ``method`` depends on.
+def code_modules(method: str, components: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """Sorted names of the modules a run of ``method`` depends on.
+
+    ``components`` are the plugin modules of its model and physics (:func:`component_modules`);
+    they are taken with the ``ssibench`` modules they import.
 
     Raises:
         ConfigError: for an unknown method (from :func:`ssibench.methods.get_method`).
@@ -172,7 +217,7 @@ def code_modules(method: str) -> tuple[str, ...]:
 
     core = _closure(CORE_ROOTS, skip=METHOD_PACKAGES)
     builders = [b for b in builder_functions(method) if inspect.isfunction(b)]
-    seeds: set[str] = set()
+    seeds: set[str] = set(components)
     for builder in builders:
         seeds |= _referenced_modules(builder)
         if not _in_package(builder.__module__, [PACKAGE]):  # a plugin's builder: its module too
@@ -180,16 +225,16 @@ def code_modules(method: str) -> tuple[str, ...]:
     return tuple(sorted(core | _closure(seeds)))
 
 
-def code_files(method: str) -> list[str]:
+def code_files(method: str, components: tuple[str, ...] = ()) -> list[str]:
     """Source files of :func:`code_modules` (what the workflow's train and evaluate jobs read)."""
-    return [_origin(module) for module in code_modules(method)]
+    return [_origin(module) for module in code_modules(method, components)]
 
 
 @functools.cache
-def code_hash(method: str) -> str:
+def code_hash(method: str, components: tuple[str, ...] = ()) -> str:
     """SHA-256 (hex) over the name and bytes of every module in :func:`code_modules`."""
     digest = hashlib.sha256()
-    for module in code_modules(method):
+    for module in code_modules(method, components):
         digest.update(f"{module}\n".encode())
         digest.update(Path(_origin(module)).read_bytes())
     return digest.hexdigest()

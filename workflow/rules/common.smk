@@ -19,7 +19,6 @@ from ssibench.pipeline import (
     rule_resource,
     ssibench_command,
 )
-from ssibench.provenance import code_files
 
 apply_plugins(config)  # before the checks: plugins add methods, models, metrics, ...
 # e.g. raw-multicoil on your own images: left out, with a note
@@ -138,16 +137,16 @@ def raw_input(wildcards):
 
 
 def run_code(wildcards):
-    """Source files a run of the method depends on (ssibench.provenance): editing one of them
-    reruns exactly the runs that use it."""
-    return code_files(wildcards.method)
+    """Source files a run depends on (ssibench.provenance): its method's, and a plugin model's or
+    physics' it uses; editing one of them reruns exactly the runs that use it."""
+    return PLAN.run_code(wildcards.scenario, wildcards.method)
 
 
 def evaluate_input(wildcards):
     """The measurements and the run's code, plus the trained model for methods that train."""
     inputs = {
         "data": measurements_path(wildcards.scenario),
-        "code": run_code(wildcards),
+        "code": PLAN.evaluate_code(wildcards.scenario, wildcards.method),
     }
     if METHODS[wildcards.method].trains:
         inputs["model"] = run_path(

@@ -29,6 +29,8 @@ if DATA["source"] == "demo":
 if DATA["source"] not in ("demo", "fastmri", "images"):
 
     rule dataset:
+        input:
+            code=PLAN.dataset_code(),
         output:
             raw=directory("data/raw/{dataset}"),
         log:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ssibench.cli.common import formatter, read_table
 from ssibench.errors import ConfigError, DataFileError, rebuild_hint
@@ -126,18 +126,31 @@ def read_metrics(
     return frames
 
 
-def stale_code_notes(frames: Sequence[pd.DataFrame]) -> list[str]:
+def stale_code_notes(
+    frames: Sequence[pd.DataFrame],
+    records: Sequence[Mapping[str, Any]] = (),
+    physics: str | None = None,
+) -> list[str]:
     """One note per run whose recorded code hash differs from the installed code's.
 
-    External runs are left out: their code is not the installed one by definition.
+    The installed hash of a trained method covers the plugin model and physics its run record
+    names (:func:`ssibench.provenance.component_modules`); a method without a record (no network)
+    is hashed with the scenario's ``physics``. External runs are left out: their code is not the
+    installed one by definition.
     """
-    from ssibench.provenance import SHORT_HASH, code_hash
+    from ssibench.methods import get_method
+    from ssibench.provenance import SHORT_HASH, code_hash, component_modules
     from ssibench.report import EXTERNAL_LABEL
     from ssibench.report.checks import stale_code_runs
 
     frames = [frame for frame in frames if EXTERNAL_LABEL not in frame.columns]
     methods = {str(m) for frame in frames for m in frame["method"].unique()}
-    current = {method: code_hash(method) for method in methods}
+    recorded_specs = {str(r.get("method")): r.get("config", {}) for r in records}
+    current = {}
+    for method in methods:
+        spec = recorded_specs.get(method, {"scenario": {"physics": physics}})
+        trains = method in recorded_specs and get_method(method).trains
+        current[method] = code_hash(method, component_modules(spec, trains=trains))
     return [
         f"{method} seed {seed}: made by other code than the installed one (code hash "
         f"{recorded[:SHORT_HASH]}, installed {now[:SHORT_HASH]}); rerun it to compare like "
@@ -175,6 +188,15 @@ def read_records(paths: Sequence[Path], data: Path) -> list[dict]:
     return records
 
 
+def _store_physics(path: Path) -> str | None:
+    """The physics kind a measurement store was simulated with (its ``physics`` attribute)."""
+    from ssibench.data.identity import open_store
+
+    with open_store(path) as handle:
+        value = handle.attrs.get("physics")
+    return None if value is None else (value.decode() if isinstance(value, bytes) else str(value))
+
+
 def parse_skipped(notes: Sequence[str]) -> list[tuple[str, str]]:
     """Turn ``'method: reason'`` strings into (method, reason) pairs.
 
@@ -207,7 +229,7 @@ def _run(args: argparse.Namespace) -> None:
     if records:
         skipped_files = store_identity(args.data).skipped_files
         markdown += "\n" + setup_note(records, skipped_files) + "\n"
-    stale = stale_code_notes(frames)
+    stale = stale_code_notes(frames, records, _store_physics(args.data))
     for note in stale:
         print(f"ssibench tables: warning: {note}", file=sys.stderr)
     if stale:

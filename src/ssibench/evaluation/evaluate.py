@@ -51,7 +51,7 @@ from ssibench.io import atomic_path
 from ssibench.methods import get_method
 from ssibench.methods.builders import build_losses, with_noise_level
 from ssibench.progress import progress
-from ssibench.provenance import code_hash, config_differences
+from ssibench.provenance import code_hash, component_modules, config_differences
 from ssibench.rng import stream
 from ssibench.training import MODEL, adapt, build_network, resolved_config
 from ssibench.training.config import recorded_config
@@ -193,7 +193,7 @@ def evaluate(
     """
     names = check_metric_names(spec.get("metrics"))
     identity, test_set = _test_split(data_path, device)
-    model, run_code = None, code_hash(method)
+    model, run_code = None, code_hash(method, component_modules(spec, trains=False))
     if get_method(method).trains:
         model, record = load_trained_model(
             run_dir, method, seed, spec, device, identity, noise_sigma=test_set.sigma

@@ -44,7 +44,8 @@ __all__ = [
 
 #: Tolerance of the check that the split fractions sum to 1.
 SPLIT_SUM_TOLERANCE = 1e-6
-#: Volume count of a plugin data set not built yet: resources are sized for this many.
+#: Volume count of a plugin data set not built yet. Only a dry run shows resources sized for it:
+#: Snakemake evaluates the resource functions when it schedules a job, after the data set is built.
 PLUGIN_VOLUMES_UNKNOWN = 100
 
 Config = Mapping[str, Any]
@@ -79,6 +80,15 @@ def _closest(name: str, valid: Sequence[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def _plugin_raw_dir(data: Config) -> Path:
+    return Path("data/raw") / f"{data['name']}-{data['image_size'][0]}x{data['image_size'][1]}"
+
+
+def volumes_known(data: Config) -> bool:
+    """Whether :func:`n_volumes` counts real volumes (a plugin's data set may not be built yet)."""
+    return data["source"] in BUILTIN_SOURCES or _plugin_raw_dir(data).is_dir()
+
+
 def n_volumes(data: Config) -> int:
     """Raw volumes extracted: ``data.demo.n_volumes``, or the files in ``data.raw_dir``.
 
@@ -88,7 +98,7 @@ def n_volumes(data: Config) -> int:
     if data["source"] == "demo":
         return int(data["demo"]["n_volumes"])
     if data["source"] not in BUILTIN_SOURCES:  # a plugin's data set, once built
-        built = Path("data/raw") / f"{data['name']}-{data['image_size'][0]}x{data['image_size'][1]}"
+        built = _plugin_raw_dir(data)
         return len(list(built.glob("*.npy"))) if built.is_dir() else PLUGIN_VOLUMES_UNKNOWN
     if data["source"] == "images":
         return len(image_files(data["raw_dir"]))
@@ -330,5 +340,5 @@ def check_config(config: Config) -> None:
     _check_plugin_methods(config)
     _check_external_runs(config)
     fractions = [split[part] for part in ("train", "val", "test")]
-    if n_volumes(data) != PLUGIN_VOLUMES_UNKNOWN:  # a plugin's data set is checked at extraction
+    if volumes_known(data):  # a plugin's data set not built yet is checked at extraction
         check_split_sizes(n_volumes(data), fractions, where="data.split")

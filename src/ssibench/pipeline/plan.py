@@ -21,6 +21,7 @@ from ssibench.errors import ConfigError
 from ssibench.evaluation.metrics import DEFAULT_METRICS
 from ssibench.methods import METHODS, skip_reason
 from ssibench.pipeline.checks import scenario_spec, train_config
+from ssibench.provenance import code_files, component_modules, plugin_files
 from ssibench.report.published import published_leaderboards
 
 __all__ = ["FIGURES", "Run", "RunPlan", "dataset_name", "plan_runs"]
@@ -242,6 +243,33 @@ class RunPlan:
             return str(run["metrics"])
         return self.external_path(run["scenario"], name, "checkpoint_metrics.csv")
 
+    # ------------------------------------------------------------ code a job depends on
+
+    def run_code(self, scenario: str, method: str) -> list[str]:
+        """Source files a train or evaluate job depends on (:mod:`ssibench.provenance`).
+
+        The method's code, with the module of a plugin model (for a method that trains) and of a
+        plugin physics the scenario uses: editing one reruns exactly the runs that use it.
+        """
+        spec = {
+            "model": self.config["model"],
+            "scenario": {"physics": self.config["scenarios"][scenario]["physics"]},
+        }
+        return code_files(method, component_modules(spec, trains=METHODS[method].trains))
+
+    def evaluate_code(self, scenario: str, method: str) -> list[str]:
+        """:meth:`run_code`, and the modules of the plugin metrics ``evaluate`` computes."""
+        metrics = plugin_files("metric", self.config.get("metrics", DEFAULT_METRICS))
+        return self.run_code(scenario, method) + metrics
+
+    def simulate_code(self, scenario: str) -> list[str]:
+        """The module of a plugin physics (it measures the scenario); empty for built-in kinds."""
+        return plugin_files("physics", [self.config["scenarios"][scenario]["physics"]])
+
+    def dataset_code(self) -> list[str]:
+        """The module of the plugin data set the ``dataset`` rule builds."""
+        return plugin_files("dataset", [self.config["data"]["source"]])
+
     # ------------------------------------------------------------ job specs (sorted JSON)
 
     def simulate_spec(self, scenario: str) -> str:
@@ -252,11 +280,14 @@ class RunPlan:
         """Whether ``scenario`` measures the raw volumes' own k-space (an acquired kind)."""
         return PHYSICS_KINDS[self.config["scenarios"][scenario]["physics"]].acquired
 
-    def simulate_inputs(self, scenario: str) -> dict[str, str]:
-        """Inputs of ``simulate``: the slices store, and the raw volumes for acquired k-space."""
-        inputs = {"slices": self.slices_path()}
+    def simulate_inputs(self, scenario: str) -> dict[str, Any]:
+        """Inputs of ``simulate``: slices store, raw volumes (acquired k-space), plugin physics."""
+        inputs: dict[str, Any] = {"slices": self.slices_path()}
         if self.reads_raw_kspace(scenario):
             inputs["raw"] = self.raw_dir()
+        code = self.simulate_code(scenario)
+        if code:  # a plugin physics: editing it re-simulates the scenario
+            inputs["code"] = code
         return inputs
 
     def simulate_raw_option(self, scenario: str) -> str:

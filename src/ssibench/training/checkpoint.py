@@ -24,7 +24,7 @@ from torch import nn
 from ssibench.data.identity import StoreIdentity
 from ssibench.errors import DataFileError
 from ssibench.io import atomic_path
-from ssibench.provenance import code_hash, config_differences
+from ssibench.provenance import code_hash, component_modules, config_differences
 from ssibench.training.config import recorded_config
 
 __all__ = [
@@ -56,7 +56,7 @@ def run_identity(config: Mapping[str, Any], identity: StoreIdentity, method: str
     return {
         "config": json.loads(json.dumps({**config, "train": train_config}, default=str)),
         "training_hash": identity.training_hash,
-        "code_hash": code_hash(method),
+        "code_hash": code_hash(method, component_modules(config)),
     }
 
 

@@ -41,7 +41,7 @@ from ssibench.io import atomic_path, atomic_write_text, run_lock
 from ssibench.methods import get_method
 from ssibench.methods.adversarial import ADVERSARIAL_BUILDERS, AdversarialResources
 from ssibench.methods.builders import build_losses, method_context, with_noise_level
-from ssibench.provenance import code_modules
+from ssibench.provenance import code_modules, component_modules
 from ssibench.rng import stream
 from ssibench.training.adversarial import adversarial_step_function
 from ssibench.training.checkpoint import (
@@ -218,7 +218,10 @@ def _train_locked(
             "n_val": 0 if val_set is None else len(val_set),
             "n_test": identity.n_test,
         },
-        "code": {"hash": run_id["code_hash"], "modules": list(code_modules(method))},
+        "code": {
+            "hash": run_id["code_hash"],
+            "modules": list(code_modules(method, component_modules(resolved))),
+        },
         "ssibench_version": __version__,
         "torch_version": torch.__version__,
         "device": str(device),
