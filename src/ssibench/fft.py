@@ -42,6 +42,8 @@ def to_complex(x: Tensor) -> Tensor:
         raise ValueError(
             f"expected a real/imaginary pair in dim 1, shape (B, 2, ...); got {tuple(x.shape)}"
         )
+    if x.numel() == 0:  # view_as_complex needs a stride-1 pair, which an empty tensor lacks
+        return torch.complex(x[:, 0], x[:, 1])
     return torch.view_as_complex(x.movedim(1, -1).contiguous())
 
 

@@ -40,6 +40,17 @@ DATASET = PLAN.dataset
 RESULTS = PLAN.results
 
 
+def _alternatives(names):
+    """A regex matching exactly one of `names` (none: matches no scenario name)."""
+    return "|".join(re.escape(name) for name in names) or "(?!)"
+
+
+#: Scenarios simulated from the slices store (or its raw volumes), and the training-only ones
+#: read from their own folder of measured k-space: two rules make their stores.
+SIMULATED_SCENARIOS = _alternatives(PLAN.evaluated_scenarios())
+TRAINING_ONLY_SCENARIOS = _alternatives(PLAN.training_only_scenarios())
+
+
 wildcard_constraints:
     dataset=re.escape(DATASET),
     scenario="|".join(re.escape(name) for name in SCENARIOS),

@@ -34,7 +34,8 @@ rule tables:
 rule combined_table:
     input:
         tables=expand(
-            f"{RESULTS}/tables/leaderboard_{{scenario}}.csv", scenario=SCENARIOS
+            f"{RESULTS}/tables/leaderboard_{{scenario}}.csv",
+            scenario=PLAN.evaluated_scenarios(),
         ),
         code=report_code("render", "cells", "latex"),
     output:

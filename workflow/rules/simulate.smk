@@ -11,6 +11,8 @@ rule simulate:
         f"logs/{DATASET}/simulate/{{scenario}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/simulate/{{scenario}}.tsv"
+    wildcard_constraints:
+        scenario=SIMULATED_SCENARIOS,
     conda:
         "../../envs/ssibench.yaml"
     threads: res("simulate", "threads")
@@ -25,3 +27,31 @@ rule simulate:
         "{params.ssibench} simulate --slices {input.slices:q} --out {output.measurements:q}"
         " --scenario {wildcards.scenario} --spec {params.spec:q} --seed {params.seed}"
         " {params.raw} > {log:q} 2>&1"
+
+
+# K-space undersampled at acquisition (physics measured-multicoil): its own folder of volumes, no
+# slices store; a training-only store (no ground truth).
+rule simulate_measured:
+    input:
+        kspace=lambda wildcards: PLAN.kspace_dir(wildcards.scenario),
+    output:
+        measurements=measurements_path("{scenario}"),
+    log:
+        f"logs/{DATASET}/simulate/{{scenario}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/simulate/{{scenario}}.tsv"
+    wildcard_constraints:
+        scenario=TRAINING_ONLY_SCENARIOS,
+    conda:
+        "../../envs/ssibench.yaml"
+    threads: res("simulate", "threads")
+    resources:
+        **resources_of("simulate"),
+    params:
+        ssibench=SSIBENCH,
+        spec=simulate_spec,
+        seed=config["seed"],
+    shell:
+        "{params.ssibench} simulate --out {output.measurements:q}"
+        " --scenario {wildcards.scenario} --spec {params.spec:q} --seed {params.seed}"
+        " > {log:q} 2>&1"

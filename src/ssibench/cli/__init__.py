@@ -28,6 +28,7 @@ from ssibench.cli import (
     simulate,
     tables,
     train,
+    undersample,
 )
 from ssibench.errors import USER_ERRORS
 from ssibench.plugins import load_plugins
@@ -37,6 +38,7 @@ __all__ = ["build_parser", "main"]
 
 SUBCOMMANDS = (
     demo_data,
+    undersample,
     dataset,
     extract,
     simulate,

@@ -28,7 +28,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             '"mask": "gaussian", "acceleration": 6, "center_fraction": null}\''
         ),
     )
-    parser.add_argument("--slices", type=Path, required=True, help="slices store (.h5)")
+    parser.add_argument(
+        "--slices",
+        type=Path,
+        default=None,
+        help="slices store (.h5); not used by measured-multicoil (it reads spec.kspace_dir)",
+    )
     parser.add_argument("--out", type=Path, required=True, help="measurement store to write (.h5)")
     parser.add_argument("--scenario", required=True, help="scenario name, recorded in the file")
     parser.add_argument(
@@ -38,7 +43,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             "JSON scenario spec: physics (single-coil|multicoil|sequential|raw-multicoil), sigma, "
             "shared_mask, n_coils, mask (gaussian|random|equispaced), acceleration, "
             "center_fraction or center_lines; sequential adds n_frames and frame_partition "
-            "(random|interleaved); raw-multicoil adds crop, filter and slices_per_volume"
+            "(random|interleaved); raw-multicoil adds crop, filter and slices_per_volume; "
+            "measured-multicoil takes kspace_dir, crop, filter, slices_per_volume and no mask"
         ),
     )
     parser.add_argument(
@@ -55,13 +61,21 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> None:
     # imported here so --help stays fast
+    from ssibench.config.kinds import MEASURED_KINDS
+    from ssibench.errors import ConfigError
     from ssibench.simulate import simulate_scenario
 
+    spec = parse_spec(args.spec)
+    if args.slices is None and spec.get("physics") not in MEASURED_KINDS:
+        raise ConfigError(
+            f"ssibench simulate: --slices is required for physics {spec.get('physics')!r} (only "
+            f"{', '.join(MEASURED_KINDS)} reads its own k-space folder)"
+        )
     simulate_scenario(
         slices_path=args.slices,
         out=args.out,
         scenario=args.scenario,
-        spec=parse_spec(args.spec),
+        spec=spec,
         seed=args.seed,
         raw_dir=args.raw_dir,
     )

@@ -12,6 +12,7 @@ from ssibench.errors import ConfigError
 
 __all__ = [
     "ACQUIRED_KINDS",
+    "MEASURED_KINDS",
     "PHYSICS_KINDS",
     "SIMULATED_2D_KINDS",
     "TIME_SERIES_KINDS",
@@ -35,6 +36,9 @@ class PhysicsKind:
             undersampled (nothing is simulated from the magnitude image): the store holds
             per-sample coil maps estimated from the data, and the noise is the acquisition's own,
             its level estimated from the data.
+        ground_truth: the store holds a reference image per slice. ``False`` for k-space
+            undersampled at acquisition (``measured-multicoil``): training only, by methods that
+            need no reference; nothing is evaluated on it.
     """
 
     name: str
@@ -43,6 +47,7 @@ class PhysicsKind:
     video: bool
     description: str
     acquired: bool = False
+    ground_truth: bool = True
 
     @property
     def mask_ndim(self) -> int:
@@ -66,6 +71,15 @@ PHYSICS_KINDS: dict[str, PhysicsKind] = {
             "acquired multicoil k-space, ESPIRiT maps",
             acquired=True,
         ),
+        PhysicsKind(
+            "measured-multicoil",
+            True,
+            False,
+            False,
+            "multicoil k-space undersampled at acquisition, no ground truth (training only)",
+            acquired=True,
+            ground_truth=False,
+        ),
     )
 }
 #: The kinds with T frames (masks and k-space carry a time dim).
@@ -74,8 +88,13 @@ TIME_SERIES_KINDS = tuple(name for name, kind in PHYSICS_KINDS.items() if kind.t
 SIMULATED_2D_KINDS = tuple(
     name for name, kind in PHYSICS_KINDS.items() if not kind.time_series and not kind.acquired
 )
-#: The kinds measured from the raw volumes' own k-space (:mod:`ssibench.simulate.acquired`).
-ACQUIRED_KINDS = tuple(name for name, kind in PHYSICS_KINDS.items() if kind.acquired)
+#: The kinds measured from fully sampled raw k-space (:mod:`ssibench.simulate.acquired`).
+ACQUIRED_KINDS = tuple(
+    name for name, kind in PHYSICS_KINDS.items() if kind.acquired and kind.ground_truth
+)
+#: The kinds of k-space undersampled at acquisition, without ground truth
+#: (:mod:`ssibench.simulate.measured`).
+MEASURED_KINDS = tuple(name for name, kind in PHYSICS_KINDS.items() if not kind.ground_truth)
 
 
 def physics_kind(name: object, where: str = "physics") -> PhysicsKind:

@@ -14,6 +14,10 @@ columns; centred, orthonormal FFT):
 4. :func:`estimate_noise_sigma`: the thermal-noise level per real/imaginary component, from the
    readout-oversampled margin of the raw data (air beyond the field of view), or from the corners
    of k-space when there is no margin.
+
+K-space undersampled at acquisition (fastMRI's test and challenge sets: unsampled columns are
+zero, the file's ``mask`` dataset marks the sampled ones) gives its own sampling pattern:
+:func:`acquired_columns` and its fully sampled centre, :func:`centre_acs_lines`.
 """
 
 from __future__ import annotations
@@ -30,13 +34,16 @@ from torch import Tensor
 
 from ssibench.data.fastmri import BadVolumeError, center_crop
 from ssibench.fft import fft2c, ifft2c
+from ssibench.masks.acquisition import center_block
 
 __all__ = [
     "ACS_PERCENTILE",
     "MIN_MARGIN_ROWS",
     "NOISE_REGION",
     "VolumeInfo",
+    "acquired_columns",
     "acs_scale",
+    "centre_acs_lines",
     "crop_kspace",
     "estimate_noise_sigma",
     "noise_margin_rows",
@@ -44,6 +51,7 @@ __all__ = [
     "read_kspace_slices",
     "read_volume_info",
     "slices_around_middle",
+    "write_undersampled_volumes",
 ]
 
 #: Percentile of the ACS image's magnitude that k-space is divided by (robust to bright outliers).
@@ -232,3 +240,96 @@ def estimate_noise_sigma(raw_kspace: Tensor, crop_rows: int) -> tuple[Tensor, st
         return torch.stack([_rayleigh_sigma(h[:, margin]) for h in hybrid]), "readout margin"
     corners = noise_region(rows, cols).to(raw_kspace.device)
     return torch.stack([_rayleigh_sigma(k[:, corners]) for k in raw_kspace]), "k-space corners"
+
+
+def acquired_columns(path: Path | str, kspace: Tensor) -> Tensor:
+    """The phase-encode columns a volume undersampled at acquisition has: ``(cols,)`` bool.
+
+    The file's 1-D ``mask`` dataset (fastMRI's test-set layout) when it has one, else the columns
+    of ``kspace`` ``(S, N, rows, cols)`` with any non-zero sample; the two must agree where both
+    exist (a sampled column that is all zero, or data in an unsampled one, is refused).
+
+    Raises:
+        BadVolumeError: a ``mask`` of the wrong length, or one that contradicts the data.
+    """
+    path = Path(path)
+    has_data = (kspace != 0).flatten(0, -2).any(dim=0)
+    with h5py.File(path, "r") as handle:
+        stored = np.asarray(handle["mask"][()]) if "mask" in handle else None
+    if stored is None:
+        return has_data
+    stored = stored.reshape(-1)
+    if stored.shape[0] != kspace.shape[-1]:
+        raise BadVolumeError(
+            path,
+            f"its mask has {stored.shape[0]} entries, its k-space {kspace.shape[-1]} columns",
+        )
+    columns = torch.from_numpy(stored != 0)
+    stray = (has_data & ~columns).nonzero().flatten().tolist()
+    if stray:
+        raise BadVolumeError(
+            path, f"k-space columns {stray[:8]} hold data that its mask marks as not sampled"
+        )
+    return columns
+
+
+def centre_acs_lines(columns: Tensor) -> int:
+    """The width n of the widest fully sampled centre block ``center_block(cols, n)``.
+
+    >>> centre_acs_lines(torch.tensor([1, 0, 1, 1, 1, 1, 0, 1], dtype=torch.bool))
+    4
+    """
+    width = columns.shape[0]
+    n = 0
+    while n < width and bool(columns[center_block(width, n + 1)].all()):
+        n += 1
+    return n
+
+
+def write_undersampled_volumes(
+    raw_dir: Path | str,
+    out_dir: Path | str,
+    mask: str,
+    acceleration: float,
+    center_lines: int,
+    seed: int,
+) -> list[Path]:
+    """Undersample fully sampled volumes as an acquisition would, in fastMRI's test-set layout.
+
+    For each ``.h5`` volume of ``raw_dir`` (sorted), one column mask is drawn (stream ``masks``
+    of ``seed``; mask generator ``mask`` at ``acceleration`` with ``center_lines`` ACS columns)
+    and ``out_dir/<name>`` gets ``kspace`` with the unsampled columns zeroed, the 1-D ``mask``
+    ``(cols,)``, the attributes ``acceleration``, ``num_low_frequency`` and ``acquisition``, and
+    no reconstruction: a stand-in for prospectively undersampled data (``measured-multicoil``).
+
+    Raises:
+        BadVolumeError: an unreadable volume.
+        DataFileError: no volume in ``raw_dir``.
+    """
+    from ssibench.errors import DataFileError
+    from ssibench.io import atomic_path
+    from ssibench.masks import make_mask_generator
+    from ssibench.rng import stream
+
+    files = sorted(Path(raw_dir).glob("*.h5"))
+    if not files:
+        raise DataFileError(f"{raw_dir}: no .h5 volumes to undersample")
+    generator = make_mask_generator(mask, acceleration, center_lines=center_lines)
+    masks = stream(seed, "masks")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for path in files:
+        info = read_volume_info(path)
+        rows, cols = info.shape
+        columns = generator.sample(1, rows, cols, masks)[0, 0, 0].numpy()  # (cols,)
+        kspace = read_kspace_slices(path, range(info.n_slices)).numpy()
+        target = out / path.name
+        with atomic_path(target) as tmp, h5py.File(tmp, "w") as handle:
+            handle.create_dataset("kspace", data=kspace * columns.astype(np.complex64))
+            handle.create_dataset("mask", data=columns.astype(bool))
+            handle.attrs["acceleration"] = float(acceleration)
+            handle.attrs["num_low_frequency"] = int(center_lines)
+            handle.attrs["acquisition"] = info.acquisition
+        written.append(target)
+    return written

@@ -6,17 +6,20 @@ This module writes and reads the store; what identifies its contents (the conten
 File layout (HDF5), one group per split ``train``, ``val``, ``test``:
 
 - ``x`` float32 ``(n, 2, H, W)``: ground truth, real/imaginary in dim 1 (imaginary part 0);
-  ``(n, 2, T, H, W)`` for ``dynamic`` (a video);
+  ``(n, 2, T, H, W)`` for ``dynamic`` (a video); NaN for ``measured-multicoil`` (k-space
+  undersampled at acquisition has no reference image);
 - ``y`` float32 ``(n, 2, H, W)`` single-coil, ``(n, 2, N, H, W)`` multicoil or ``(n, 2, T, H, W)``
   time-resolved (``sequential``, ``dynamic``): the measurements;
 - ``mask`` float32 ``(n, 1, H, W)``, or ``(1, 1, H, W)`` when the scenario shares one mask;
   ``(n|1, 1, T, H, W)`` (one mask per frame) for the time-resolved kinds;
 - ``index`` int64 ``(n,)``: row of each sample in the slices store;
 
-- acquired-k-space kinds (``raw-multicoil``) only: ``coil_maps`` float32 ``(n, 2, N, H, W)``
-  (ESPIRiT maps estimated per slice), ``scale`` float32 ``(n,)`` (what the raw k-space was divided
-  by), ``noise_sigma`` float32 ``(n,)`` (the noise level estimated on each slice) and
-  ``slice_index`` int64 ``(n,)`` (the slice of the volume ``index`` points to);
+- acquired-k-space kinds (``raw-multicoil``, ``measured-multicoil``) only: ``coil_maps``
+  float32 ``(n, 2, N, H, W)`` (ESPIRiT maps estimated per slice), ``scale`` float32 ``(n,)``
+  (what the raw k-space was divided by), ``noise_sigma`` float32 ``(n,)`` (the noise level
+  estimated on each slice) and ``slice_index`` int64 ``(n,)`` (the slice of the volume ``index``
+  points to; for ``measured-multicoil``, ``index`` is the volume's place in the attribute
+  ``volumes``, its sorted file names);
 
 file-level ``coil_maps`` float32 ``(N, 2, H, W)`` (simulated multicoil only, real/imaginary in
 dim 1) and
@@ -73,7 +76,8 @@ class MeasurementSet:
     """One split of a measurement store, in memory.
 
     Attributes:
-        x: ground truth ``(n, 2, H, W)`` float32 (``(n, 2, T, H, W)`` for ``dynamic``).
+        x: ground truth ``(n, 2, H, W)`` float32 (``(n, 2, T, H, W)`` for ``dynamic``); NaN when
+            the data have none (:attr:`has_ground_truth`).
         y: measurements ``(n, 2, H, W)`` (single-coil), ``(n, 2, N, H, W)`` (multicoil) or
             ``(n, 2, T, H, W)`` (sequential, dynamic) float32.
         masks: ``(n, 1, H, W)`` per-sample masks, or ``(1, 1, H, W)`` shared by every sample;
@@ -102,6 +106,11 @@ class MeasurementSet:
     index: Tensor | None = None
     slice_index: Tensor | None = None
     """``(n,)`` int64 slice of the volume (acquired-k-space stores), else ``None``."""
+
+    @property
+    def has_ground_truth(self) -> bool:
+        """Whether ``x`` holds reference images (not for k-space undersampled at acquisition)."""
+        return PHYSICS_KINDS[self.physics_kind].ground_truth
 
     def __len__(self) -> int:
         return self.x.shape[0]
@@ -193,7 +202,9 @@ class MeasurementWriter:
             )
         group = self._handle.create_group(split)
         group.create_dataset("index", data=index.numpy().astype(np.int64))
-        group.create_dataset("x", shape=(n, *one_x), dtype=np.float32)
+        # No reference image: x is NaN (never written), so nothing can score against it by mistake
+        fill = {} if PHYSICS_KINDS[self._physics_kind].ground_truth else {"fillvalue": np.nan}
+        group.create_dataset("x", shape=(n, *one_x), dtype=np.float32, **fill)
         group.create_dataset("y", shape=(n, *y_shape), dtype=np.float32)
         mask_shape = (1 if shared_mask is not None else n, *one_mask)
         compressed = {
@@ -217,7 +228,7 @@ class MeasurementWriter:
         self,
         split: str,
         start: int,
-        x: Tensor,
+        x: Tensor | None,
         y: Tensor,
         masks: Tensor | None = None,
         coil_maps: Tensor | None = None,
@@ -225,19 +236,25 @@ class MeasurementWriter:
         """Write rows [start, start + len(x)) of ``x``, ``y`` and, for per-sample masks, ``mask``.
 
         ``coil_maps`` ``(b, N, H, W)`` complex fills the per-sample maps of a split created with
-        ``per_sample_maps``.
+        ``per_sample_maps``. ``x`` is ``None`` exactly for a kind without ground truth.
 
         Raises:
             ValueError: if per-sample masks are expected and ``masks`` is ``None``, or the reverse.
         """
-        stop = start + x.shape[0]
+        if (x is None) == PHYSICS_KINDS[self._physics_kind].ground_truth:
+            raise ValueError(
+                f"split {split!r}: x must be given exactly when {self._physics_kind} data have a "
+                "ground truth"
+            )
+        stop = start + y.shape[0]
         group = self._handle[split]
         per_sample = split not in self._shared_mask_splits
         if per_sample != (masks is not None):
             raise ValueError(
                 f"split {split!r}: masks must be given exactly when the split has per-sample masks"
             )
-        group["x"][start:stop] = x.numpy()
+        if x is not None:
+            group["x"][start:stop] = x.numpy()
         group["y"][start:stop] = y.numpy()
         if masks is not None:
             group["mask"][start:stop] = masks.numpy()

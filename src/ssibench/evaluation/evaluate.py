@@ -168,6 +168,13 @@ def _store_scenario(path: Path) -> dict[str, Any]:
 def _test_split(data_path: Path, device: torch.device) -> tuple[StoreIdentity, MeasurementSet]:
     identity = store_identity(data_path)
     test_set = read_measurements(data_path, "test").to(device)
+    if not test_set.has_ground_truth:
+        raise DataFileError(
+            f"{data_path}: {test_set.physics_kind} data (scenario {test_set.scenario!r}) are "
+            "k-space undersampled at acquisition, with no ground truth to score a reconstruction "
+            "against: such a scenario is for training only (its runs' model.pt); evaluate on a "
+            "scenario with a fully sampled reference"
+        )
     if len(test_set) == 0:
         raise DataFileError(f"{data_path}: the test split is empty; check data.split in the config")
     return identity, test_set

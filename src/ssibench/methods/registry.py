@@ -237,6 +237,11 @@ def skip_reason(method: str, scenario_spec: Mapping[str, Any]) -> str | None:
     spec = get_method(method)
     kind = PHYSICS_KINDS.get(scenario_spec.get("physics", "single-coil"))
     acquired = kind is not None and kind.acquired  # noisy by nature, its level estimated
+    if kind is not None and not kind.ground_truth:
+        if spec.supervised:
+            return "needs ground truth (measured k-space has none)"
+        if not spec.trains:
+            return "trains nothing (measured k-space is for training only)"
     if spec.needs_noise and not (scenario_spec.get("sigma", 0.0) > 0 or acquired):
         return "needs a noise level (sigma > 0)"
     time_series = kind is not None and kind.time_series

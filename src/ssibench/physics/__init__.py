@@ -72,6 +72,7 @@ OPERATORS: dict[str, type] = {
     "sequential": SequentialMRI,
     "dynamic": DynamicMRI,
     "raw-multicoil": MultiCoilMRI,  # the same operator, with per-sample estimated maps
+    "measured-multicoil": MultiCoilMRI,
 }
 assert OPERATORS.keys() == PHYSICS_KINDS.keys(), "every physics kind needs an operator"
 

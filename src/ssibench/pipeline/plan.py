@@ -102,11 +102,31 @@ class RunPlan:
         published = set(published_leaderboards()["scenario"])
         return [k for k in FIGURES if k != "published" or scenario in published]
 
+    def has_ground_truth(self, scenario: str) -> bool:
+        """Whether ``scenario``'s data have reference images (else it is for training only)."""
+        return PHYSICS_KINDS[self.config["scenarios"][scenario]["physics"]].ground_truth
+
+    def evaluated_scenarios(self) -> list[str]:
+        """The scenarios with a leaderboard: all but the training-only ones (no ground truth)."""
+        return [s for s in self.config["scenarios"] if self.has_ground_truth(s)]
+
+    def training_only_scenarios(self) -> list[str]:
+        """The scenarios on k-space undersampled at acquisition: trained, never evaluated."""
+        return [s for s in self.config["scenarios"] if not self.has_ground_truth(s)]
+
     def all_targets(self) -> list[str]:
-        """Every table (CSV, Markdown, LaTeX) and figure (PDF, PNG) of the configured scenarios."""
+        """Every table (CSV, Markdown, LaTeX) and figure (PDF, PNG) of the configured scenarios.
+
+        A training-only scenario has its runs' ``model.pt`` and its training curves instead.
+        """
         tables = f"{self.results}/tables"
-        targets = [f"{tables}/leaderboard_all.{ext}" for ext in TABLE_FORMATS]
-        for scenario in self.config["scenarios"]:
+        targets = []
+        if self.evaluated_scenarios():
+            targets += [f"{tables}/leaderboard_all.{ext}" for ext in TABLE_FORMATS]
+        for scenario in self.training_only_scenarios():
+            targets += self.trained_files(scenario, "model.pt")
+            targets += [f"{self.results}/figures/curves_{scenario}.{e}" for e in FIGURE_FORMATS]
+        for scenario in self.evaluated_scenarios():
             targets += [f"{tables}/leaderboard_{scenario}.{ext}" for ext in TABLE_FORMATS]
             for kind in self.figure_kinds(scenario):
                 targets += [
@@ -277,8 +297,13 @@ class RunPlan:
         return _json(scenario_spec(self.config, scenario))
 
     def reads_raw_kspace(self, scenario: str) -> bool:
-        """Whether ``scenario`` measures the raw volumes' own k-space (an acquired kind)."""
-        return PHYSICS_KINDS[self.config["scenarios"][scenario]["physics"]].acquired
+        """Whether ``scenario`` measures the raw volumes' own fully sampled k-space."""
+        kind = PHYSICS_KINDS[self.config["scenarios"][scenario]["physics"]]
+        return kind.acquired and kind.ground_truth
+
+    def kspace_dir(self, scenario: str) -> str:
+        """The folder of a training-only scenario's measured volumes (``kspace_dir``)."""
+        return str(self.config["scenarios"][scenario]["kspace_dir"])
 
     def simulate_inputs(self, scenario: str) -> dict[str, Any]:
         """Inputs of ``simulate``: slices store, raw volumes (acquired k-space), plugin physics."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from ssibench.config import PHYSICS_KINDS
@@ -66,12 +67,20 @@ def image_size(config: Config, scenario: str | None) -> tuple[int, int]:
 def n_images(config: Config, split: str, scenario: str | None = None) -> int:
     """Slices in one split: one per volume times the split fraction.
 
-    An acquired scenario's training split has ``slices_per_volume`` per volume.
+    An acquired scenario's training split has ``slices_per_volume`` per volume; a training-only
+    one (measured k-space) has all the volumes of its ``kspace_dir`` in it, and no other split.
     """
     data = config["data"]
     per_volume = 1
     if scenario is not None and split == "train":
         per_volume = scenario_spec(config, scenario).get("slices_per_volume", 1)
+    if (
+        scenario is not None
+        and not PHYSICS_KINDS[scenario_spec(config, scenario)["physics"]].ground_truth
+    ):
+        # training only, every volume of its own folder
+        folder = Path(config["scenarios"][scenario]["kspace_dir"])
+        return len(list(folder.glob("*.h5"))) * per_volume if split == "train" else 0
     return math.ceil(n_volumes(data) * data["split"][split]) * per_volume
 
 

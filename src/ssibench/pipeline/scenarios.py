@@ -36,7 +36,8 @@ def scenario_spec(config: Config, scenario: str) -> dict[str, Any]:
     Keys of another physics are dropped: editing them would only trigger needless reruns; so is
     ``center_lines`` when null (specs from before it existed keep their params). An acquired
     scenario's ``crop`` defaults to ``data.image_size``; it has no simulated ``n_coils`` (the
-    volumes' own count; ``filter.n_coils`` selects one).
+    volumes' own count; ``filter.n_coils`` selects one). A scenario on k-space undersampled at
+    acquisition (``measured-multicoil``) inherits no mask keys and names its ``crop``.
     """
     spec = {key: config["simulate"].get(key) for key in SIMULATE_KEYS}
     spec.update(config["scenarios"][scenario])
@@ -53,8 +54,15 @@ def scenario_spec(config: Config, scenario: str) -> dict[str, Any]:
     if not kind.time_series:
         spec.pop("n_frames", None)
         spec.pop("frame_partition", None)
+    if kind.ground_truth:
+        spec.pop("kspace_dir", None)
+    else:  # the acquisition's own sampling: no drawn-mask keys (a scenario's own are refused)
+        for key in SIMULATE_KEYS:
+            if key not in config["scenarios"][scenario]:
+                spec.pop(key, None)
     if kind.acquired:
-        spec.setdefault("crop", list(config["data"]["image_size"]))
+        if kind.ground_truth:  # measured k-space names its crop (its width is the data's)
+            spec.setdefault("crop", list(config["data"]["image_size"]))
         spec.setdefault("filter", {})
         spec.setdefault("slices_per_volume", 1)
         spec.setdefault("espirit", {})
@@ -66,6 +74,12 @@ def scenario_spec(config: Config, scenario: str) -> dict[str, Any]:
 
 #: Data sources whose raw volumes carry multicoil k-space (the acquired-k-space scenarios read it).
 KSPACE_SOURCES = ("demo", "fastmri")
+
+
+def _reads_source_kspace(spec: Mapping[str, Any]) -> bool:
+    """Whether a scenario reads the data source's raw k-space (not its own ``kspace_dir``)."""
+    kind = PHYSICS_KINDS.get(spec["physics"])
+    return kind is not None and kind.acquired and kind.ground_truth
 
 
 def drop_scenarios_without_kspace(config: Config) -> list[str]:
@@ -83,12 +97,7 @@ def drop_scenarios_without_kspace(config: Config) -> list[str]:
     source = config["data"]["source"]
     if source in KSPACE_SOURCES:
         return []
-    dropped = [
-        name
-        for name, spec in config["scenarios"].items()
-        if PHYSICS_KINDS.get(spec["physics"]) is not None
-        and PHYSICS_KINDS[spec["physics"]].acquired
-    ]
+    dropped = [name for name, spec in config["scenarios"].items() if _reads_source_kspace(spec)]
     if dropped and len(dropped) == len(config["scenarios"]):
         raise ConfigError(
             f"scenarios: {', '.join(dropped)} read the raw volumes' own multicoil k-space, which "
@@ -111,6 +120,9 @@ def check_acquired_scenarios(config: Config) -> None:
     for scenario, given in config["scenarios"].items():
         if not PHYSICS_KINDS[given["physics"]].acquired:
             continue
+        if not PHYSICS_KINDS[given["physics"]].ground_truth:
+            _check_measured_scenario(config, scenario)
+            continue
         if config["data"]["source"] not in KSPACE_SOURCES:
             raise ConfigError(
                 f"scenarios.{scenario}.physics: {given['physics']} reads the raw volumes' own "
@@ -122,3 +134,22 @@ def check_acquired_scenarios(config: Config) -> None:
             check_acquired_mask(scenario, spec)
         except ConfigError as error:
             raise ConfigError(f"{error}; {CONFIG_HINT}") from None
+
+
+def _check_measured_scenario(config: Config, scenario: str) -> None:
+    """A scenario on k-space undersampled at acquisition: sound spec, volumes in its folder."""
+    from pathlib import Path
+
+    from ssibench.simulate.acquired_spec import validate_measured_spec
+
+    try:
+        spec = validate_measured_spec(scenario, scenario_spec(config, scenario))
+    except ConfigError as error:
+        raise ConfigError(f"{error}; {CONFIG_HINT}") from None
+    folder = Path(spec["kspace_dir"])
+    if not folder.is_dir() or not any(folder.glob("*.h5")):
+        raise ConfigError(
+            f"scenarios.{scenario}.kspace_dir: {folder} has no .h5 volumes; point it at a folder "
+            "of fastMRI-format multicoil files undersampled at acquisition (from fully sampled "
+            f"ones: ssibench undersample --raw-dir RAW --out-dir {folder}); {CONFIG_HINT}"
+        )

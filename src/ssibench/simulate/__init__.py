@@ -8,7 +8,9 @@ One entry point, :func:`simulate_scenario`, picks the simulator by the spec's ``
 * :mod:`~ssibench.simulate.sequential`: ``sequential``, a static image acquired as T frames with
   disjoint lines (:func:`simulate_sequential`);
 * :mod:`~ssibench.simulate.acquired`: ``raw-multicoil``, the raw volumes' own k-space, undersampled
-  afterwards, with ESPIRiT coil maps (:func:`simulate_acquired`; needs the raw folder).
+  afterwards, with ESPIRiT coil maps (:func:`simulate_acquired`; needs the raw folder);
+* :mod:`~ssibench.simulate.measured`: ``measured-multicoil``, k-space undersampled at acquisition
+  from its own folder, no ground truth: a training-only store (:func:`simulate_measured`).
 
 They share :mod:`~ssibench.simulate.spec` (the common keys, their checks and the acquisition-mask
 draw) and :mod:`~ssibench.simulate.writer` (the chunked loop that fixes the order of the random
@@ -21,10 +23,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ssibench.config.kinds import ACQUIRED_KINDS, SIMULATED_2D_KINDS
+from ssibench.config.kinds import ACQUIRED_KINDS, MEASURED_KINDS, SIMULATED_2D_KINDS
 from ssibench.simulate.acquired import simulate_acquired
 from ssibench.simulate.acquired_spec import ACQUIRED_KEYS, validate_acquired_spec
 from ssibench.simulate.cartesian import simulate
+from ssibench.simulate.measured import simulate_measured
 from ssibench.simulate.sequential import (
     FRAME_PARTITIONS,
     SEQUENTIAL_KEYS,
@@ -47,6 +50,7 @@ __all__ = [
     "partition_lines",
     "simulate",
     "simulate_acquired",
+    "simulate_measured",
     "simulate_scenario",
     "simulate_sequential",
     "validate_acquired_spec",
@@ -66,7 +70,7 @@ SIMULATORS: dict[str, Simulator] = {
 
 
 def simulate_scenario(
-    slices_path: Path | str,
+    slices_path: Path | str | None,
     out: Path | str,
     scenario: str,
     spec: Mapping[str, Any],
@@ -93,6 +97,8 @@ def simulate_scenario(
         DataFileError: if the slices store is missing or malformed.
     """
     kind = spec.get("physics")
+    if kind in MEASURED_KINDS:  # its own k-space folder, no slices store
+        return simulate_measured(out, scenario, spec, seed)
     if kind in ACQUIRED_KINDS:
         return simulate_acquired(slices_path, out, scenario, spec, seed, raw_dir)
     run = SIMULATORS.get(kind, simulate) if isinstance(kind, str) else simulate

@@ -6,6 +6,11 @@ Scenario spec (key → meaning): ``physics: raw-multicoil``; ``mask``, ``acceler
 ``n_coils``: count or list}; ``slices_per_volume`` ≥ 1; ``espirit`` {``kernel_size``,
 ``threshold``, ``crop``} (defaults :data:`ESPIRIT_SETTINGS`). The simulator is
 :mod:`ssibench.simulate.acquired`.
+
+K-space undersampled at acquisition (``physics: measured-multicoil``, :data:`MEASURED_KEYS`):
+``kspace_dir`` (the folder of its ``.h5`` volumes), ``crop`` [H, W] (a readout crop: W is the
+volumes' column count), ``filter``, ``slices_per_volume``, ``espirit``; no mask keys (the
+sampling pattern is the acquisition's own). Its simulator is :mod:`ssibench.simulate.measured`.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ssibench.config.kinds import ACQUIRED_KINDS
+from ssibench.config.kinds import ACQUIRED_KINDS, MEASURED_KINDS
 from ssibench.data.kspace import VolumeInfo
 from ssibench.errors import ConfigError
 from ssibench.masks import center_block
@@ -29,9 +34,12 @@ __all__ = [
     "ACQUIRED_KEYS",
     "ESPIRIT_SETTINGS",
     "FILTER_KEYS",
+    "MASK_KEYS",
+    "MEASURED_KEYS",
     "check_acquired_mask",
     "filter_reason",
     "validate_acquired_spec",
+    "validate_measured_spec",
 ]
 
 #: Spec keys of an acquired-k-space scenario and their defaults (``...`` = required).
@@ -48,6 +56,18 @@ ACQUIRED_KEYS: dict[str, object] = {
     "slices_per_volume": 1,
     "espirit": {},
 }
+#: Spec keys of a scenario on k-space undersampled at acquisition (``...`` = required).
+MEASURED_KEYS: dict[str, object] = {
+    "physics": ...,
+    "sigma": 0.0,
+    "kspace_dir": ...,
+    "crop": ...,
+    "filter": {},
+    "slices_per_volume": 1,
+    "espirit": {},
+}
+#: The keys of a drawn mask, which k-space undersampled at acquisition does not take.
+MASK_KEYS = ("mask", "acceleration", "center_fraction", "center_lines", "shared_mask")
 #: What ``filter`` may select on: volume attribute → how to read it from :class:`VolumeInfo`.
 FILTER_KEYS = {"acquisition": "acquisition", "n_coils": "n_coils"}
 #: ESPIRiT's default parameters (Uecker et al. 2014; sigpy's ``EspiritCalib`` defaults): kernel
@@ -84,6 +104,49 @@ def validate_acquired_spec(scenario: str, spec: Mapping[str, Any]) -> dict[str, 
     common = {k: full[k] for k in ("shared_mask", "mask", "acceleration", "center_fraction")}
     as_simulated = {**common, "center_lines": full["center_lines"], "sigma": 0.0}
     validate_spec(scenario, {**as_simulated, "physics": "single-coil"})
+    _check_selection(where, full)
+    if full["center_lines"] is None:
+        del full["center_lines"]
+    return full
+
+
+def validate_measured_spec(scenario: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+    """Check a scenario spec on k-space undersampled at acquisition and fill its defaults.
+
+    Raises:
+        ConfigError: naming ``scenarios.<scenario>.<key>``, the value and what is allowed; a mask
+            key is refused (the files' own sampling is used).
+    """
+    where = f"scenarios.{scenario}"
+    for key in MASK_KEYS:
+        if key in spec:
+            raise ConfigError(
+                f"{where}.{key}: measured k-space keeps the sampling it was acquired with (the "
+                f"files' mask, or their non-zero columns); remove {key}"
+            )
+    check_unknown_keys(where, spec, MEASURED_KEYS)
+    check_required_keys(where, spec, MEASURED_KEYS)
+    full = {key: spec.get(key, default) for key, default in MEASURED_KEYS.items()}
+    if full["physics"] not in MEASURED_KINDS:
+        raise ConfigError(
+            f"{where}.physics: got {full['physics']!r}; allowed: {', '.join(MEASURED_KINDS)}"
+        )
+    if full["sigma"] != 0:
+        raise ConfigError(
+            f"{where}.sigma: got {full['sigma']!r}; measured k-space carries its own noise, whose "
+            "level is estimated from the data: remove sigma or set it to 0"
+        )
+    if not isinstance(full["kspace_dir"], str) or not full["kspace_dir"]:
+        raise ConfigError(
+            f"{where}.kspace_dir: got {full['kspace_dir']!r}; expected the folder of the "
+            "scenario's .h5 volumes"
+        )
+    _check_selection(where, full)
+    return full
+
+
+def _check_selection(where: str, full: dict[str, Any]) -> None:
+    """``crop``, ``filter``, ``slices_per_volume`` and ``espirit`` of ``full``, checked in place."""
     crop = full["crop"]
     if not (
         isinstance(crop, (list, tuple)) and len(crop) == 2 and all(is_integer(c, 8) for c in crop)
@@ -109,9 +172,6 @@ def validate_acquired_spec(scenario: str, spec: Mapping[str, Any]) -> dict[str, 
             f"{where}.slices_per_volume: got {full['slices_per_volume']!r}; expected an integer ≥ 1"
         )
     full["espirit"] = _check_espirit(where, full["espirit"])
-    if full["center_lines"] is None:
-        del full["center_lines"]
-    return full
 
 
 def _check_espirit(where: str, given: object) -> dict[str, float]:

@@ -185,16 +185,23 @@ def _train_locked(
     config = parse_train_config(resolved["train"])
     identity = store_identity(data_path)
     train_set = read_measurements(data_path, "train").to(device)
+    if get_method(method).supervised and not train_set.has_ground_truth:
+        raise DataFileError(
+            f"{data_path}: {train_set.physics_kind} data have no ground truth, which method "
+            f"{method!r} trains on; use a self-supervised method on this scenario"
+        )
     if len(train_set) == 0:
         raise DataFileError(
             f"{data_path}: the train split is empty; check data.split in the config"
         )
     val_set = _validation_split(data_path)
     if val_set is None:
-        print(
-            f"{data_path}: no validation split (data.split.val is 0): validation is skipped",
-            file=sys.stderr,
+        why = (
+            "data.split.val is 0"
+            if train_set.has_ground_truth
+            else "measured k-space has no ground truth to validate against"
         )
+        print(f"{data_path}: no validation split ({why}): validation is skipped", file=sys.stderr)
     else:
         val_set = val_set.to(device)
 
