@@ -117,7 +117,8 @@ def test_a_plugin_data_set_is_sized_by_its_volumes_once_built(tmp_path, monkeypa
     folder.mkdir(parents=True)
     for volume in range(4):
         np.save(folder / f"v{volume}.npy", np.zeros((2, 8, 8), np.float32))
-    assert volumes_known(config["data"]) and n_volumes(config["data"]) == 4
+    assert volumes_known(config["data"])
+    assert n_volumes(config["data"]) == 4
     assert train["mem_mb"](Wildcards, 1) < guessed  # sized for 4 volumes, not 100
 
 

@@ -60,6 +60,8 @@ def scenario_spec(config: Config, scenario: str) -> dict[str, Any]:
         for key in SIMULATE_KEYS:
             if key not in config["scenarios"][scenario]:
                 spec.pop(key, None)
+        if spec.get("shared_mask") is False:  # the schema's default
+            del spec["shared_mask"]
     if kind.acquired:
         if kind.ground_truth:  # measured k-space names its crop (its width is the data's)
             spec.setdefault("crop", list(config["data"]["image_size"]))

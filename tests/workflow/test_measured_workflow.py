@@ -1,0 +1,66 @@
+"""A scenario on k-space undersampled at acquisition runs in the workflow: trained, not scored."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from ssibench.data.demo import write_demo_volumes
+from ssibench.data.kspace import write_undersampled_volumes
+
+ROOT = Path(__file__).resolve().parents[2]
+RUN_TIMEOUT_S = 600
+
+
+def test_a_measured_scenario_trains_and_gets_curves_but_no_leaderboard(tmp_path: Path) -> None:
+    write_demo_volumes(
+        tmp_path / "raw", n_volumes=4, n_slices=2, height=32, width=32, n_coils=4, seed=1
+    )
+    write_undersampled_volumes(tmp_path / "raw", tmp_path / "kspace", "random", 2.0, 8, seed=1)
+    base = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    overlay = {
+        "methods": ["zero-filled", "sup", "ssdu"],
+        "scenarios": {
+            **{name: None for name in base["scenarios"]},
+            "prospective": {
+                "physics": "measured-multicoil",
+                "kspace_dir": str(tmp_path / "kspace"),
+                "crop": [32, 32],
+                "espirit": {"threshold": 0.005, "crop": 0.8},
+            },
+        },
+        "train": {"epochs": 1},
+    }
+    (tmp_path / "measured.yaml").write_text(yaml.safe_dump(overlay))
+    workdir = tmp_path / "work"
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--cores",
+        "2",
+        "--snakefile",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(ROOT / "config" / "config.yaml"),
+        str(ROOT / "config" / "smoke.yaml"),
+        str(tmp_path / "measured.yaml"),
+    ]
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, cwd=tmp_path
+    )
+    log = result.stdout[-4000:] + result.stderr[-4000:]
+    assert result.returncode == 0, log
+    results = workdir / "results" / "demo-32x32"
+    assert (results / "runs/prospective/ssdu/seed0/model.pt").is_file()
+    assert (results / "figures/curves_prospective.png").is_file()
+    assert not (results / "runs/prospective/sup").exists()  # needs ground truth: skipped
+    skipped = "needs ground truth (measured k-space has none): sup in prospective"
+    assert skipped in result.stdout + result.stderr
+    assert not list(results.glob("tables/*")), "a training-only scenario has no leaderboard"
+    assert not (workdir / "data" / "slices").exists()  # its own folder, no slices store
