@@ -128,6 +128,7 @@ def curves_figure(
     with figure_style():
         figure = Figure(figsize=(PAGE_WIDTH, n_rows * _PANEL_HEIGHT + 0.4), layout="constrained")
         axes = figure.subplots(n_rows, _COLUMNS, squeeze=False).ravel()
+        validated = False
         for ax, method in zip(axes, order, strict=False):
             runs = [log for (m, _), log in logs.items() if m == method]
             mean = pd.concat(runs).groupby("epoch").mean(numeric_only=True).sort_index()
@@ -171,11 +172,14 @@ def curves_figure(
             )
             if "val_psnr" in mean.columns and mean["val_psnr"].notna().any():
                 _plot_psnr(ax, mean["val_psnr"].dropna(), method)
+                validated = True
         for ax in axes[len(order) :]:
             ax.set_axis_off()
         figure.supxlabel("epoch")
-        figure.suptitle(
+        figure.suptitle(  # no validation: no val split, or no ground truth (measured k-space)
             f"Scenario {scenario}: loss terms (colour, left axis) and validation PSNR "
             "(dashed, right axis, dB)"
+            if validated
+            else f"Scenario {scenario}: loss terms (no validation PSNR: no validation split)"
         )
     return figure
