@@ -69,11 +69,12 @@ def test_every_property_is_typed_described_and_defaulted(
     assert "type" in node, f"{path}: no type"
     # a method_train key overrides the shared train value only when given, and so does a
     # scenario's own mask key the simulate one; an acquired scenario's keys are filled by
-    # ssibench.pipeline.scenario_spec (crop = data.image_size): no default on purpose
+    # ssibench.pipeline.scenario_spec (crop = data.image_size): no default on purpose; a
+    # measured-multicoil scenario requires kspace_dir (checked with its spec)
     scenario_own = tuple(
         f"scenarios.<name>.{key}"
         for key in ("mask", "acceleration", "center_fraction", "center_lines", "crop", "filter",
-                    "slices_per_volume", "espirit")
+                    "slices_per_volume", "espirit", "kspace_dir")
     )  # fmt: skip
     optional = path.startswith("method_train.<method>.") or path.startswith(scenario_own)
     assert required or optional or "default" in node, f"{path}: neither required nor defaulted"
