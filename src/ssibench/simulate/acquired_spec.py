@@ -88,18 +88,7 @@ def validate_acquired_spec(scenario: str, spec: Mapping[str, Any]) -> dict[str, 
         ConfigError: naming ``scenarios.<scenario>.<key>``, the value and what is allowed.
     """
     where = f"scenarios.{scenario}"
-    check_unknown_keys(where, spec, ACQUIRED_KEYS)
-    check_required_keys(where, spec, ACQUIRED_KEYS)
-    full = {key: spec.get(key, default) for key, default in ACQUIRED_KEYS.items()}
-    if full["physics"] not in ACQUIRED_KINDS:
-        raise ConfigError(
-            f"{where}.physics: got {full['physics']!r}; allowed: {', '.join(ACQUIRED_KINDS)}"
-        )
-    if full["sigma"] != 0:
-        raise ConfigError(
-            f"{where}.sigma: got {full['sigma']!r}; acquired k-space carries its own noise, whose "
-            "level is estimated from the data: remove sigma or set it to 0"
-        )
+    full = _own_data_keys(where, spec, ACQUIRED_KEYS, ACQUIRED_KINDS)
     # the mask keys are those of every scenario: check them as a simulated one's
     common = {k: full[k] for k in ("shared_mask", "mask", "acceleration", "center_fraction")}
     as_simulated = {**common, "center_lines": full["center_lines"], "sigma": 0.0}
@@ -124,24 +113,30 @@ def validate_measured_spec(scenario: str, spec: Mapping[str, Any]) -> dict[str, 
                 f"{where}.{key}: measured k-space keeps the sampling it was acquired with (the "
                 f"files' mask, or their non-zero columns); remove {key}"
             )
-    check_unknown_keys(where, spec, MEASURED_KEYS)
-    check_required_keys(where, spec, MEASURED_KEYS)
-    full = {key: spec.get(key, default) for key, default in MEASURED_KEYS.items()}
-    if full["physics"] not in MEASURED_KINDS:
-        raise ConfigError(
-            f"{where}.physics: got {full['physics']!r}; allowed: {', '.join(MEASURED_KINDS)}"
-        )
-    if full["sigma"] != 0:
-        raise ConfigError(
-            f"{where}.sigma: got {full['sigma']!r}; measured k-space carries its own noise, whose "
-            "level is estimated from the data: remove sigma or set it to 0"
-        )
+    full = _own_data_keys(where, spec, MEASURED_KEYS, MEASURED_KINDS)
     if not isinstance(full["kspace_dir"], str) or not full["kspace_dir"]:
         raise ConfigError(
             f"{where}.kspace_dir: got {full['kspace_dir']!r}; expected the folder of the "
             "scenario's .h5 volumes"
         )
     _check_selection(where, full)
+    return full
+
+
+def _own_data_keys(
+    where: str, spec: Mapping[str, Any], keys: Mapping[str, object], kinds: Sequence[str]
+) -> dict[str, Any]:
+    """``spec`` with the defaults of ``keys``: known keys, a physics of ``kinds``, sigma 0."""
+    check_unknown_keys(where, spec, keys)
+    check_required_keys(where, spec, keys)
+    full = {key: spec.get(key, default) for key, default in keys.items()}
+    if full["physics"] not in kinds:
+        raise ConfigError(f"{where}.physics: got {full['physics']!r}; allowed: {', '.join(kinds)}")
+    if full["sigma"] != 0:
+        raise ConfigError(
+            f"{where}.sigma: got {full['sigma']!r}; acquired k-space carries its own noise, whose "
+            "level is estimated from the data: remove sigma or set it to 0"
+        )
     return full
 
 
