@@ -298,6 +298,43 @@ def test_a_plugin_physics_is_simulated_and_trained(
         monkeypatch.undo()
 
 
+def test_a_plugin_physics_with_coils_is_simulated_as_multicoil(
+    isolated_plugins, tmp_path: Path, tiny_slices: Path
+) -> None:
+    """A coil kind gets the scenario's birdcage maps: the built-in operator gives the same store."""
+    import ssibench
+    from ssibench.data.measurements import read_measurements
+    from ssibench.physics import MultiCoilMRI
+    from ssibench.simulate import simulate_scenario
+    from ssibench.training import train
+
+    def build(mask, coil_maps, sigma=0.0):
+        return MultiCoilMRI(mask, coil_maps, sigma=sigma)
+
+    ssibench.register_physics("my-multicoil", build, coils=True)
+    common = {"sigma": 0.05, "mask": "gaussian", "acceleration": 4, "n_coils": 3}
+    mine = simulate_scenario(
+        tiny_slices, tmp_path / "mine.h5", "s", {"physics": "my-multicoil", **common}, seed=0
+    )
+    ours = simulate_scenario(
+        tiny_slices, tmp_path / "ours.h5", "s", {"physics": "multicoil", **common}, seed=0
+    )
+    for split in ("train", "test"):
+        a, b = read_measurements(mine, split), read_measurements(ours, split)
+        assert a.y.shape[1:3] == (2, 3)  # (n, 2, N, H, W)
+        assert torch.equal(a.y, b.y)
+        assert torch.equal(a.coil_maps, b.coil_maps)
+    assert type(read_measurements(mine, "train").physics()).__name__ == "MultiCoilMRI"
+    run_spec = {
+        "model": {"num_iter": 1, "scales": 2, "width": 4},
+        "train": {"epochs": 1, "batch_size": 2},
+        "scenario": {"physics": "my-multicoil", **common},
+    }
+    assert train(mine, tmp_path / "run", "mc", 0, run_spec, torch.device("cpu")).is_file()
+    with pytest.raises(isolated_plugins.PluginError, match=r"build\(mask, coil_maps, sigma"):
+        ssibench.register_physics("no-maps", lambda mask, sigma=0.0: mask, coils=True)
+
+
 def test_a_plugin_data_set_becomes_a_slices_store(isolated_plugins, tmp_path: Path) -> None:
     """register_dataset → .npy volumes in the raw folder → the images extraction, per volume."""
     import numpy as np

@@ -209,21 +209,32 @@ def register_metric(
     _record_source("metric", name, fn)
 
 
-def register_physics(name: str, build: Callable[..., Any], *, description: str = "") -> None:
-    """Register a 2-D acquisition: ``build(mask, sigma) -> operator``.
+def register_physics(
+    name: str, build: Callable[..., Any], *, coils: bool = False, description: str = ""
+) -> None:
+    """Register a 2-D acquisition: ``build(mask, sigma=...) -> operator``.
 
-    The operator needs ``A``, ``A_adjoint`` and ``with_mask`` (MoDL solves its data-consistency
-    step by conjugate gradient when it has no ``prox_l2``) and ``measure(x, generator)``; images
-    and masks have the shapes of single-coil MRI (``(B, 2, H, W)``, ``(B|1, 1, H, W)``). A scenario
-    then names it: ``physics: <name>``; it is simulated like ``single-coil`` with this operator.
+    With ``coils``, ``build(mask, coil_maps, sigma=...)``. The operator needs ``A``,
+    ``A_adjoint`` and ``with_mask`` (MoDL solves its data-consistency step by conjugate gradient
+    when it has no ``prox_l2``) and ``measure(x, generator)``. Images are ``(B, 2, H, W)`` and
+    masks ``(B|1, 1, H, W)``; measurements ``(B, 2, H, W)``, or with ``coils``
+    ``(B, 2, N, H, W)`` and ``coil_maps`` ``(N, H, W)`` complex (the scenario's ``n_coils``
+    birdcage maps, stored with the data). A scenario then names it: ``physics: <name>``; it is
+    simulated like ``single-coil`` (or ``multicoil``) with this operator.
     """
     from ssibench.config.kinds import PHYSICS_KINDS, PhysicsKind
     from ssibench.physics import OPERATORS
 
     _refuse_clash("physics", name, PHYSICS_KINDS)
-    _require_callable("physics", name, build, "build", "build(mask, sigma=sigma)", 1, sigma=0.0)
+    if not isinstance(coils, bool):
+        raise PluginError(f"{_who()}: physics {name!r}: coils must be true or false")
+    if coils:
+        call = "build(mask, coil_maps, sigma=sigma)"
+        _require_callable("physics", name, build, "build", call, 2, sigma=0.0)
+    else:
+        _require_callable("physics", name, build, "build", "build(mask, sigma=sigma)", 1, sigma=0.0)
     PHYSICS_KINDS[name] = PhysicsKind(
-        name, False, False, False, description or f"registered by {_who()}"
+        name, coils, False, False, description or f"registered by {_who()}"
     )
     OPERATORS[name] = build
     _record_source("physics", name, build)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import subprocess
 import sys
 from pathlib import Path
@@ -21,10 +22,19 @@ def test_a_measured_scenario_trains_and_gets_curves_but_no_leaderboard(tmp_path:
     )
     write_undersampled_volumes(tmp_path / "raw", tmp_path / "kspace", "random", 2.0, 8, seed=1)
     base = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    model = "results/demo-32x32/runs/prospective/ssdu/seed0/model.pt"
     overlay = {
         "methods": ["zero-filled", "sup", "ssdu"],
+        "external_runs": {
+            "ssdu-prospective": {  # trained without ground truth, scored where there is one
+                "scenario": "raw-multicoil",
+                "label": "SSDU (prospective)",
+                "checkpoint": model,
+                "transfer": True,
+            }
+        },
         "scenarios": {
-            **{name: None for name in base["scenarios"]},
+            **{name: None for name in base["scenarios"] if name != "raw-multicoil"},
             "prospective": {
                 "physics": "measured-multicoil",
                 "kspace_dir": str(tmp_path / "kspace"),
@@ -62,5 +72,10 @@ def test_a_measured_scenario_trains_and_gets_curves_but_no_leaderboard(tmp_path:
     assert not (results / "runs/prospective/sup").exists()  # needs ground truth: skipped
     skipped = "needs ground truth (measured k-space has none): sup in prospective"
     assert skipped in result.stdout + result.stderr
-    assert not list(results.glob("tables/*")), "a training-only scenario has no leaderboard"
-    assert not (workdir / "data" / "slices").exists()  # its own folder, no slices store
+    tables = sorted(path.name for path in results.glob("tables/*.csv"))
+    assert tables == ["leaderboard_all.csv", "leaderboard_raw-multicoil.csv"]  # none of its own
+    assert "ssibench evaluate" in result.stdout + result.stderr
+    with (results / "tables/leaderboard_raw-multicoil.csv").open() as handle:
+        labels = {row["label"] for row in csv.DictReader(handle)}
+    assert "SSDU (prospective)" in labels  # the transferred run, marked external
+    assert {"(Supervised)", "SSDU"} <= labels

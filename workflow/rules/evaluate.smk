@@ -51,9 +51,10 @@ rule evaluate_external:
         ssibench=SSIBENCH,
         spec=external_evaluate_spec,
         state_dict=external_state_dict_options,
+        transfer=lambda wildcards: PLAN.external_transfer_option(wildcards.name),
     shell:
         "{params.ssibench} evaluate --data {input.data:q} --ckpt {input.checkpoint:q}"
-        " {params.state_dict} --spec {params.spec:q} --device auto"
+        " {params.state_dict} {params.transfer} --spec {params.spec:q} --device auto"
         " --out-metrics {output.metrics:q} --out-samples {output.samples:q} > {log:q} 2>&1"
 
 

@@ -73,6 +73,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
             '\'{"num_iter": 2, "scales": 2, "width": 8}\''
         ),
     )
+    parser.add_argument(
+        "--transfer",
+        action="store_true",
+        help=(
+            "with a model.pt: score it on a store other than the one it was trained on (another "
+            "scenario's test split), with that store's scenario; its configuration is still checked"
+        ),
+    )
     parser.add_argument("--out-metrics", type=Path, required=True, help="per-slice metrics CSV")
     parser.add_argument("--out-samples", type=Path, required=True, help="sample images (.npz)")
     add_device_argument(parser)
@@ -89,6 +97,8 @@ def _run(args: argparse.Namespace) -> None:
             raise ConfigError("--method: required with --run-dir (the method of the run)")
         if args.model_spec is not None:
             raise ConfigError("--model-spec: only for a plain state_dict given with --ckpt")
+        if args.transfer:
+            raise ConfigError("--transfer: only with --ckpt (a model.pt trained elsewhere)")
         evaluate(
             data_path=args.data,
             method=args.method,
@@ -110,4 +120,5 @@ def _run(args: argparse.Namespace) -> None:
         device=resolve_device(args.device, when_busy="share"),
         out_metrics=args.out_metrics,
         out_samples=args.out_samples,
+        transfer=args.transfer,
     )

@@ -218,8 +218,14 @@ def evaluate_checkpoint(
     device: torch.device,
     out_metrics: Path,
     out_samples: Path,
+    transfer: bool = False,
 ) -> pd.DataFrame:
     """Score a checkpoint (:func:`read_checkpoint`) on the test split, as :func:`evaluate`.
+
+    ``transfer`` scores a ``model.pt`` trained on *another* store (another scenario's data, e.g.
+    k-space undersampled at acquisition, which has no ground truth of its own): its method, seed,
+    model, train and method options are still checked, not its training data, and it is evaluated
+    with this store's scenario (its noise level and physics).
 
     A ``model.pt`` of ``ssibench train`` gives exactly its run's ``metrics.csv``, after the same
     provenance checks. A plain state_dict is evaluated without them, with the store's scenario
@@ -241,9 +247,14 @@ def evaluate_checkpoint(
         store = checkpoint.record.get("data", {}).get("store")
         hint = (
             f"evaluate it on the store it was trained on ({store}) with its own spec (leave out "
-            "the --spec keys that differ)"
+            "the --spec keys that differ), or score it on this store's scenario with --transfer"
         )
-        _check_record(path, checkpoint.record, method, seed, spec, identity, hint)
+        record = checkpoint.record
+        if transfer:  # this store's scenario, not the training one; its data are not checked
+            spec["scenario"] = _store_scenario(Path(data_path))
+            config = {**recorded_config(record.get("config")), "scenario": spec["scenario"]}
+            record = {**record, "config": config}
+        _check_record(path, record, method, seed, spec, None if transfer else identity, hint)
     model = _build_model(path, checkpoint.weights, method, seed, spec, device, fix, test_set.sigma)
     run = (method, seed, spec, names)
     return _score(test_set, identity, run, model, run_code, path, out_metrics, out_samples)

@@ -241,6 +241,14 @@ def _check_image_folder(raw_dir: str | None) -> None:
         )
 
 
+def _planned_models(config: Config) -> set[str]:
+    """``model.pt`` paths of the runs the config trains."""
+    from ssibench.pipeline.plan import plan_runs
+
+    plan = plan_runs(config)
+    return {plan.run_path(*run, "model.pt") for run in plan.runs if METHODS[run[1]].trains}
+
+
 def _check_external_runs(config: Config) -> None:
     """Each ``external_runs`` entry: a configured scenario, one existing file, a name of its own."""
     scenarios = list(config["scenarios"])
@@ -257,6 +265,12 @@ def _check_external_runs(config: Config) -> None:
                 f"{_closest(run['scenario'], scenarios)}; configured: {', '.join(scenarios)}; "
                 f"{CONFIG_HINT}"
             )
+        if not PHYSICS_KINDS[config["scenarios"][run["scenario"]]["physics"]].ground_truth:
+            raise ConfigError(
+                f"{key}.scenario: {run['scenario']!r} has no ground truth to score a run on "
+                "(measured k-space, training only); score it on a scenario with a reference, "
+                f"with `transfer: true` for a model trained on {run['scenario']!r}; {CONFIG_HINT}"
+            )
         given = [part for part in ("checkpoint", "metrics") if run.get(part) is not None]
         if len(given) != 1:
             raise ConfigError(
@@ -264,7 +278,14 @@ def _check_external_runs(config: Config) -> None:
                 f"and `metrics` (a metrics.csv computed elsewhere), got "
                 f"{' and '.join(given) or 'neither'}; {CONFIG_HINT}"
             )
+        if run.get("transfer") and given[0] != "checkpoint":
+            raise ConfigError(
+                f"{key}.transfer: only a checkpoint is scored on another scenario's data; leave "
+                f"transfer out with `metrics`; {CONFIG_HINT}"
+            )
         path = Path(run[given[0]])
+        if run.get("transfer") and str(path) in _planned_models(config):
+            continue  # a run of this workflow: built before it is scored
         if not path.is_file():
             raise ConfigError(
                 f"{key}.{given[0]}: no such file {str(path)!r} (relative paths start in the "

@@ -245,6 +245,10 @@ class RunPlan:
             spec["method_options"] = self.config["method_options"].get(run["method"], {})
         return _json(spec)
 
+    def external_transfer_option(self, name: str) -> str:
+        """``--transfer`` for a checkpoint trained on another scenario's data; else empty."""
+        return "--transfer" if self.config["external_runs"][name].get("transfer") else ""
+
     def external_state_dict_options(self, name: str) -> str:
         """``--method M --model-spec JSON`` for a plain state_dict, shell-quoted; else empty."""
         run = self.config["external_runs"][name]

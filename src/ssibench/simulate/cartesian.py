@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ssibench.config.kinds import PHYSICS_KINDS
 from ssibench.data.slices import read_slice_store
 from ssibench.physics import MultiCoilMRI, Physics, SingleCoilMRI, birdcage_maps, build_operator
 from ssibench.simulate.spec import draw_acquisition_masks, validate_spec
@@ -58,7 +59,7 @@ def simulate(
     height, width = store.images.shape[-2:]
     coil_maps = None
     y_shape: tuple[int, ...] = (2, height, width)
-    if spec["physics"] == "multicoil":
+    if PHYSICS_KINDS[spec["physics"]].coils:  # multicoil, or a plugin's kind with coils
         coil_maps = birdcage_maps(spec["n_coils"], height, width)
         y_shape = (2, spec["n_coils"], height, width)
 
@@ -66,11 +67,11 @@ def simulate(
         return draw_acquisition_masks(spec, scenario, batch, height, width, generator)
 
     def make_physics(masks: Tensor) -> Physics:
-        if coil_maps is not None:
+        if spec["physics"] == "multicoil":
             return MultiCoilMRI(masks, coil_maps, sigma=spec["sigma"])
         if spec["physics"] == "single-coil":
             return SingleCoilMRI(masks, sigma=spec["sigma"])
-        return build_operator(spec["physics"], masks, spec["sigma"])  # a plugin's physics
+        return build_operator(spec["physics"], masks, spec["sigma"], coil_maps)  # a plugin's
 
     return write_simulation(
         out,

@@ -121,10 +121,10 @@ def validate_spec(scenario: str, spec: Mapping[str, Any]) -> dict[str, Any]:
         raise ConfigError(
             f"{where}.shared_mask: got {full['shared_mask']!r}; expected true or false"
         )
-    if full["physics"] == "multicoil" and not is_integer(full["n_coils"], 1):
+    if PHYSICS_KINDS[full["physics"]].coils and not is_integer(full["n_coils"], 1):
         raise ConfigError(
-            f"{where}.n_coils: got {full['n_coils']!r}; multicoil needs an integer number of "
-            "coils ≥ 1"
+            f"{where}.n_coils: got {full['n_coils']!r}; {full['physics']} needs an integer "
+            "number of coils ≥ 1"
         )
     if full["mask"] not in MASK_GENERATORS:
         raise ConfigError(
