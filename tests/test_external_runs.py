@@ -149,7 +149,7 @@ def test_external_runs_join_the_leaderboard_with_their_labels_and_numbers(
     assert EXTERNAL_NOTE in markdown
     latex = tables["tex"].read_text()
     assert r"MC (their checkpoint)$^\S$" in latex
-    assert r"external run, made outside this workflow (config external\_runs)" in latex
+    assert r"external run (config external\_runs): made outside this workflow" in latex
 
     # beside a scenario without external runs (no `external` column)
     other = tmp_path / "other.csv"

@@ -198,6 +198,66 @@ def test_the_plan_trains_a_measured_scenario_and_gives_it_no_leaderboard(
     assert not [t for t in targets if "leaderboard_acquired" in t or "samples_acquired" in t]
     assert "acquired" not in plan.evaluated_scenarios()
 
+    # its model.pt scored elsewhere: a planned run's path needs no file yet, with transfer only
+    external = {"label": "SSDU (acquired)", "metrics": None, "method": None, "model_spec": {}}
+    model = plan.run_path("acquired", "ssdu", 0, "model.pt")
+    run = {**external, "scenario": "raw-multicoil", "checkpoint": model, "transfer": True}
+    config["external_runs"] = {"ssdu-acquired": run}
+    check_config(config)
+    assert plan_runs(config).external_transfer_option("ssdu-acquired") == "--transfer"
+    for change, message in [
+        ({"transfer": False}, "no such file"),
+        ({"scenario": "acquired"}, "has no ground truth to score a run on"),
+        ({"checkpoint": None, "metrics": "m.csv"}, r"transfer: only a checkpoint"),
+    ]:
+        config["external_runs"] = {"ssdu-acquired": {**run, **change}}
+        with pytest.raises(ConfigError, match=message):
+            check_config(config)
+    config["external_runs"] = {}
+
     config["scenarios"]["acquired"]["kspace_dir"] = str(measured_dir / "nothing-here")
     with pytest.raises(ConfigError, match=r"acquired\.kspace_dir: .*no \.h5 volumes.*undersample"):
         check_config(config)
+
+
+def test_a_measured_run_is_scored_on_a_reference_scenario_by_transfer(measured_dir: Path) -> None:
+    """--transfer: same scores as the bare weights, with the run's code hash; refused without."""
+    import pandas as pd
+
+    from ssibench.data.slices import extract_slices
+    from ssibench.evaluation.checkpoint import read_checkpoint
+    from ssibench.evaluation.evaluate import evaluate_checkpoint
+    from ssibench.training import train
+
+    spec = _spec(measured_dir / "kspace")
+    store = simulate_scenario(None, measured_dir / "m3.h5", "prospective", spec, seed=0)
+    model_spec = {"num_iter": 1, "scales": 2, "width": 4}
+    run_spec = {"model": model_spec, "train": {"epochs": 1, "batch_size": 4}, "scenario": spec}
+    cpu = torch.device("cpu")
+    model = train(store, measured_dir / "run", "ssdu", 0, run_spec, cpu)
+    slices = measured_dir / "slices.h5"
+    extract_slices(measured_dir / "raw", slices, (SIZE, SIZE), (0.5, 0.25, 0.25), seed=0)
+    reference = {
+        "physics": "raw-multicoil",
+        "mask": "random",
+        "acceleration": 2,
+        "center_lines": 8,
+        "crop": [SIZE, SIZE],
+        "espirit": ESPIRIT,
+    }
+    ref = simulate_scenario(
+        slices, measured_dir / "ref.h5", "ref", reference, 0, raw_dir=measured_dir / "raw"
+    )
+    out = measured_dir / "transfer"
+    with pytest.raises(DataFileError, match=r"trained on other data.*--transfer"):
+        evaluate_checkpoint(ref, read_checkpoint(model), cpu, out / "a.csv", out / "a.npz")
+    moved = evaluate_checkpoint(
+        ref, read_checkpoint(model), cpu, out / "m.csv", out / "m.npz", transfer=True
+    )
+    torch.save(torch.load(model, weights_only=False)["model"], out / "weights.pt")
+    bare = read_checkpoint(out / "weights.pt", method="ssdu", seed=0, model_spec=model_spec)
+    plain = evaluate_checkpoint(ref, bare, cpu, out / "p.csv", out / "p.npz")
+    assert set(moved["scenario"]) == {"ref"}
+    record = torch.load(model, weights_only=False)["record"]
+    assert set(moved["code_hash"]) == {record["code"]["hash"]}
+    pd.testing.assert_frame_equal(moved.drop(columns="code_hash"), plain.drop(columns="code_hash"))

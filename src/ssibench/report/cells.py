@@ -56,7 +56,10 @@ __all__ = [
 DAGGER = "†"
 #: Mark of an external run's label, and the note explaining it.
 EXTERNAL_MARK = "§"
-EXTERNAL_NOTE = f"{EXTERNAL_MARK}: external run, made outside this workflow (config external_runs)."
+EXTERNAL_NOTE = (
+    f"{EXTERNAL_MARK}: external run (config external_runs): made outside this workflow, or "
+    "trained on another scenario's data (transfer)."
+)
 #: The minus sign of negative numbers (U+2212); the CSVs keep plain ``-``.
 MINUS = "−"
 #: The text of a missing number.

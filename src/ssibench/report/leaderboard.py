@@ -63,7 +63,10 @@ METRICS = ("psnr", "ssim", "nmse")
 #: Column of an external run's metrics.csv (``ssibench import-metrics``): the label of its rows.
 EXTERNAL_LABEL = "external_label"
 #: Citation of the method spec of every external run (and how one is recognised).
-EXTERNAL_CITATION = "External run (config external_runs), made outside this workflow."
+EXTERNAL_CITATION = (
+    "External run (config external_runs): made outside this workflow, or trained on another "
+    "scenario's data."
+)
 
 
 def check_columns(metrics: pd.DataFrame) -> None:
