@@ -63,6 +63,12 @@ class ResidualCNN(nn.Module):
         return x0 + self.net(x0)
 
 
+def residual_cnn_cost(image_size: tuple[int, int], width: int = 16) -> tuple[float, float]:
+    """(MACs of one forward pass, floats kept for backprop) on one H × W image: two 3×3 convs."""
+    pixels = image_size[0] * image_size[1]
+    return 9 * (2 * width + width * 2) * pixels, (2 + 2 * width + 2) * pixels
+
+
 def mean_absolute_error(x_hat: Tensor, x: Tensor) -> Tensor:
     """MAE of the magnitude images, per image: mean |‖x̂‖ − ‖x‖| over pixels → ``(B,)``."""
     return (x_hat.norm(dim=1) - x.norm(dim=1)).abs().flatten(1).mean(dim=1)
@@ -76,5 +82,5 @@ ssibench.register_method(
     citation="Example plugin: measurement consistency + total variation.",
     time_series="never",
 )
-ssibench.register_model("residual-cnn", ResidualCNN)
+ssibench.register_model("residual-cnn", ResidualCNN, cost=residual_cnn_cost)
 ssibench.register_metric("mae", mean_absolute_error, higher_is_better=False)

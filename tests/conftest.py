@@ -121,6 +121,7 @@ PLUGIN_REGISTRIES = (
     ("ssibench.physics", "OPERATORS"),
     ("ssibench.data.sources", "DATASETS"),
     ("ssibench.plugins", "_SOURCES"),
+    ("ssibench.models.cost", "MODEL_COSTS"),
 )
 #: Folder of the example plugin (tests import it from there).
 EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"

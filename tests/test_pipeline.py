@@ -122,6 +122,25 @@ def test_a_plugin_data_set_is_sized_by_its_volumes_once_built(tmp_path, monkeypa
     assert train["mem_mb"](Wildcards, 1) < guessed  # sized for 4 volumes, not 100
 
 
+def test_a_plugin_model_with_a_cost_sizes_its_jobs(isolated_plugins):
+    """The registered cost replaces MoDL's closed form in the time and memory requests."""
+    from ssibench.models.cost import model_cost
+    from ssibench.pipeline.resources import sized_mem_mb, sized_runtime_min
+
+    isolated_plugins.load_plugins(["ssibench_tv_plugin"], entry_points=False)
+    config = _config()
+    config["resources"]["train"]["gpu"] = 0  # activations counted in RAM
+    modl = sized_runtime_min(config, "train", "mc", "single-coil")
+    config["model"] = {"name": "residual-cnn", "options": {"width": 4}}
+    small = sized_runtime_min(config, "train", "mc", "single-coil")
+    memory = sized_mem_mb(config, "train", "single-coil")
+    config["model"]["options"]["width"] = 8
+    assert sized_runtime_min(config, "train", "mc", "single-coil") == pytest.approx(2 * small)
+    assert sized_mem_mb(config, "train", "single-coil") > memory
+    assert small < modl  # two convolutions, not an unrolled U-Net
+    assert model_cost(config["model"], (10, 10)) == (9 * 32 * 100, 20 * 100)
+
+
 @pytest.mark.parametrize(("scales", "width", "num_iter"), [(2, 8, 1), (3, 16, 2), (4, 64, 3)])
 def test_cost_model_follows_the_network_flop_count(scales, width, num_iter):
     """The closed-form MAC count of the sizing stays within 20 % below torch's real FLOP count."""

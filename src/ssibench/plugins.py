@@ -177,18 +177,29 @@ def register_method(
         raise PluginError(f"{_who()}: method {name!r}: {error}") from None
 
 
-def register_model(name: str, build: Callable[..., Any]) -> None:
+def register_model(
+    name: str,
+    build: Callable[..., Any],
+    *,
+    cost: Callable[..., tuple[float, float]] | None = None,
+) -> None:
     """Register a reconstruction model: ``build(**options, generator=...) -> nn.Module``.
 
     The model is called ``model(y, physics)`` and returns the image ``(B, 2, H, W)``. It is chosen
     with ``model: {name: <name>, options: {...}}``; ``options`` are the keyword arguments of
     ``build``, and a ``generator`` keyword (the run's ``init`` stream), if ``build`` takes one,
-    makes the initialisation reproducible.
+    makes the initialisation reproducible. ``cost((H, W), **options)`` returns (multiply-
+    accumulates of one forward pass, floats kept for backpropagation) on one H × W image; the
+    workflow sizes the jobs' time and memory from it (without it, as MoDL's other ``model`` keys).
     """
     from ssibench.models.build import MODELS
+    from ssibench.models.cost import MODEL_COSTS
 
     _refuse_clash("model", name, MODELS)
     _require_callable("model", name, build, "build")
+    if cost is not None:
+        _require_callable("model", name, cost, "cost", "cost((H, W), **options)", 1)
+        MODEL_COSTS[name] = cost
     MODELS[name] = build
     _record_source("model", name, build)
 

@@ -12,7 +12,7 @@ the estimate stays within 20 % below torch's FLOP count. :data:`ACTIVATION_FLOAT
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 __all__ = [
@@ -22,7 +22,9 @@ __all__ = [
     "FLOPS_FORWARD",
     "FLOPS_TRAIN",
     "KERNEL_TAPS",
+    "MODEL_COSTS",
     "activation_floats",
+    "model_cost",
     "network_macs",
 ]
 
@@ -35,6 +37,23 @@ CONVS_PER_LEVEL, CONVS_BOTTOM, KERNEL_TAPS = 5, 2, 9
 ACTIVATION_FLOATS = 12
 #: FLOPs per MAC: a forward pass (evaluation, validation) and forward + backward (training).
 FLOPS_FORWARD, FLOPS_TRAIN = 2, 6
+#: Costs of models registered by plugins with one: name → ``cost((H, W), **options)`` returning
+#: (MACs of one forward pass, floats kept for backpropagation) on one image.
+MODEL_COSTS: dict[str, Callable[..., tuple[float, float]]] = {}
+
+
+def model_cost(model: Mapping[str, Any], image_size: Sequence[int]) -> tuple[float, float]:
+    """(forward MACs, activation floats) of the configured network on one image of ``image_size``.
+
+    MoDL's closed form (:func:`network_macs`, :func:`activation_floats`), or the cost a plugin
+    registered with its model; a plugin model without one is sized as the MoDL of the other
+    ``model`` keys.
+    """
+    cost = MODEL_COSTS.get(str(model.get("name", "modl")))
+    if cost is not None:
+        macs, floats = cost(tuple(image_size), **dict(model.get("options") or {}))
+        return float(macs), float(floats)
+    return float(network_macs(model, image_size)), float(activation_floats(model, image_size))
 
 
 def network_macs(model: Mapping[str, Any], image_size: Sequence[int]) -> int:

@@ -19,7 +19,7 @@ from typing import Any
 
 from ssibench.config import PHYSICS_KINDS
 from ssibench.methods import METHODS
-from ssibench.models.cost import FLOPS_FORWARD, FLOPS_TRAIN, activation_floats, network_macs
+from ssibench.models.cost import FLOPS_FORWARD, FLOPS_TRAIN, model_cost
 from ssibench.pipeline.checks import n_volumes, scenario_spec
 
 __all__ = [
@@ -107,14 +107,14 @@ def data_mb(config: Config, scenario: str, splits: tuple[str, ...]) -> float:
     return DATA_COPIES * BYTES_PER_FLOAT * floats / MB
 
 
-def model_macs(config: Config, scenario: str | None = None) -> int:
-    """Multiply-accumulates of one MoDL forward pass on one image (:mod:`ssibench.models.cost`)."""
-    return network_macs(config["model"], image_size(config, scenario))
+def model_macs(config: Config, scenario: str | None = None) -> float:
+    """Multiply-accumulates of one forward pass on one image (MoDL's, or a plugin's cost)."""
+    return model_cost(config["model"], image_size(config, scenario))[0]
 
 
 def activation_mb(config: Config, scenario: str | None = None) -> float:
     """Memory (MB) of one training batch's activations (on the GPU, or in RAM on the CPU)."""
-    floats = activation_floats(config["model"], image_size(config, scenario))
+    floats = model_cost(config["model"], image_size(config, scenario))[1]
     return LOSS_PASSES * config["train"]["batch_size"] * BYTES_PER_FLOAT * floats / MB
 
 
