@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import csv
-import subprocess
-import sys
 from pathlib import Path
 
 import yaml
+from workflow_run import ROOT, run_smoke
 
 from ssibench.data.demo import write_demo_volumes
 from ssibench.data.kspace import write_undersampled_volumes
-
-ROOT = Path(__file__).resolve().parents[2]
-RUN_TIMEOUT_S = 600
 
 
 def test_a_measured_scenario_trains_and_gets_curves_but_no_leaderboard(tmp_path: Path) -> None:
@@ -46,24 +42,7 @@ def test_a_measured_scenario_trains_and_gets_curves_but_no_leaderboard(tmp_path:
     }
     (tmp_path / "measured.yaml").write_text(yaml.safe_dump(overlay))
     workdir = tmp_path / "work"
-    command = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--cores",
-        "2",
-        "--snakefile",
-        str(ROOT / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(ROOT / "config" / "config.yaml"),
-        str(ROOT / "config" / "smoke.yaml"),
-        str(tmp_path / "measured.yaml"),
-    ]
-    result = subprocess.run(
-        command, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, cwd=tmp_path
-    )
+    result = run_smoke(workdir, tmp_path / "measured.yaml")
     log = result.stdout[-4000:] + result.stderr[-4000:]
     assert result.returncode == 0, log
     results = workdir / "results" / "demo-32x32"

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import csv
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import yaml
+from workflow_run import ROOT, run_smoke
 
-ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
-RUN_TIMEOUT_S = 600
 SCENARIO = "single-coil"
 
 
@@ -40,26 +37,7 @@ def test_a_plugin_method_and_metric_reach_the_leaderboard(tmp_path: Path) -> Non
         "PYTHONPATH": os.pathsep.join([str(EXAMPLES), os.environ.get("PYTHONPATH", "")]),
     }
     table = f"results/demo-32x32/tables/leaderboard_{SCENARIO}.csv"
-    command = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--cores",
-        "2",
-        "--snakefile",
-        str(ROOT / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(ROOT / "config" / "config.yaml"),
-        str(ROOT / "config" / "smoke.yaml"),
-        str(overlay),
-        "--printshellcmds",
-        table,
-    ]
-    result = subprocess.run(
-        command, capture_output=True, text=True, env=env, timeout=RUN_TIMEOUT_S, cwd=tmp_path
-    )
+    result = run_smoke(workdir, overlay, table, env=env)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     assert "ssibench --plugin ssibench_tv_plugin train" in result.stdout + result.stderr
     with (workdir / table).open() as handle:
