@@ -172,8 +172,9 @@ def _test_split(data_path: Path, device: torch.device) -> tuple[StoreIdentity, M
         raise DataFileError(
             f"{data_path}: {test_set.physics_kind} data (scenario {test_set.scenario!r}) are "
             "k-space undersampled at acquisition, with no ground truth to score a reconstruction "
-            "against: such a scenario is for training only (its runs' model.pt); evaluate on a "
-            "scenario with a fully sampled reference"
+            "against: such a scenario is for training only; score its runs' model.pt on a "
+            "scenario with a fully sampled reference (ssibench evaluate --ckpt MODEL --data STORE "
+            "--transfer, or external_runs with transfer: true)"
         )
     if len(test_set) == 0:
         raise DataFileError(f"{data_path}: the test split is empty; check data.split in the config")
