@@ -60,7 +60,13 @@ from ssibench.simulate.acquired_spec import (
 )
 from ssibench.simulate.spec import acquisition_mask_generator
 
-__all__ = ["PreparedSlices", "prepare_slices", "select_slices", "simulate_acquired"]
+__all__ = [
+    "PreparedSlices",
+    "prepare_slices",
+    "scale_and_calibrate",
+    "select_slices",
+    "simulate_acquired",
+]
 
 
 class SelectedSlices(NamedTuple):
@@ -123,20 +129,32 @@ def prepare_slices(
     espirit: Mapping[str, float] = ESPIRIT_SETTINGS,
 ) -> PreparedSlices:
     """Crop, scale, estimate the maps of and coil-combine raw k-space ``(S, N, rows, cols)``."""
-    kspace = crop_kspace(kspace, (crop[0], crop[1]))
-    scale = acs_scale(kspace, acs_columns)
-    kspace = kspace / scale[:, None, None, None]
-    n_acs = acs_columns.stop - acs_columns.start
-    espirit = {**ESPIRIT_SETTINGS, **espirit}
-    maps = espirit_maps(
-        kspace,
-        (crop[0], n_acs),
-        kernel_size=int(espirit["kernel_size"]),
-        threshold=espirit["threshold"],
-        crop=espirit["crop"],
+    kspace, maps, scale = scale_and_calibrate(
+        crop_kspace(kspace, (crop[0], crop[1])), acs_columns, espirit
     )
     x = (maps.conj() * ifft2c(kspace)).sum(dim=1)
     return PreparedSlices(kspace, x, maps, scale)
+
+
+def scale_and_calibrate(
+    kspace: Tensor, acs_columns: slice, espirit: Mapping[str, float] = ESPIRIT_SETTINGS
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Cropped k-space ``(S, N, H, W)`` divided by its ACS scale s, its ESPIRiT maps, and s.
+
+    The maps are calibrated on all H rows × the ACS columns (``espirit`` over
+    :data:`ESPIRIT_SETTINGS`); shared by the fully sampled and the measured kinds.
+    """
+    scale = acs_scale(kspace, acs_columns)
+    kspace = kspace / scale[:, None, None, None]
+    settings = {**ESPIRIT_SETTINGS, **espirit}
+    maps = espirit_maps(
+        kspace,
+        (kspace.shape[-2], acs_columns.stop - acs_columns.start),
+        kernel_size=int(settings["kernel_size"]),
+        threshold=settings["threshold"],
+        crop=settings["crop"],
+    )
+    return kspace, maps, scale
 
 
 def simulate_acquired(

@@ -39,7 +39,6 @@ from ssibench.data.fastmri import BadVolumeError
 from ssibench.data.kspace import (
     ACS_PERCENTILE,
     acquired_columns,
-    acs_scale,
     centre_acs_lines,
     crop_kspace,
     estimate_noise_sigma,
@@ -51,8 +50,8 @@ from ssibench.data.measurements import write_measurements
 from ssibench.errors import DataFileError
 from ssibench.fft import to_real
 from ssibench.masks import center_block
-from ssibench.physics.espirit import espirit_maps
 from ssibench.progress import progress
+from ssibench.simulate.acquired import scale_and_calibrate
 from ssibench.simulate.acquired_spec import filter_reason, validate_measured_spec
 
 __all__ = ["MeasuredVolume", "prepare_measured", "simulate_measured"]
@@ -87,17 +86,10 @@ def prepare_measured(
         )
     height, width = crop
     acs_columns = center_block(width, n_acs)
-    kspace = crop_kspace(raw, (height, width))
     mask = columns.to(torch.float32).expand(height, width)
-    kspace = kspace * mask  # the crop's round trip along the columns leaves rounding there
-    scale = acs_scale(kspace, acs_columns)
-    kspace = kspace / scale[:, None, None, None]
-    maps = espirit_maps(
-        kspace,
-        (height, n_acs),
-        kernel_size=kernel,
-        threshold=espirit["threshold"],
-        crop=espirit["crop"],
+    # the crop's round trip along the columns leaves rounding off the mask: zero it again
+    kspace, maps, scale = scale_and_calibrate(
+        crop_kspace(raw, (height, width)) * mask, acs_columns, espirit
     )
     sigma, _ = estimate_noise_sigma(raw[..., columns], height)
     return MeasuredVolume(kspace, mask[None].contiguous(), maps, scale, sigma / scale)
