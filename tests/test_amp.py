@@ -218,19 +218,19 @@ def test_bf16_training_keeps_physics_and_losses_in_float32(stores, tmp_path, mon
 
 
 def _weights(path):
-    return torch.load(path, map_location="cpu", weights_only=False)["model"]
+    return torch.load(path, map_location="cpu", weights_only=True)["model"]
 
 
 def test_fp16_scaler_state_is_checkpointed_and_an_interrupted_run_resumes_exactly(stores, tmp_path):
     cpu = torch.device("cpu")
     train(stores["single-coil"], tmp_path / "straight", "mc", 0, _spec(2, "fp16"), cpu)
     train(stores["single-coil"], tmp_path / "resumed", "mc", 0, _spec(1, "fp16"), cpu)
-    after_one = torch.load(tmp_path / "resumed" / CHECKPOINT, weights_only=False)
+    after_one = torch.load(tmp_path / "resumed" / CHECKPOINT, weights_only=True)
     assert after_one["state"]["scalers"]["scaler"]["_growth_tracker"] > 0
     (tmp_path / "resumed" / MODEL).unlink()
     train(stores["single-coil"], tmp_path / "resumed", "mc", 0, _spec(2, "fp16"), cpu)
     straight, resumed = (
-        torch.load(tmp_path / run / CHECKPOINT, weights_only=False)["state"]
+        torch.load(tmp_path / run / CHECKPOINT, weights_only=True)["state"]
         for run in ("straight", "resumed")
     )
     assert straight["scalers"] == resumed["scalers"]
@@ -241,7 +241,7 @@ def test_fp16_scaler_state_is_checkpointed_and_an_interrupted_run_resumes_exactl
 def test_fp16_adversarial_training_scales_both_optimisers(stores, tmp_path):
     spec = _spec(1, "fp16", {"d_dim": 4, "d_blocks": 1})
     train(stores["single-coil"], tmp_path, "adversarial", 0, spec, torch.device("cpu"))
-    scalers = torch.load(tmp_path / CHECKPOINT, weights_only=False)["state"]["scalers"]
+    scalers = torch.load(tmp_path / CHECKPOINT, weights_only=True)["state"]["scalers"]
     assert set(scalers) == {"scaler", "scaler_d"}
     assert all("scale" in state for state in scalers.values())
     assert pd.read_csv(tmp_path / TRAIN_LOG).filter(like="loss_").notna().all().all()

@@ -50,7 +50,7 @@ def trained(tmp_path_factory, tiny_slices: Path) -> dict[str, Path]:
     train(store, run, "mc", 0, SPEC, CPU)
     evaluate(store, "mc", run, 0, SPEC, CPU, run / "metrics.csv", run / "samples.npz")
     plain = root / "plain.pt"
-    torch.save(torch.load(run / MODEL, weights_only=False)["model"], plain)
+    torch.save(torch.load(run / MODEL, weights_only=True)["model"], plain)
     return {"store": store, "run": run, "plain": plain}
 
 

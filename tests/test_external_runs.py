@@ -355,7 +355,7 @@ def test_the_plan_adds_external_files_after_the_scenarios_runs(files):
 
 def test_the_plans_state_dict_options_evaluate_a_plain_state_dict(trained, tmp_path, capsys):
     plain = tmp_path / "plain.pt"
-    torch.save(torch.load(trained["run"] / MODEL, weights_only=False)["model"], plain)
+    torch.save(torch.load(trained["run"] / MODEL, weights_only=True)["model"], plain)
     entry = {
         "scenario": "noisy",
         "label": "S",

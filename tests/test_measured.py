@@ -254,10 +254,10 @@ def test_a_measured_run_is_scored_on_a_reference_scenario_by_transfer(measured_d
     moved = evaluate_checkpoint(
         ref, read_checkpoint(model), cpu, out / "m.csv", out / "m.npz", transfer=True
     )
-    torch.save(torch.load(model, weights_only=False)["model"], out / "weights.pt")
+    torch.save(torch.load(model, weights_only=True)["model"], out / "weights.pt")
     bare = read_checkpoint(out / "weights.pt", method="ssdu", seed=0, model_spec=model_spec)
     plain = evaluate_checkpoint(ref, bare, cpu, out / "p.csv", out / "p.npz")
     assert set(moved["scenario"]) == {"ref"}
-    record = torch.load(model, weights_only=False)["record"]
+    record = torch.load(model, weights_only=True)["record"]
     assert set(moved["code_hash"]) == {record["code"]["hash"]}
     pd.testing.assert_frame_equal(moved.drop(columns="code_hash"), plain.drop(columns="code_hash"))

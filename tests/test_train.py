@@ -51,7 +51,7 @@ def measurements(tmp_path_factory):
 
 
 def _state(path):
-    return torch.load(path, map_location="cpu", weights_only=False)["model"]
+    return torch.load(path, map_location="cpu", weights_only=True)["model"]
 
 
 def test_interrupted_training_resumes_and_ends_with_identical_weights(measurements, tmp_path):
@@ -60,7 +60,7 @@ def test_interrupted_training_resumes_and_ends_with_identical_weights(measuremen
     train(data, tmp_path / "straight", "ei", 0, _spec(3), cpu)
     # "killed" after the first epoch: a 1-epoch run leaves the same checkpoint as epoch 1 of 3
     train(data, tmp_path / "resumed", "ei", 0, _spec(1), cpu)
-    checkpoint = torch.load(tmp_path / "resumed" / CHECKPOINT, weights_only=False)
+    checkpoint = torch.load(tmp_path / "resumed" / CHECKPOINT, weights_only=True)
     assert checkpoint["epoch"] == 1
     (tmp_path / "resumed" / MODEL).unlink()
     train(data, tmp_path / "resumed", "ei", 0, _spec(3), cpu)
@@ -241,7 +241,7 @@ def test_a_killed_training_process_resumes_from_its_checkpoint(measurements, tmp
     process.wait()
     assert (tmp_path / CHECKPOINT).exists()
     assert not (tmp_path / MODEL).exists()
-    done = torch.load(tmp_path / CHECKPOINT, weights_only=False)["epoch"]
+    done = torch.load(tmp_path / CHECKPOINT, weights_only=True)["epoch"]
     assert 1 <= done < 20
     subprocess.run(command, check=True, capture_output=True)
     log = pd.read_csv(tmp_path / TRAIN_LOG)

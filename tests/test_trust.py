@@ -59,7 +59,7 @@ def stores(tmp_path_factory):
 
 
 def _weights(path):
-    return torch.load(path, map_location="cpu", weights_only=False)["model"]
+    return torch.load(path, map_location="cpu", weights_only=True)["model"]
 
 
 def _same(a, b) -> bool:
@@ -171,5 +171,5 @@ def test_run_record_holds_the_resolved_configuration(stores, tmp_path):
     assert record["code"]["hash"] == code_hash("ssdu")
     assert "ssibench.losses.splitting" in record["code"]["modules"]
     assert record["data"]["n_train"] == 4
-    saved = torch.load(tmp_path / MODEL, weights_only=False)
+    saved = torch.load(tmp_path / MODEL, weights_only=True)
     assert saved["record"] == record

@@ -182,7 +182,7 @@ def read_samples(path: Path) -> dict[str, np.ndarray]:
         DataFileError: for a missing or unreadable file, a missing array or inconsistent shapes.
     """
     try:
-        with np.load(path) as archive:
+        with np.load(path, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
     except (OSError, ValueError, zipfile.BadZipFile) as error:
         raise DataFileError(

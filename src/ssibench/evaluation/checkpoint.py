@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from ssibench.config.records import parse_model_config
 from ssibench.errors import ConfigError, DataFileError, rebuild_hint
+from ssibench.safe_load import load_torch_file
 
 __all__ = ["Checkpoint", "load_file", "load_weights", "read_checkpoint", "run_parts"]
 
@@ -51,15 +52,15 @@ class Checkpoint:
 
 
 def load_file(path: Path, device: torch.device, hint: str | None = None) -> object:
-    """``torch.load`` of ``path`` onto ``device``; an unreadable file is a DataFileError.
+    """Load ``path`` onto ``device`` without running code from it (:func:`load_torch_file`).
 
     ``hint`` ends the message (default: the command that rebuilds ``path`` in the workflow).
+
+    Raises:
+        DataFileError: an unreadable file, or one holding anything but plain data.
     """
-    try:
-        return torch.load(path, map_location=device, weights_only=False)
-    except Exception as error:  # truncated or foreign file
-        hint = rebuild_hint(path) if hint is None else hint
-        raise DataFileError(f"{path}: cannot read the model ({error}); {hint}") from error
+    hint = rebuild_hint(path) if hint is None else hint
+    return load_torch_file(path, hint, map_location=device, what="model")
 
 
 def _is_state_dict(state: object) -> bool:
@@ -162,6 +163,15 @@ def read_checkpoint(
             "--model-spec (it is only for a plain state_dict)"
         )
     stored_method, stored_seed = state.get("method", record.get("method")), record.get("seed")
+    if (
+        not isinstance(stored_method, str)
+        or not isinstance(stored_seed, int)
+        or (isinstance(stored_seed, bool))
+    ):
+        raise DataFileError(
+            f"{path}: its run record names method {stored_method!r} and seed {stored_seed!r} "
+            f"(a method name and an integer seed are needed); {hint}"
+        )
     if (method is not None and method != stored_method) or (
         seed is not None and seed != stored_seed
     ):
@@ -170,7 +180,12 @@ def read_checkpoint(
             f"{method or stored_method!r} seed {stored_seed if seed is None else seed}; leave out "
             "--method and --seed (they are read from the file)"
         )
-    full = dict(state.get("spec", record.get("config", {})))
+    stored_spec = state.get("spec", record.get("config", {}))
+    if not isinstance(stored_spec, Mapping):
+        raise DataFileError(
+            f"{path}: its spec is a {type(stored_spec).__name__}, not a mapping; {hint}"
+        )
+    full = dict(stored_spec)
     for key, value in (spec or {}).items():  # a slice is updated, not replaced
         stored = full.get(key)
         both = isinstance(stored, Mapping) and isinstance(value, Mapping)

@@ -24,6 +24,7 @@ from torch import nn
 from ssibench.data.identity import StoreIdentity
 from ssibench.errors import DataFileError
 from ssibench.io import atomic_path
+from ssibench.safe_load import load_torch_file
 from ssibench.provenance import code_hash, component_modules, config_differences
 from ssibench.training.config import recorded_config
 
@@ -153,23 +154,48 @@ def resume_checkpoint(
     Returns None (train from scratch, saying why on stderr) when the checkpoint was made on other
     training data, with another configuration, by other code, or is past ``epochs``.
     """
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:  # a truncated or foreign file: say which and how to recover
-        raise DataFileError(
-            f"{path}: cannot read the checkpoint ({error}); delete it (rm {path}) to restart"
-        ) from error
+    fix = f"delete it (rm {path}) to restart"
+    saved = load_torch_file(path, fix, what="checkpoint")
+    wrong = _malformed(saved)
+    if wrong is not None:
+        raise DataFileError(f"{path}: not a checkpoint of `ssibench train` ({wrong}); {fix}")
     if saved.get("method") != method or saved.get("seed") != seed:
         raise DataFileError(
             f"{path}: checkpoint of method {saved.get('method')!r} seed {saved.get('seed')}, not "
             f"{method!r} seed {seed}; delete it (rm {path}) or use another run directory"
         )
-    reason = restart_reason(saved.get("identity"), run_id, int(saved.get("epoch", 0)), epochs)
+    reason = restart_reason(saved.get("identity"), run_id, saved["epoch"], epochs)
     if reason is not None:
         print(f"{path}: {reason}; training from scratch", file=sys.stderr)
         return None
-    state.load_state_dict(saved["state"])
-    return int(saved["epoch"]), list(saved["log"])
+    try:
+        state.load_state_dict(saved["state"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as error:  # parts that do not fit
+        cause = " ".join(str(error).split())[:200]
+        raise DataFileError(f"{path}: its training state does not fit this run ({cause}); {fix}")
+    return saved["epoch"], list(saved["log"])
+
+
+#: The keys of a checkpoint and the types their values must have.
+_CHECKPOINT_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "epoch": int,
+    "method": str,
+    "seed": int,
+    "identity": (dict, type(None)),
+    "state": dict,
+    "log": list,
+}
+
+
+def _malformed(saved: object) -> str | None:
+    """What makes ``saved`` no checkpoint of :func:`save_checkpoint`, or None if nothing does."""
+    if not isinstance(saved, dict):
+        return f"a {type(saved).__name__}, not a dict"
+    for key, kind in _CHECKPOINT_FIELDS.items():
+        value = saved.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            return f"{key!r} is {type(value).__name__ if key in saved else 'missing'}"
+    return None
 
 
 def restart_reason(

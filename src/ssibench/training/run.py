@@ -230,7 +230,7 @@ def _train_locked(
             "modules": list(code_modules(method, component_modules(resolved))),
         },
         "ssibench_version": __version__,
-        "torch_version": torch.__version__,
+        "torch_version": str(torch.__version__),  # a plain str: no TorchVersion in files
         "device": str(device),
         "started": started_at.isoformat(timespec="seconds"),
         "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
