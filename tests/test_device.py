@@ -1,6 +1,7 @@
 import multiprocessing
 import os
 import signal
+import socket
 import threading
 import time
 
@@ -10,13 +11,16 @@ import torch
 from ssibench import device as device_module
 from ssibench.cli.common import resolve_device as cli_resolve_device
 from ssibench.device import (
+    GPU_WAIT_ENV,
+    GPU_WAIT_S,
     LOCK_DIR_ENV,
     claim_gpu,
     default_lock_dir,
     device_log_line,
+    gpu_wait_s,
     resolve_device,
 )
-from ssibench.errors import ConfigError
+from ssibench.errors import ConfigError, RunLockedError
 
 # Fork keeps the child cheap (no re-import of torch); the children only use os/fcntl.
 FORK = multiprocessing.get_context("fork")
@@ -119,9 +123,12 @@ def test_lock_files_are_named_by_key_and_say_who_holds_them(tmp_path, monkeypatc
 
 def test_default_lock_dir_is_per_user_unless_overridden(monkeypatch, tmp_path):
     monkeypatch.delenv(LOCK_DIR_ENV, raising=False)
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
     assert default_lock_dir().name == f"ssibench-gpu-locks-{os.getuid()}"
-    monkeypatch.setenv(LOCK_DIR_ENV, str(tmp_path))
-    assert default_lock_dir() == tmp_path
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    assert default_lock_dir() == tmp_path / "ssibench-gpu-locks"
+    monkeypatch.setenv(LOCK_DIR_ENV, str(tmp_path / "mine"))
+    assert default_lock_dir() == tmp_path / "mine"
 
 
 @pytest.fixture
@@ -159,13 +166,16 @@ def test_without_cuda_auto_is_cpu_and_cuda_is_a_clear_error(fake_cuda, tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
-def test_one_visible_gpu_is_used_without_a_lock(fake_cuda, tmp_path):
+def test_one_visible_gpu_is_claimed_too(fake_cuda, tmp_path):
+    # Two jobs that each see one GPU (e.g. CUDA_VISIBLE_DEVICES=4 in both) must not share it.
     visible, current = fake_cuda
     visible(1)
     assert resolve_device("auto", lock_dir=tmp_path) == torch.device("cuda", 0)
     assert resolve_device("cuda", lock_dir=tmp_path) == torch.device("cuda", 0)
     assert current == [torch.device("cuda", 0)] * 2
-    assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] == ["gpu-4.lock"]
+    with pytest.raises(TimeoutError):
+        claim_gpu(1, tmp_path, keys=["4"], timeout_s=0.0)
 
 
 def test_several_gpus_auto_claims_a_free_one_once_per_process(fake_cuda, tmp_path, capsys):
@@ -186,30 +196,46 @@ def test_several_gpus_auto_claims_a_free_one_once_per_process(fake_cuda, tmp_pat
     other.release()
 
 
-def test_explicit_cuda_index_is_used_as_given(fake_cuda, tmp_path):
+def test_an_explicit_cuda_index_is_claimed_and_waited_for(fake_cuda, tmp_path):
     visible, _ = fake_cuda
     visible(2)
+    other = claim_gpu(2, tmp_path, keys=["4", "5"], wanted=[1])
+    assert other.index == 1
+    with pytest.raises(RunLockedError, match=rf"GPU 1 stayed claimed .*pid {os.getpid()}"):
+        resolve_device("cuda:1", lock_dir=tmp_path, timeout_s=0.0)
+    other.release()
     assert resolve_device("cuda:1", lock_dir=tmp_path) == torch.device("cuda", 1)
-    assert list(tmp_path.iterdir()) == []
+    assert device_module._PROCESS_CLAIM[0].path == tmp_path / "gpu-5.lock"
     with pytest.raises(ConfigError, match=r"only 2 CUDA device\(s\) visible.*cuda:0 … cuda:1"):
         resolve_device("cuda:2", lock_dir=tmp_path)
 
 
-def test_when_all_gpus_are_claimed_evaluation_shares_and_training_waits(
+def test_when_all_gpus_are_claimed_evaluation_runs_on_the_cpu_and_training_waits(
     fake_cuda, tmp_path, capsys
 ):
     visible, _ = fake_cuda
     visible(2)
     held = [claim_gpu(2, tmp_path, keys=["4", "5"]) for _ in range(2)]
-    shared = resolve_device("auto", when_busy="share", lock_dir=tmp_path)
-    assert shared.type == "cuda"
-    assert shared.index in (0, 1)
-    assert "sharing GPU" in capsys.readouterr().err
+    assert resolve_device("auto", when_busy="cpu", lock_dir=tmp_path) == torch.device("cpu")
+    err = capsys.readouterr().err
+    assert "running on the CPU instead of sharing one" in err
+    assert f"GPU 0: pid {os.getpid()} on {socket.gethostname()}" in err
     assert device_module._PROCESS_CLAIM == []
-    with pytest.raises(TimeoutError):
+    with pytest.raises(RunLockedError, match="all 2 visible GPUs stayed claimed"):
         resolve_device("auto", when_busy="wait", lock_dir=tmp_path, timeout_s=0.0)
     for claim in held:
         claim.release()
+
+
+def test_the_wait_for_a_gpu_is_bounded(monkeypatch):
+    monkeypatch.delenv(GPU_WAIT_ENV, raising=False)
+    assert gpu_wait_s() == GPU_WAIT_S == 86400.0
+    monkeypatch.setenv(GPU_WAIT_ENV, "60")
+    assert gpu_wait_s() == 60.0
+    for bad in ("soon", "-1", "inf", "nan"):
+        monkeypatch.setenv(GPU_WAIT_ENV, bad)
+        with pytest.raises(ConfigError, match=GPU_WAIT_ENV):
+            gpu_wait_s()
 
 
 def test_the_agreed_log_line(monkeypatch, capsys):

@@ -222,10 +222,11 @@ def test_sweep_removes_leftovers_of_dead_writers_only(tmp_path, capsys):
     leftovers = {
         "dead": tmp_path / f".checkpoint.{dead}.0123abcd.tmp.pt",
         "beyond_pid_max": tmp_path / f".checkpoint.{pid_max + 1}.89abcdef.tmp.pt",
-        "old_format": tmp_path / ".checkpoint.k3j_x9a2.tmp.pt",
     }
     kept = [
         tmp_path / f".checkpoint.{os.getpid()}.0123abcd.tmp.pt",  # a live writer
+        tmp_path / ".checkpoint.k3j_x9a2.tmp.pt",  # no pid: cannot be proven a leftover
+        tmp_path / ".checkpoint.my_notes.tmp.pt",  # a user's file of the same shape
         tmp_path / f".model.{dead}.0123abcd.tmp.pt",  # another target
         tmp_path / f".checkpoint.1.{dead}.0123abcd.tmp.pt",  # of checkpoint.1.pt
         tmp_path / f".checkpoint.{dead}.0123abcd.tmp.csv",  # of checkpoint.csv

@@ -5,14 +5,17 @@ which SLURM sets to the GPUs it granted) and the CPU otherwise; ``cpu``, ``cuda`
 force a choice.
 
 GPU assignment. ``snakemake --cores all --resources gpu=N`` runs N training jobs at once but gives
-them no GPU ids, so every job sees every GPU. When ``auto`` or ``cuda`` (no index) resolves to CUDA
-and more than one GPU is visible, the job claims one: it takes an exclusive, non-blocking
-``fcntl.flock`` on one lock file per GPU in a lock directory (``$SSIBENCH_GPU_LOCK_DIR``, default
-``<temp dir>/ssibench-gpu-locks-<uid>``), trying the visible GPUs in order and keeping the first it
-gets. The lock is held for the life of the process and released by the kernel when the process
-ends, even on a crash, so a lock is never stale. When every GPU is claimed a training job waits;
-an evaluation job (short, not counted as a GPU job by the workflow) shares one instead. With one
-visible GPU (e.g. SLURM's ``CUDA_VISIBLE_DEVICES=0``) nothing is locked.
+them no GPU ids, so every job sees every GPU. Every job that runs on CUDA claims its GPU: an
+exclusive, non-blocking ``fcntl.flock`` on one lock file per GPU (named by the GPU's UUID, so jobs
+with different ``CUDA_VISIBLE_DEVICES`` agree) in a folder private to the user
+(``$SSIBENCH_GPU_LOCK_DIR``, else ``$XDG_RUNTIME_DIR/ssibench-gpu-locks``, else
+``<temp dir>/ssibench-gpu-locks-<uid>``; one owned by another user is refused). ``auto`` and
+``cuda`` try the visible GPUs in order and keep the first they get, ``cuda:N`` takes GPU N. The
+lock is held for the life of the process and released by the kernel when the process ends, even
+on a crash, so a lock is never stale. When every GPU is claimed a training job waits (at most
+``$SSIBENCH_GPU_WAIT_S``, a day by default, then fails naming the holders); an evaluation job
+(short, not counted as a GPU job by the workflow) runs on the CPU instead, so a GPU is never
+shared.
 
 Mixed precision. ``train.amp`` = ``none`` | ``bf16`` | ``fp16`` runs the network forwards (the
 denoiser inside MoDL, the discriminator) under ``torch.autocast`` and casts their outputs back to
@@ -34,11 +37,13 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from ssibench.errors import ConfigError
-from ssibench.io import try_flock
+from ssibench.errors import ConfigError, RunLockedError
+from ssibench.io import lock_holder, private_folder, try_flock
 
 __all__ = [
     "AMP_MODES",
+    "GPU_WAIT_ENV",
+    "GPU_WAIT_S",
     "LOCK_DIR_ENV",
     "GpuClaim",
     "WhenBusy",
@@ -47,6 +52,7 @@ __all__ = [
     "claim_gpu",
     "default_lock_dir",
     "device_log_line",
+    "gpu_wait_s",
     "grad_scaler",
     "resolve_device",
 ]
@@ -57,6 +63,14 @@ LOCK_DIR_ENV = "SSIBENCH_GPU_LOCK_DIR"
 #: Seconds between two attempts to claim a GPU while all are taken.
 POLL_S = 5.0
 
+#: Environment variable that overrides :data:`GPU_WAIT_S`.
+GPU_WAIT_ENV = "SSIBENCH_GPU_WAIT_S"
+
+#: Longest wait (s) of a job for a GPU that other jobs hold: a day, longer than a paper-scale
+#: training, so a queue of jobs on a workstation drains, while a lock held by a process that
+#: never ends (a hung job, another user's) still ends in an error naming it.
+GPU_WAIT_S = 24 * 3600.0
+
 #: ``train.amp`` values → autocast dtype (None: full float32).
 AMP_MODES: dict[str, torch.dtype | None] = {
     "none": None,
@@ -64,15 +78,41 @@ AMP_MODES: dict[str, torch.dtype | None] = {
     "fp16": torch.float16,
 }
 
-WhenBusy = Literal["wait", "share"]
+WhenBusy = Literal["wait", "cpu"]
 
 
 def default_lock_dir() -> Path:
-    """``$SSIBENCH_GPU_LOCK_DIR``, else ``<temp dir>/ssibench-gpu-locks-<uid>`` (one per user)."""
+    """The GPU lock folder: ``$SSIBENCH_GPU_LOCK_DIR``, else one private to this user.
+
+    ``$XDG_RUNTIME_DIR/ssibench-gpu-locks`` when the login session has a runtime folder (private
+    to the user by the XDG spec), else ``<temp dir>/ssibench-gpu-locks-<uid>``. The folder is
+    checked when a GPU is claimed (:func:`ssibench.io.private_folder`).
+    """
     override = os.environ.get(LOCK_DIR_ENV)
     if override:
         return Path(override)
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and os.path.isabs(runtime) and os.path.isdir(runtime):
+        return Path(runtime) / "ssibench-gpu-locks"
     return Path(tempfile.gettempdir()) / f"ssibench-gpu-locks-{os.getuid()}"
+
+
+def gpu_wait_s() -> float:
+    """Longest wait for a free GPU: ``$SSIBENCH_GPU_WAIT_S`` seconds, default :data:`GPU_WAIT_S`.
+
+    Raises:
+        ConfigError: a value that is not a number ≥ 0.
+    """
+    text = os.environ.get(GPU_WAIT_ENV)
+    if not text:
+        return GPU_WAIT_S
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0 or seconds == float("inf"):
+        raise ConfigError(f"${GPU_WAIT_ENV}: got {text!r}; expected a number of seconds ≥ 0")
+    return seconds
 
 
 class GpuClaim:
@@ -130,6 +170,7 @@ def claim_gpu(
     timeout_s: float | None = None,
     poll_s: float = POLL_S,
     log: Callable[[str], None] | None = None,
+    wanted: Sequence[int] | None = None,
 ) -> GpuClaim:
     """Claim the first free one of ``n_devices`` visible GPUs by an exclusive lock file.
 
@@ -146,6 +187,7 @@ def claim_gpu(
         timeout_s: give up after this many seconds; None waits for ever.
         poll_s: seconds between attempts.
         log: where the waiting message goes (default: stderr).
+        wanted: the indices to try, in order (default: all; ``[n]`` for ``--device cuda:n``).
 
     Returns:
         The claim; ``claim.index`` is the GPU to use.
@@ -160,12 +202,20 @@ def claim_gpu(
     if len(keys) != n_devices:
         raise ValueError(f"claim_gpu: expected {n_devices} keys, got {len(keys)}: {keys}")
     say = log if log is not None else (lambda message: print(message, file=sys.stderr))
-    lock_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    private_folder(
+        lock_dir,
+        "GPU lock folder",
+        f"point ${LOCK_DIR_ENV} to a folder of your own "
+        f"(mkdir -m 700 DIR; export {LOCK_DIR_ENV}=DIR)",
+    )
+    indices = list(range(n_devices)) if wanted is None else list(wanted)
+    limit = "without limit" if timeout_s is None else f"up to {timeout_s:.0f} s"
+    which = f"all {n_devices} visible GPUs" if wanted is None else f"GPU {indices[0]}"
     started = time.monotonic()
     waiting = False
     while True:
-        for index, key in enumerate(keys):
-            claim = _try_lock(lock_dir / _lock_name(key), index, key)
+        for index in indices:
+            claim = _try_lock(lock_dir / _lock_name(keys[index]), index, keys[index])
             if claim is not None:
                 if waiting:
                     say(f"ssibench: GPU {index} is free now; claimed it")
@@ -173,18 +223,28 @@ def claim_gpu(
         waited = time.monotonic() - started
         if timeout_s is not None and waited >= timeout_s:
             raise TimeoutError(
-                f"all {n_devices} visible GPUs stayed claimed by other ssibench jobs for "
-                f"{waited:.0f} s (locks in {lock_dir}); run fewer jobs at once "
-                "(snakemake --resources gpu=N with N ≤ the number of GPUs) or pass --device cuda:N"
+                f"{which} stayed claimed by other ssibench jobs for {waited:.0f} s "
+                f"({_holders(lock_dir, keys, indices)}); run fewer jobs at once (snakemake "
+                "--resources gpu=N with N ≤ the number of GPUs), stop the holder, or raise "
+                f"${GPU_WAIT_ENV}"
             )
         if not waiting:
             say(
-                f"ssibench: all {n_devices} visible GPUs are claimed by other ssibench jobs "
-                f"(locks in {lock_dir}); waiting for one to be free. Snakemake's "
-                "--resources gpu=N with N ≤ the number of GPUs avoids this."
+                f"ssibench: {which} claimed by other ssibench jobs "
+                f"({_holders(lock_dir, keys, indices)}); waiting {limit} for one to be free."
+                " Snakemake's --resources gpu=N with N ≤ the number of GPUs avoids this."
             )
             waiting = True
         time.sleep(poll_s)
+
+
+def _holders(lock_dir: Path, keys: Sequence[str], indices: Sequence[int] | None = None) -> str:
+    """Who holds the GPU locks: ``GPU 0: pid 123 on host a, GPU 1: ...; locks in <dir>``."""
+    held = []
+    for index in range(len(keys)) if indices is None else indices:
+        note = lock_holder(lock_dir / _lock_name(keys[index]))
+        held.append(f"GPU {index}: pid {note.get('pid', '?')} on {note.get('host', '?')}")
+    return f"{', '.join(held)}; locks in {lock_dir}"
 
 
 #: The claim of this process, kept open for its whole life (see ``resolve_device``).
@@ -208,22 +268,24 @@ def resolve_device(
     lock_dir: Path | None = None,
     timeout_s: float | None = None,
 ) -> torch.device:
-    """Turn ``auto|cpu|cuda|cuda:N`` into a ``torch.device``, claiming a GPU if several are visible.
+    """Turn ``auto|cpu|cuda|cuda:N`` into a ``torch.device``, claiming the GPU it runs on.
 
-    ``auto`` is CUDA when visible, else CPU. ``auto`` or ``cuda`` with more than one visible GPU
-    claims one with :func:`claim_gpu` (held until the process ends; a second call in the same
-    process returns the same GPU) and makes it the current CUDA device. ``cuda:N`` is used as
-    given, without a lock.
+    ``auto`` is CUDA when visible, else CPU. Every CUDA job claims its GPU with :func:`claim_gpu`
+    (held until the process ends; a second call in the same process returns the same GPU) and
+    makes it the current CUDA device: ``auto`` or ``cuda`` the first free visible GPU, ``cuda:N``
+    GPU N. So two jobs never share a GPU, whatever their ``CUDA_VISIBLE_DEVICES``.
 
     Args:
         name: ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
-        when_busy: if every GPU is claimed, ``"wait"`` for one (training) or ``"share"`` one
-            without a lock (evaluation, a short job the workflow does not count as a GPU job).
+        when_busy: if every GPU is claimed, ``"wait"`` for one (training; also ``cuda:N``) or run
+            on the ``"cpu"`` (evaluation, a short job the workflow does not count as a GPU job,
+            whose random draws are the same on either device).
         lock_dir: GPU lock directory; default :func:`default_lock_dir`.
-        timeout_s: with ``"wait"``, give up after this many seconds (None: never).
+        timeout_s: with ``"wait"``, give up after this many seconds (default :func:`gpu_wait_s`).
 
     Raises:
         ConfigError: for an unknown device name or CUDA requested where none is visible.
+        RunLockedError: the wait ended with every wanted GPU still claimed; names the holders.
     """
     if name == "auto":
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -242,39 +304,39 @@ def resolve_device(
     if device.type != "cuda":
         return device
     n_devices = torch.cuda.device_count()
-    if device.index is not None:
-        if device.index >= n_devices:
-            raise ConfigError(
-                f"--device {name}: only {n_devices} CUDA device(s) visible "
-                f"(CUDA_VISIBLE_DEVICES={_visible_devices()}); use cuda:0 … cuda:{n_devices - 1}"
-            )
+    if device.index is not None and device.index >= n_devices:
+        raise ConfigError(
+            f"--device {name}: only {n_devices} CUDA device(s) visible "
+            f"(CUDA_VISIBLE_DEVICES={_visible_devices()}); use cuda:0 … cuda:{n_devices - 1}"
+        )
+    held = _PROCESS_CLAIM[0].index if _PROCESS_CLAIM else None
+    if held is not None and device.index in (None, held):
+        device = torch.device("cuda", held)
         torch.cuda.set_device(device)
         return device
-    if n_devices == 1:
-        device = torch.device("cuda", 0)
-    elif _PROCESS_CLAIM:
-        device = torch.device("cuda", _PROCESS_CLAIM[0].index)
-    else:
-        lock_dir = lock_dir if lock_dir is not None else default_lock_dir()
-        keys = _gpu_keys(n_devices)
-        if when_busy == "wait":
-            claim = claim_gpu(n_devices, lock_dir, keys, timeout_s=timeout_s)
-        else:
-            claim = _claim_or_none(n_devices, lock_dir, keys)
+    lock_dir = lock_dir if lock_dir is not None else default_lock_dir()
+    keys = _gpu_keys(n_devices)
+    wanted = None if device.index is None else [device.index]
+    if when_busy == "cpu" and wanted is None:
+        claim = _claim_or_none(n_devices, lock_dir, keys)
         if claim is None:
-            index = os.getpid() % n_devices
             print(
-                f"ssibench: all {n_devices} GPUs are claimed; sharing GPU {index} without a lock",
+                f"ssibench: all {n_devices} visible GPUs are claimed by other ssibench jobs "
+                f"({_holders(lock_dir, keys)}); running on the CPU instead of sharing one",
                 file=sys.stderr,
             )
-            device = torch.device("cuda", index)
-        else:
-            _PROCESS_CLAIM.append(claim)
-            print(
-                f"ssibench: claimed GPU {claim.index} of {n_devices} (lock {claim.path})",
-                file=sys.stderr,
-            )
-            device = torch.device("cuda", claim.index)
+            return torch.device("cpu")
+    else:
+        wait_s = gpu_wait_s() if timeout_s is None else timeout_s
+        try:
+            claim = claim_gpu(n_devices, lock_dir, keys, timeout_s=wait_s, wanted=wanted)
+        except TimeoutError as error:
+            raise RunLockedError(str(error)) from None
+    _PROCESS_CLAIM.append(claim)
+    print(
+        f"ssibench: claimed GPU {claim.index} of {n_devices} (lock {claim.path})", file=sys.stderr
+    )
+    device = torch.device("cuda", claim.index)
     torch.cuda.set_device(device)
     return device
 

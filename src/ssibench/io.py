@@ -24,6 +24,7 @@ import re
 import secrets
 import shutil
 import socket
+import stat
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +35,8 @@ __all__ = [
     "LOCK_NAME",
     "atomic_path",
     "atomic_write_text",
+    "lock_holder",
+    "private_folder",
     "run_lock",
     "sweep_temporaries",
     "try_flock",
@@ -66,12 +69,23 @@ _ACCESS_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS)
 def _temporary_pattern(target: Path) -> re.Pattern[str]:
     """Names of ``target``'s temporaries: ``.<stem>.<pid>.<hex8>.tmp<suffix>`` (group ``pid``).
 
-    The old format ``.<stem>.<8 of [a-z0-9_]>.tmp<suffix>`` (``tempfile.mkstemp``, no pid) matches
-    with ``pid`` None. Neither random part contains a dot, so the temporaries of ``out.1.txt`` are
+    Neither the pid nor the random part contains a dot, so the temporaries of ``out.1.txt`` are
     never taken for those of ``out.txt``.
     """
     stem, suffix = re.escape(target.stem), re.escape(target.suffix)
-    return re.compile(rf"\.{stem}\.(?:(?P<pid>\d+)\.[0-9a-f]{{8}}|[a-z0-9_]{{8}})\.tmp{suffix}")
+    return re.compile(rf"\.{stem}\.(?P<pid>\d+)\.[0-9a-f]{{8}}\.tmp{suffix}")
+
+
+def _is_own_leftover(path: Path) -> bool:
+    """Whether ``path`` can be a temporary this user's writer left: a plain file this user owns.
+
+    A symbolic link, a folder or another user's file with a matching name is never ours.
+    """
+    try:
+        status = path.lstat()
+    except OSError:
+        return False
+    return stat.S_ISREG(status.st_mode) and status.st_uid == os.getuid()
 
 
 def _is_alive(pid: int) -> bool:
@@ -93,9 +107,11 @@ def sweep_temporaries(target: Path | str) -> list[Path]:
     """Remove the leftover temporaries of ``target`` whose writer is gone; return them.
 
     A temporary ``.<stem>.<pid>.<random>.tmp<suffix>`` in ``target``'s folder is removed when no
-    process ``pid`` runs on this host (its writer was killed before it could clean up), as is an
-    old-format one without a pid. Temporaries of live processes (a concurrent writer, this
-    process) and of other targets are left alone. Each removal is reported on stderr.
+    process ``pid`` runs on this host (its writer was killed before it could clean up) and it is
+    a regular file owned by this user. Nothing else is touched: temporaries of live processes (a
+    concurrent writer, this process), of other targets, names without a pid (such as a user's
+    ``.metrics.my_notes.tmp.csv``), links and other users' files. Each removal is reported on
+    stderr.
 
     Pids are only meaningful on the host that wrote them: on a folder shared between hosts the
     same target must not be written from two hosts at once (the workflow never does).
@@ -117,10 +133,9 @@ def sweep_temporaries(target: Path | str) -> list[Path]:
         match = pattern.fullmatch(name)
         if match is None:
             continue
-        pid = match.group("pid")
-        if pid is not None and _is_alive(int(pid)):
-            continue
         path = target.parent / name
+        if _is_alive(int(match.group("pid"))) or not _is_own_leftover(path):
+            continue
         try:
             path.unlink()
         except FileNotFoundError:  # another job swept it first
@@ -281,13 +296,42 @@ def atomic_write_text(target: Path | str, text: str) -> None:
         tmp.write_text(text)
 
 
+def _refuse_unsafe_lock(path: Path, fd: int | None) -> None:
+    """Raise WriteError unless ``path`` (open as ``fd``, None if opening it failed) is a plain file.
+
+    A lock file is written (truncated, then the holder's note), so it must be the lock's own
+    inode: a symbolic link (which ``O_NOFOLLOW`` refuses to open), a hard link to another file, a
+    FIFO or a device would let whoever planted it make ssibench overwrite something else.
+    """
+    if fd is None:
+        kind = "a symbolic link" + (f" (to {os.readlink(path)})" if path.is_symlink() else "")
+    else:
+        status = os.fstat(fd)
+        if stat.S_ISREG(status.st_mode) and status.st_nlink == 1:
+            return
+        os.close(fd)
+        kind = (
+            f"a hard link shared with {status.st_nlink - 1} other name(s)"
+            if stat.S_ISREG(status.st_mode)
+            else "not a regular file"
+        )
+    error = WriteError(
+        f"{path}: the lock file is {kind}; ssibench writes its lock note into this file and never "
+        f"follows or shares one (it would overwrite another file): remove it (rm {path}) and re-run"
+    )
+    error.errno = errno.ELOOP
+    raise error
+
+
 def try_flock(path: Path, note: str) -> int | None:
     """Take an exclusive, non-blocking ``flock`` on ``path``; its open descriptor, or None if held.
 
-    The file is created (mode 0666 less the umask) if missing. flock needs no write access, so a
-    lock file another user created is opened read-only, and ``note`` (who holds the lock, for a
-    person reading the file) is then not written. The note is written in place: the lock belongs
-    to this inode, so the file must never be replaced or removed. The lock lasts until the
+    The file is created (mode 0666 less the umask) if missing. It is opened with ``O_NOFOLLOW``
+    and must be a regular file with one name (:func:`_refuse_unsafe_lock`), so a planted link
+    never redirects the note onto another file. flock needs no write access, so a lock file
+    another user created is opened read-only, and ``note`` (who holds the lock, for a person
+    reading the file) is then not written. The note is written in place: the lock belongs to
+    this inode, so the file must never be replaced or removed. The lock lasts until the
     descriptor is closed, which the kernel does when the process ends, also when it is killed.
 
     Args:
@@ -299,14 +343,23 @@ def try_flock(path: Path, note: str) -> int | None:
         holds the lock.
 
     Raises:
+        WriteError: ``path`` is a symbolic link, a hard link or not a regular file.
         OSError: when the file cannot be opened or flock fails for another reason.
     """
+    # O_NONBLOCK: opening a planted FIFO must not hang before the file type is checked.
+    flags = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-        writable = True
-    except PermissionError:
-        fd = os.open(path, os.O_RDONLY)
-        writable = False
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | flags, 0o666)
+            writable = True
+        except PermissionError:
+            fd = os.open(path, os.O_RDONLY | flags)
+            writable = False
+    except OSError as error:
+        if error.errno == errno.ELOOP:  # O_NOFOLLOW met a symbolic link
+            _refuse_unsafe_lock(path, None)
+        raise
+    _refuse_unsafe_lock(path, fd)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as error:
@@ -320,13 +373,52 @@ def try_flock(path: Path, note: str) -> int | None:
     return fd
 
 
-def _holder(path: Path) -> dict[str, str]:
-    """The ``key=value`` fields of the note in lock file ``path`` (empty when unreadable)."""
+def lock_holder(path: Path) -> dict[str, str]:
+    """The ``key=value`` fields of the note in lock file ``path`` (empty when unreadable).
+
+    Read with ``O_NOFOLLOW``: a link planted in place of a lock file is not followed.
+    """
     try:
-        text = path.read_text()
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
         return {}
+    with os.fdopen(fd, "rb") as handle:
+        text = handle.read(4096).decode("utf-8", errors="replace")
     return dict(field.split("=", 1) for field in text.split() if "=" in field)
+
+
+def private_folder(path: Path, what: str, fix: str) -> Path:
+    """Create ``path`` (mode 0700) or check it: a real folder of this user that no one else writes.
+
+    A folder under a shared temporary directory can be made by anyone first; one owned by
+    another user (or writable by others) would let them plant links or hold its locks for ever.
+
+    Raises:
+        WriteError: ``path`` cannot be created, is a link or a file, belongs to another user or
+            is writable by group or others; the message says which and ends with ``fix``.
+    """
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        status = os.lstat(path)
+    except OSError as error:
+        raise _write_error(path, error, None) from error
+    problem = None
+    if stat.S_ISLNK(status.st_mode):
+        problem = "a symbolic link"
+    elif not stat.S_ISDIR(status.st_mode):
+        problem = "not a folder"
+    elif status.st_uid != os.getuid():
+        problem = f"owned by user id {status.st_uid}, not by you ({os.getuid()})"
+    elif status.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        problem = f"writable by other users (mode {stat.S_IMODE(status.st_mode):o})"
+    if problem is not None:
+        error = WriteError(
+            f"{path}: the {what} is {problem}; another user could plant files in it or hold its "
+            f"locks: {fix}"
+        )
+        error.errno = errno.EACCES
+        raise error
+    return path
 
 
 @contextlib.contextmanager
@@ -358,10 +450,12 @@ def run_lock(folder: Path | str, what: str = "trainer") -> Iterator[Path]:
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd = try_flock(path, f"pid={os.getpid()} host={host} started={started}\n")
+    except WriteError:
+        raise
     except OSError as error:
         raise _write_error(path, error, None) from error
     if fd is None:
-        holder = _holder(path)
+        holder = lock_holder(path)
         pid, other_host = holder.get("pid", "?"), holder.get("host", "?")
         where = "" if other_host in (host, "?") else f" on {other_host}"
         raise RunLockedError(

@@ -105,7 +105,11 @@ def _run(args: argparse.Namespace) -> None:
             run_dir=args.run_dir,
             seed=0 if args.seed is None else args.seed,
             spec=spec,
-            device=resolve_device(args.device, when_busy="share"),
+            # A method that trains nothing (zero-filled: one adjoint per slice) claims no GPU.
+            device=resolve_device(
+                "cpu" if args.device == "auto" and not _trains(args.method) else args.device,
+                when_busy="cpu",
+            ),
             out_metrics=args.out_metrics,
             out_samples=args.out_samples,
         )
@@ -117,8 +121,14 @@ def _run(args: argparse.Namespace) -> None:
     evaluate_checkpoint(
         data_path=args.data,
         checkpoint=checkpoint,
-        device=resolve_device(args.device, when_busy="share"),
+        device=resolve_device(args.device, when_busy="cpu"),
         out_metrics=args.out_metrics,
         out_samples=args.out_samples,
         transfer=args.transfer,
     )
+
+
+def _trains(method: str) -> bool:
+    """Whether ``method`` has a network to run (unknown names: yes; evaluation names them)."""
+    spec = METHODS.get(method)
+    return spec is None or spec.trains
