@@ -217,6 +217,16 @@ def test_a_gpu_lock_folder_others_may_write_is_refused(tmp_path):
     assert device_module._PROCESS_CLAIM == []
 
 
+def test_a_shared_sticky_lock_folder_named_on_purpose_is_used(tmp_path, monkeypatch):
+    locks = tmp_path / "shared"
+    locks.mkdir()
+    locks.chmod(0o1777)
+    monkeypatch.setenv("SSIBENCH_GPU_LOCK_DIR", str(locks))
+    claim = claim_gpu(1, locks, timeout_s=0.0)
+    assert claim.path == locks / "gpu-0.lock"
+    claim.release()
+
+
 def test_the_sweep_leaves_a_users_file_of_the_old_temporary_shape(tmp_path):
     target = tmp_path / "metrics.csv"
     notes = tmp_path / ".metrics.my_notes.tmp.csv"

@@ -207,6 +207,8 @@ def claim_gpu(
         "GPU lock folder",
         f"point ${LOCK_DIR_ENV} to a folder of your own "
         f"(mkdir -m 700 DIR; export {LOCK_DIR_ENV}=DIR)",
+        # A folder several users share on purpose (mode 1777) is named in the variable.
+        shared_sticky_ok=os.environ.get(LOCK_DIR_ENV) == str(lock_dir),
     )
     indices = list(range(n_devices)) if wanted is None else list(wanted)
     limit = "without limit" if timeout_s is None else f"up to {timeout_s:.0f} s"

@@ -387,11 +387,14 @@ def lock_holder(path: Path) -> dict[str, str]:
     return dict(field.split("=", 1) for field in text.split() if "=" in field)
 
 
-def private_folder(path: Path, what: str, fix: str) -> Path:
+def private_folder(path: Path, what: str, fix: str, shared_sticky_ok: bool = False) -> Path:
     """Create ``path`` (mode 0700) or check it: a real folder of this user that no one else writes.
 
     A folder under a shared temporary directory can be made by anyone first; one owned by
     another user (or writable by others) would let them plant links or hold its locks for ever.
+    With ``shared_sticky_ok`` a folder with the sticky bit (like ``/tmp``: nobody removes or
+    renames another's files) passes whoever owns it: a shared lock folder that users set up on
+    purpose, whose lock files are still opened without following links.
 
     Raises:
         WriteError: ``path`` cannot be created, is a link or a file, belongs to another user or
@@ -403,10 +406,13 @@ def private_folder(path: Path, what: str, fix: str) -> Path:
     except OSError as error:
         raise _write_error(path, error, None) from error
     problem = None
+    sticky = shared_sticky_ok and bool(status.st_mode & stat.S_ISVTX)
     if stat.S_ISLNK(status.st_mode):
         problem = "a symbolic link"
     elif not stat.S_ISDIR(status.st_mode):
         problem = "not a folder"
+    elif sticky:
+        pass
     elif status.st_uid != os.getuid():
         problem = f"owned by user id {status.st_uid}, not by you ({os.getuid()})"
     elif status.st_mode & (stat.S_IWGRP | stat.S_IWOTH):

@@ -34,7 +34,7 @@ LISTED_TYPES = 3
 
 
 def _unsafe_types(path: Path) -> list[str]:
-    """The ``module.name`` globals in ``path`` that weights-only loading refuses (none if unknown)."""
+    """The ``module.name`` globals in ``path`` that weights-only loading refuses ([] if unknown)."""
     try:
         found = torch.serialization.get_unsafe_globals_in_checkpoint(path)
     except Exception:  # not a zip checkpoint, truncated: the load error says what is wrong

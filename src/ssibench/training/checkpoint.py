@@ -24,8 +24,8 @@ from torch import nn
 from ssibench.data.identity import StoreIdentity
 from ssibench.errors import DataFileError
 from ssibench.io import atomic_path
-from ssibench.safe_load import load_torch_file
 from ssibench.provenance import code_hash, component_modules, config_differences
+from ssibench.safe_load import load_torch_file
 from ssibench.training.config import recorded_config
 
 __all__ = [
@@ -172,7 +172,9 @@ def resume_checkpoint(
         state.load_state_dict(saved["state"])
     except (KeyError, TypeError, ValueError, RuntimeError) as error:  # parts that do not fit
         cause = " ".join(str(error).split())[:200]
-        raise DataFileError(f"{path}: its training state does not fit this run ({cause}); {fix}")
+        raise DataFileError(
+            f"{path}: its training state does not fit this run ({cause}); {fix}"
+        ) from error
     return saved["epoch"], list(saved["log"])
 
 
