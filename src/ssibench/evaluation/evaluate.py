@@ -39,14 +39,10 @@ from ssibench.data.identity import StoreIdentity, open_store, store_identity
 from ssibench.data.measurements import MeasurementSet, read_measurements
 from ssibench.device import autocast_forward
 from ssibench.errors import ConfigError, DataFileError, rebuild_hint
+from ssibench.evaluation.batch import evaluate_batch
 from ssibench.evaluation.checkpoint import Checkpoint, load_file, load_weights, run_parts
-from ssibench.evaluation.consistency import apply_final_dc, resolve_final_dc
-from ssibench.evaluation.metrics import (
-    METRIC_MODES,
-    check_metric_names,
-    complex_abs,
-    compute_metrics,
-)
+from ssibench.evaluation.consistency import resolve_final_dc
+from ssibench.evaluation.metrics import METRIC_MODES, check_metric_names
 from ssibench.io import atomic_path
 from ssibench.methods import get_method
 from ssibench.methods.builders import build_losses, with_noise_level
@@ -83,9 +79,7 @@ def _build_model(
     amp = parse_train_config(spec.get("train", {})).amp
     autocast_forward(getattr(network, "denoiser", network), amp, device.type)
     scenario = with_noise_level(spec.get("scenario", {}), noise_sigma)
-    losses = build_losses(
-        method, scenario, spec.get("method_options"), stream(seed, "eval", device)
-    )
+    losses = build_losses(method, scenario, spec.get("method_options"), stream(seed, "eval"))
     return adapt(network.to(device), losses).eval()
 
 
@@ -280,58 +274,51 @@ def _score(
     evaluation = parse_evaluate_config(spec.get("evaluate", {}))
     n_samples = evaluation.n_samples
     final_dc = resolve_final_dc(evaluation.final_dc, test_set.sigma)
-    rows: list[dict[str, Any]] = []
-    saved: dict[str, list[np.ndarray]] = {"target": [], "recon": [], "zero_filled": []}
+    gathered: dict[str, list[Tensor]] = {}
     n_test, tenths_shown = len(test_set), 0
-    for index in torch.arange(n_test).split(batch_size):
+    for start in range(0, n_test, batch_size):
+        index = slice(start, min(start + batch_size, n_test))
         x, y, physics = test_set.x[index], test_set.y[index], test_set.physics(index)
-        zero_filled = physics.A_adjoint(y)
-        recon = model(y, physics) if model is not None else zero_filled
-        if model is not None:  # zero-filled is consistent already
-            recon = apply_final_dc(recon, y, physics, final_dc)
-        finite = torch.isfinite(recon).flatten(1).all(dim=1)
-        if not bool(finite.all()):
-            bad = index[~finite.cpu()].tolist()
-            raise DataFileError(
-                f"{model_path}: the reconstruction of test slice(s) {bad} is not finite "
-                f"(the network diverged); no metrics were written; {rebuild_hint(model_path)}"
-            )
-        for mode in METRIC_MODES:
-            scores = compute_metrics(recon, x, names, mode)
-            baseline = compute_metrics(zero_filled, x, names, mode)
-            values = {k: scores[k].cpu().numpy() for k in names}
-            base = {k: baseline[k].cpu().numpy() for k in names}
-            for position, sample in enumerate(index.tolist()):
-                rows.append(
-                    {
-                        "scenario": test_set.scenario,
-                        "method": method,
-                        "seed": seed,
-                        "sample": sample,
-                        "mode": mode,
-                        **{k: float(values[k][position]) for k in names},
-                        **{f"zf_{k}": float(base[k][position]) for k in names},
-                        "store_hash": identity.content_hash,
-                        "code_hash": run_code,
-                    }
-                )
-        keep = index < n_samples
-        if keep.any():
-            for name, image in (("target", x), ("recon", recon), ("zero_filled", zero_filled)):
-                saved[name].append(complex_abs(image[keep.to(image.device)])[:, 0].cpu().numpy())
+        result = evaluate_batch(model, x, y, physics, names, final_dc)
+        parts = {**result.scores, "finite": result.finite}
+        kept = max(0, min(index.stop, n_samples) - start)
+        parts.update({name: image[:kept] for name, image in result.magnitudes.items() if kept})
+        for key, value in parts.items():
+            gathered.setdefault(key, []).append(value)
         # at most ten lines however many batches: one each time another tenth is done
-        done = int(index[-1]) + 1
-        if done * 10 // n_test > tenths_shown:
-            tenths_shown = done * 10 // n_test
-            progress(f"evaluate {method}: {done}/{n_test} test slices")
+        if index.stop * 10 // n_test > tenths_shown:
+            tenths_shown = index.stop * 10 // n_test
+            progress(f"evaluate {method}: {index.stop}/{n_test} test slices")
+    # the one transfer to the host, after the last batch
+    values = {key: torch.cat(parts).cpu().numpy() for key, parts in gathered.items()}
+    if not values["finite"].all():
+        bad = np.flatnonzero(~values["finite"]).tolist()
+        raise DataFileError(
+            f"{model_path}: the reconstruction of test slice(s) {bad} is not finite "
+            f"(the network diverged); no metrics were written; {rebuild_hint(model_path)}"
+        )
+    rows = [
+        {
+            "scenario": test_set.scenario,
+            "method": method,
+            "seed": seed,
+            "sample": sample,
+            "mode": mode,
+            **{k: float(values[f"{mode}/{k}"][sample]) for k in names},
+            **{f"zf_{k}": float(values[f"{mode}/zf_{k}"][sample]) for k in names},
+            "store_hash": identity.content_hash,
+            "code_hash": run_code,
+        }
+        for sample in range(n_test)
+        for mode in METRIC_MODES
+    ]
+    saved = {name: values[name] for name in ("target", "recon", "zero_filled") if name in values}
     metrics = (
         pd.DataFrame(rows).sort_values(["mode", "sample"], kind="stable").reset_index(drop=True)
     )
     with atomic_path(out_metrics) as tmp:
         metrics.to_csv(tmp, index=False)
-    arrays = {
-        name: np.concatenate(parts).astype(np.float32) for name, parts in saved.items() if parts
-    }
+    arrays = {name: images.astype(np.float32) for name, images in saved.items()}
     arrays["indices"] = np.arange(min(n_samples, len(test_set)), dtype=np.int64)
     with atomic_path(out_samples) as tmp, tmp.open("wb") as handle:
         np.savez_compressed(handle, **arrays)

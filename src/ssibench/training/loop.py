@@ -31,10 +31,19 @@ from ssibench.errors import TrainingDivergedError
 from ssibench.evaluation.metrics import image_metrics
 from ssibench.losses import Loss
 from ssibench.progress import format_duration, progress
+from ssibench.rng import on_device
 from ssibench.training.checkpoint import RunCheckpoint, TrainingState, write_log
 from ssibench.training.step import StepFunction, all_finite
 
-__all__ = ["Trainable", "epoch_line", "fit", "validate"]
+__all__ = [
+    "Trainable",
+    "divergence_guarded",
+    "epoch_line",
+    "fit",
+    "run_epoch",
+    "validate",
+    "validation_sums",
+]
 
 
 def _term_name(loss: Loss) -> str:
@@ -61,26 +70,35 @@ def epoch_line(row: dict[str, float], epochs: int, seconds_per_epoch: float) -> 
     return "  ".join(fields)
 
 
-def _batches(n: int, batch_size: int, order: Tensor | None = None) -> list[Tensor]:
-    index = order if order is not None else torch.arange(n)
-    return list(index.split(batch_size))
+def _batches(n: int, batch_size: int, device: torch.device, order: Tensor | None = None) -> list:
+    """Row indices of each batch, on ``device`` (indexing device data with a CPU index syncs)."""
+    if order is None:
+        return [slice(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
+    return list(on_device(order, device).split(batch_size))
 
 
 @torch.no_grad()
+def validation_sums(model: nn.Module, data: MeasurementSet, batch_size: int) -> Tensor:
+    """Σ PSNR and Σ SSIM (``ssibench`` mode) of ``model`` over ``data``: ``(2,)`` on the device.
+
+    No host sync: the caller reads the sums once (:func:`validate`).
+    """
+    sums = torch.zeros(2, device=data.x.device)
+    for index in _batches(len(data), batch_size, data.x.device):
+        scores = image_metrics(model(data.y[index], data.physics(index)), data.x[index], "ssibench")
+        sums += torch.stack([scores["psnr"].sum(), scores["ssim"].sum()])
+    return sums
+
+
 def validate(model: nn.Module, data: MeasurementSet, batch_size: int) -> dict[str, float]:
     """Mean PSNR and SSIM (``ssibench`` mode) of ``model`` over ``data``, model in eval mode."""
     was_training = model.training
     model.eval()
-    sums = {
-        "psnr": torch.zeros((), device=data.x.device),
-        "ssim": torch.zeros((), device=data.x.device),
-    }
-    for index in _batches(len(data), batch_size):
-        scores = image_metrics(model(data.y[index], data.physics(index)), data.x[index], "ssibench")
-        for name in sums:
-            sums[name] += scores[name].sum()
+    sums = validation_sums(model, data, batch_size)
     model.train(was_training)
-    return {f"val_{name}": float(total) / max(len(data), 1) for name, total in sums.items()}
+    psnr, ssim = sums.tolist()  # the one host sync of a validation
+    n = max(len(data), 1)
+    return {"val_psnr": psnr / n, "val_ssim": ssim / n}
 
 
 @dataclass(frozen=True)
@@ -144,29 +162,16 @@ def fit(
         start_epoch, log = resumed
         print(f"resuming {checkpoint.path} after epoch {start_epoch}", file=sys.stderr)
 
-    device = train_set.x.device
     steps_per_epoch = -(-len(train_set) // config.batch_size)
     # No per-step bar: one line per epoch is readable in a log file and in a terminal alike.
     loop_started = time.perf_counter()
-    # Parameters whose gradients the divergence guard checks; fp16 loss scaling skips steps with
-    # non-finite gradients itself (that is how it finds its scale), so there only losses count.
-    guarded = (
-        [] if config.amp == "fp16" else [p for m in state.modules.values() for p in m.parameters()]
-    )
+    guarded = divergence_guarded(run, config)
     run.model.train()
     for epoch in range(start_epoch, config.epochs):
         started = time.perf_counter()
-        term_sums = torch.zeros(len(losses), device=device)
-        # per step: whether a loss term or gradient was non-finite (checked once per epoch,
-        # where the epoch's log already waits for the device: no extra host sync per step)
-        diverged = torch.zeros(steps_per_epoch, dtype=torch.bool, device=device)
-        order = torch.randperm(len(train_set), generator=state.generators["shuffle"])
-        for step, index in enumerate(_batches(len(train_set), config.batch_size, order)):
-            x, y, physics = train_set.x[index], train_set.y[index], train_set.physics(index)
-            terms = run.step(x, y, physics, epoch)
-            diverged[step] = ~all_finite(terms, guarded)
-            term_sums += terms * len(index)
-        means = (term_sums / len(train_set)).tolist()  # one host sync per epoch
+        term_sums, diverged = run_epoch(run, train_set, config.batch_size, epoch, guarded)
+        # the epoch's one planned host sync: its log line and the divergence check
+        means = (term_sums / len(train_set)).tolist()
         if bool(diverged.any()):
             raise _divergence(name, epoch, diverged, steps_per_epoch, losses, means, optimizer)
         run.scheduler.step()
@@ -187,6 +192,40 @@ def fit(
         progress(epoch_line(row, config.epochs, pace))
     write_log(log_path, log)
     return log, start_epoch
+
+
+def divergence_guarded(run: Trainable, config: TrainConfig) -> list[nn.Parameter]:
+    """The parameters whose gradients the divergence guard checks.
+
+    fp16 loss scaling skips steps with non-finite gradients itself (that is how it finds its
+    scale), so there only the loss terms count.
+    """
+    if config.amp == "fp16":
+        return []
+    return [p for m in run.state.modules.values() for p in m.parameters()]
+
+
+def run_epoch(
+    run: Trainable, train_set: MeasurementSet, batch_size: int, epoch: int, guarded: list
+) -> tuple[Tensor, Tensor]:
+    """The steps of one epoch, without a host sync: (Σ_b |b| Lᵢ ``(len(losses),)``, diverged).
+
+    The batches follow a permutation drawn from the ``shuffle`` stream on the CPU and moved to
+    the device once. ``diverged`` ``(steps,)`` bool says, per step, whether a loss term or a
+    gradient of ``guarded`` was not finite; the caller checks it once per epoch, where the log
+    already waits for the device.
+    """
+    device = train_set.x.device
+    order = torch.randperm(len(train_set), generator=run.state.generators["shuffle"])
+    batches = _batches(len(train_set), batch_size, device, order)
+    term_sums = torch.zeros(len(run.losses), device=device)
+    diverged = torch.zeros(len(batches), dtype=torch.bool, device=device)
+    for step, index in enumerate(batches):
+        x, y, physics = train_set.x[index], train_set.y[index], train_set.physics(index)
+        terms = run.step(x, y, physics, epoch)
+        diverged[step] = ~all_finite(terms, guarded)
+        term_sums += terms * index.shape[0]
+    return term_sums, diverged
 
 
 def _divergence(

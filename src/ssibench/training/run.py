@@ -129,7 +129,7 @@ def build_trainable(
     state = TrainingState(
         modules={"model": network},
         optimizers={"optimizer": torch.optim.Adam(network.parameters(), lr=config.lr)},
-        generators={"shuffle": stream(seed, "shuffle"), "loss": stream(seed, "loss", device)},
+        generators={"shuffle": stream(seed, "shuffle"), "loss": stream(seed, "loss")},
         scalers={"scaler": grad_scaler(config.amp, device)},
     )
     optimizer, scaler = state.optimizers["optimizer"], state.scalers["scaler"]
@@ -137,11 +137,11 @@ def build_trainable(
     scenario = with_noise_level(resolved["scenario"], train_set.sigma)
     options = resolved["method_options"]
     if get_method(method).adversarial:
-        state.generators["unpaired"] = stream(seed, "unpaired", device)
+        state.generators["unpaired"] = stream(seed, "unpaired")
         parts = ADVERSARIAL_BUILDERS[method](
             method_context(method, scenario, options, state.generators["loss"]),
             AdversarialResources(
-                train_set, stream(seed, "discriminator", device), state.generators["unpaired"]
+                train_set, stream(seed, "discriminator"), state.generators["unpaired"]
             ),
         )
         discriminator = autocast_forward(parts.discriminator.to(device), config.amp, device.type)
