@@ -23,6 +23,7 @@ from ssibench.losses.adversarial import Space, check_space, lsgan, to_space
 from ssibench.losses.base import Loss, mse
 from ssibench.masks import MaskGenerator
 from ssibench.physics import Physics
+from ssibench.rng import on_device
 
 __all__ = [
     "AdversarialDraw",
@@ -97,7 +98,9 @@ class AdversarialSampler:
         batch_size = y.shape[0]
         height, width = physics.mask.shape[-2:]
         masks = self.mask_generator.sample(batch_size, height, width, self.generator)
-        new_physics = physics.with_mask(masks.to(physics.mask.device, physics.mask.dtype))
+        new_physics = physics.with_mask(
+            on_device(masks.to(physics.mask.dtype), physics.mask.device)
+        )
         y_real, physics_real = None, None
         if self.unpaired is not None:
             y_real, physics_real = self.unpaired(batch_size)
@@ -106,7 +109,7 @@ class AdversarialSampler:
                     f"unpaired source returned measurements {tuple(y_real.shape)}; the batch has "
                     f"{tuple(y.shape)}"
                 )
-            y_real = y_real.to(y.device)
+            y_real = on_device(y_real, y.device)
         draw = AdversarialDraw(new_physics, y_real, physics_real)
         self._last = (y, draw)
         return draw

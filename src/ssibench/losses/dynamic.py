@@ -44,6 +44,7 @@ from torch import Tensor, nn
 from ssibench.losses.base import Loss
 from ssibench.models.time import TimeAveraging
 from ssibench.physics import DynamicMRI, Physics, SequentialMRI, select_frames, time_average
+from ssibench.rng import on_device
 
 __all__ = [
     "Artifact2ArtifactLoss",
@@ -172,7 +173,8 @@ class Artifact2ArtifactSplitter:
         second = other + (other >= first).long()
         offsets = torch.arange(size, device=device)
         return FrameSplit(
-            first.to(device)[:, None] * size + offsets, second.to(device)[:, None] * size + offsets
+            on_device(first, device)[:, None] * size + offsets,
+            on_device(second, device)[:, None] * size + offsets,
         )
 
 

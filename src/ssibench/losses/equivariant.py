@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from ssibench.losses.base import Loss, mse
 from ssibench.masks import MaskGenerator
 from ssibench.physics import Physics
+from ssibench.rng import on_device
 from ssibench.transforms import Transform
 
 __all__ = ["EILoss", "MOEILoss", "MOILoss", "new_operator"]
@@ -28,7 +29,7 @@ def new_operator(
     """
     height, width = physics.mask.shape[-2:]
     masks = mask_generator.sample(batch_size, height, width, generator)
-    return physics.with_mask(masks.to(physics.mask.device, physics.mask.dtype))
+    return physics.with_mask(on_device(masks.to(physics.mask.dtype), physics.mask.device))
 
 
 def _remeasure(

@@ -8,6 +8,7 @@ from torch import Tensor, nn
 from ssibench.losses.base import Loss, mse
 from ssibench.masks import MaskGenerator
 from ssibench.physics import Physics
+from ssibench.rng import on_device
 
 __all__ = ["MOConsistencyLoss"]
 
@@ -61,7 +62,7 @@ class MOConsistencyLoss(Loss):
         """The batch operator with ``batch_size`` new masks ``(B, 1, H, W)`` on its device."""
         height, width = physics.mask.shape[-2:]
         masks = self.mask_generator.sample(batch_size, height, width, self.generator)
-        return physics.with_mask(masks.to(device=physics.mask.device, dtype=physics.mask.dtype))
+        return physics.with_mask(on_device(masks.to(physics.mask.dtype), physics.mask.device))
 
     def forward(
         self,

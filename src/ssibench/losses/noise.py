@@ -20,6 +20,7 @@ from torch import Tensor, nn
 from ssibench.losses.base import Loss, mse
 from ssibench.losses.sure import measurement_support, standard_normal
 from ssibench.physics import Physics, SingleCoilMRI
+from ssibench.rng import on_device
 
 __all__ = [
     "NEIGHBOR_PAIRS",
@@ -222,12 +223,12 @@ class Neighbor2NeighborLoss(Loss):
         batch, _, height, width = noisy.shape
         if height % 2 or width % 2:
             raise ValueError(f"Neighbor2Neighbor needs even H and W; got {tuple(noisy.shape)}")
-        pair_index = torch.randint(
-            len(NEIGHBOR_PAIRS),
-            (batch, height // 2, width // 2),
-            generator=self.generator,
-            device=self.generator.device,
-        ).to(y.device)
+        pair_index = on_device(
+            torch.randint(
+                len(NEIGHBOR_PAIRS), (batch, height // 2, width // 2), generator=self.generator
+            ),
+            y.device,
+        )
         noisy_1, noisy_2 = neighbor_subsample(noisy, pair_index)
         half = SingleCoilMRI(
             torch.ones(1, 1, height // 2, width // 2, device=y.device, dtype=y.dtype),
@@ -290,7 +291,7 @@ class ScoreModel(nn.Module):
         level_draw = torch.randn(
             shape, generator=self.generator, device=self.generator.device, dtype=y.dtype
         )
-        level = self.annealed_delta() * level_draw.to(y.device)
+        level = self.annealed_delta() * on_device(level_draw, y.device)
         probe = standard_normal(y, self.generator) * measurement_support(y, physics)
         score = self.score(y + level * probe, physics)
         if update_parameters:

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from ssibench.losses.base import Loss
 from ssibench.physics import Physics
+from ssibench.rng import on_device
 
 __all__ = ["FNEJacobianSpectralNorm", "JacobianSpectralNorm", "TVLoss"]
 
@@ -111,7 +112,7 @@ class JacobianSpectralNorm(nn.Module):
             raise ValueError("JacobianSpectralNorm needs x.requires_grad set before computing y")
         dims = tuple(range(1, x.ndim))
         u = torch.randn(x.shape, generator=self.generator, device=self.generator.device)
-        u = u.to(device=x.device, dtype=x.dtype)
+        u = on_device(u.to(x.dtype), x.device)
         u = u / _norm(u, dims)
         dummy = torch.ones_like(y, requires_grad=True)
         (transposed,) = torch.autograd.grad(y, x, dummy, create_graph=True)  # Jᵀ dummy
@@ -180,7 +181,7 @@ class FNEJacobianSpectralNorm(nn.Module):
         if interpolate_with is not None:
             shape = (point.shape[0],) + (1,) * (point.ndim - 1)
             eta = torch.rand(shape, generator=self.generator, device=self.generator.device)
-            eta = eta.to(device=point.device, dtype=point.dtype)
+            eta = on_device(eta.to(point.dtype), point.device)
             point = eta * point + (1 - eta) * interpolate_with.detach()
         point = point.clone().requires_grad_(True)
         return self.spectral_norm(2 * denoiser(point) - point, point)

@@ -28,6 +28,7 @@ from ssibench.fft import fft2c, ifft2c, to_complex, to_real
 from ssibench.losses.base import Loss
 from ssibench.masks import BernoulliSplittingMaskGenerator
 from ssibench.physics import Physics
+from ssibench.rng import on_device
 
 __all__ = [
     "SplittingLoss",
@@ -99,7 +100,7 @@ class SplittingModel(nn.Module):
             noise = torch.randn(
                 y.shape, generator=self.generator, device=self.generator.device, dtype=y.dtype
             )
-            y = y + self.input_noise_sigma * noise.to(y.device)
+            y = y + self.input_noise_sigma * on_device(noise, y.device)
         return mask_measurements(y, input_mask), split_physics, input_mask
 
     def forward(self, y: Tensor, physics: Physics, update_parameters: bool = False) -> Tensor:

@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from ssibench.losses.base import Loss
 from ssibench.masks import MaskGenerator, inclusion_probabilities
 from ssibench.physics import Physics
+from ssibench.rng import on_device
 
 __all__ = [
     "ENSURELoss",
@@ -59,13 +60,13 @@ def measurement_support(y: Tensor, physics: Physics) -> Tensor:
 def standard_normal(y: Tensor, generator: torch.Generator) -> Tensor:
     """ε ~ N(0, I) shaped like ``y``, drawn on the generator's device, returned on ``y``'s."""
     noise = torch.randn(y.shape, generator=generator, device=generator.device, dtype=y.dtype)
-    return noise.to(y.device)
+    return on_device(noise, y.device)
 
 
 def _rademacher(y: Tensor, generator: torch.Generator) -> Tensor:
     """±1 with probability ½ each, shaped like ``y``."""
     uniform = torch.rand(y.shape, generator=generator, device=generator.device, dtype=y.dtype)
-    return (2.0 * (uniform > 0.5).to(y.dtype) - 1.0).to(y.device)
+    return on_device(2.0 * (uniform > 0.5).to(y.dtype) - 1.0, y.device)
 
 
 def mc_divergence(
@@ -162,7 +163,8 @@ class SureGaussianLoss(Loss):
         h_y = physics.A(x_net)
         probe = standard_normal(y, self.generator) * support
         divergence = mc_divergence(model, y, physics, h_y, probe, self.tau)
-        sigma2 = self.sigma2.to(device=y.device, dtype=y.dtype)
+        # a 0-dim CPU tensor until UNSURE's first ascent: a scalar to the device, not a copy
+        sigma2 = self.sigma2.to(dtype=y.dtype)
         loss = (h_y - y).pow(2).mean() + 2 * sigma2 * divergence - sigma2 * physics.mask.mean()
         if self.unsure and self.training:
             self._ascend(divergence.detach())
@@ -171,10 +173,9 @@ class SureGaussianLoss(Loss):
     def _ascend(self, divergence: Tensor) -> None:
         """One momentum step of gradient ascent on σ² (UNSURE), without a graph."""
         gradient = 2 * divergence.to(torch.float64)
-        self._velocity = (
-            self.momentum * self._velocity.to(gradient.device) + (1 - self.momentum) * gradient
-        )
-        self.sigma2 = self.sigma2.to(gradient.device) + self.step_size * self._velocity
+        # the 0-dim CPU starting values combine with the device gradient as scalars
+        self._velocity = self.momentum * self._velocity + (1 - self.momentum) * gradient
+        self.sigma2 = self.sigma2 + self.step_size * self._velocity
 
 
 class SurePoissonLoss(Loss):
@@ -279,9 +280,9 @@ class SurePGLoss(Loss):
             - self.sigma2 * physics.mask.mean()
         )
         if self.second_derivative:
-            uniform = torch.rand(
-                y.shape, generator=self.generator, device=self.generator.device, dtype=y.dtype
-            ).to(y.device)
+            uniform = on_device(
+                torch.rand(y.shape, generator=self.generator, dtype=y.dtype), y.device
+            )
             p = PG_PROBE_P
             values = torch.where(uniform < p, -math.sqrt((1 - p) / p), math.sqrt(p / (1 - p)))
             probe2 = values.to(y.dtype) * support
@@ -356,7 +357,7 @@ class ENSURELoss(Loss):
         """Column weights for ``y``'s width, device and dtype (computed once per key)."""
         key = (y.shape[-1], y.device, y.dtype)
         if key not in self._weights:
-            self._weights[key] = self.column_weights(y.shape[-1]).to(y.device, y.dtype)
+            self._weights[key] = on_device(self.column_weights(y.shape[-1]).to(y.dtype), y.device)
         return self._weights[key]
 
     def forward(

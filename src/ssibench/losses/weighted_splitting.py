@@ -30,6 +30,7 @@ from ssibench.masks import (
     inclusion_probabilities,
 )
 from ssibench.physics import Physics
+from ssibench.rng import on_device
 
 __all__ = [
     "RobustSplittingLoss",
@@ -155,7 +156,7 @@ class WeightedSplittingLoss(Loss):
             weights = kspace_weights(
                 self.acquisition_masks, self.mask_generator.split_generator, width, self.eps
             )
-            self._weights[key] = weights.to(device=device, dtype=dtype)
+            self._weights[key] = on_device(weights.to(dtype), device)  # once per device
         return self._weights[key]
 
     def adapt_model(self, model: nn.Module) -> nn.Module:

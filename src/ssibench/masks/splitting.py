@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from ssibench.masks.acquisition import MaskGenerator
+from ssibench.rng import on_device, rand
 
 __all__ = ["BernoulliSplittingMaskGenerator", "MultiplicativeSplittingMaskGenerator"]
 
@@ -43,7 +44,7 @@ class BernoulliSplittingMaskGenerator:
         Args:
             input_mask: Ω, ``(B, 1, H, W)``, or a shared ``(1, 1, H, W)`` split independently
                 ``batch_size`` times.
-            generator: source of randomness (B·H·W uniforms).
+            generator: a CPU stream (B·H·W uniforms whatever Ω).
             batch_size: number of splits of a shared mask (default: Ω's batch size).
 
         Returns:
@@ -51,30 +52,15 @@ class BernoulliSplittingMaskGenerator:
         """
         batch = batch_size if batch_size is not None else input_mask.shape[0]
         omega = input_mask.expand(batch, *input_mask.shape[1:]).flatten(1) != 0
-        counts = omega.sum(dim=1)
-        split = torch.zeros(omega.shape, dtype=torch.bool, device=omega.device)
-        # The kept points are the ⌊ρ K_b⌋ smallest of K_b uniforms drawn on the sampled points of
-        # row b, found by a k-th-value threshold (an O(K) selection, not a sort). Column masks give
-        # every row the same K: uniforms are then drawn for the sampled points only, one call.
-        if bool((counts == counts[0]).all()):  # one host sync
-            n_points = int(counts[0])
-            keep = int(self.split_ratio * n_points)
-            if keep == 0:
-                return split.to(input_mask.dtype).view(batch, *input_mask.shape[1:])
-            points = omega.nonzero()[:, 1].view(batch, n_points)  # row-major within each row
-            uniform = torch.rand(batch, n_points, generator=generator, device=generator.device)
-            uniform = uniform.to(omega.device)
-            threshold = uniform.kthvalue(keep, dim=1, keepdim=True).values
-            split.scatter_(1, points, uniform <= threshold)
-            return split.to(input_mask.dtype).view(batch, *input_mask.shape[1:])
-        uniform = torch.rand(omega.shape, generator=generator, device=generator.device)
-        uniform = uniform.to(omega.device).masked_fill(~omega, 2.0)  # outside Ω ranks last
-        keep_per_row = torch.floor(self.split_ratio * counts).long()
-        for k in keep_per_row.unique().tolist():  # rows with different counts: one call per count
-            rows = keep_per_row == k
-            if k > 0:
-                threshold = uniform[rows].kthvalue(k, dim=1, keepdim=True).values
-                split[rows] = uniform[rows] <= threshold
+        # The kept points of row b are the ⌊ρ K_b⌋ smallest of i.i.d. uniforms on the grid, those
+        # outside Ω ranked last. One draw of B·H·W uniforms on the CPU stream (the same count
+        # whatever the mask, so nothing about the device data is read on the host), and a
+        # per-row threshold from one sort: no host sync, whatever K_b.
+        uniform = rand(omega.shape, generator, omega.device).masked_fill(~omega, 2.0)
+        keep = torch.floor(self.split_ratio * omega.sum(dim=1, keepdim=True)).long()  # (B, 1)
+        ranked = uniform.sort(dim=1).values
+        threshold = ranked.gather(1, (keep - 1).clamp_min(0))
+        split = (uniform <= threshold) & (keep > 0)
         return split.to(input_mask.dtype).view(batch, *input_mask.shape[1:])
 
 
@@ -124,4 +110,4 @@ class MultiplicativeSplittingMaskGenerator:
         batch = batch_size if batch_size is not None else input_mask.shape[0]
         height, width = input_mask.shape[-2:]
         split = self.split_generator.sample(batch, height, width, generator)
-        return split.to(device=input_mask.device, dtype=input_mask.dtype) * input_mask
+        return on_device(split.to(input_mask.dtype), input_mask.device) * input_mask

@@ -26,6 +26,7 @@ from ssibench.losses.base import Loss
 from ssibench.methods.builders import MethodContext, acquisition_masks, is_multicoil
 from ssibench.models.discriminators import SkipConvDiscriminator
 from ssibench.physics import Physics
+from ssibench.rng import on_device
 
 __all__ = [
     "ADVERSARIAL_BUILDERS",
@@ -87,8 +88,8 @@ class UnpairedBatches:
         n = len(self.measurements)
         if not 1 <= batch_size <= n:
             raise ValueError(f"batch_size must be in [1, {n}] (the split size); got {batch_size}")
-        order = torch.randperm(n, generator=self.generator, device=self.generator.device)
-        rows = order[:batch_size].to(self.measurements.y.device)
+        order = torch.randperm(n, generator=self.generator)
+        rows = on_device(order[:batch_size], self.measurements.y.device)
         return self.measurements.y[rows], self.measurements.physics(rows)
 
 

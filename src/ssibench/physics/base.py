@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from ssibench.fft import fft2c, ifft2c, to_complex, to_real
+from ssibench.rng import on_device
 
 __all__ = [
     "MaskedFourier",
@@ -96,7 +97,7 @@ def gaussian_noise(
     """
     device = generator.device if generator is not None else like.device
     noise = torch.randn(shape, generator=generator, device=device, dtype=like.dtype)
-    return sigma * noise.to(like.device)
+    return sigma * on_device(noise, like.device)
 
 
 class MaskedOperator:
@@ -186,6 +187,41 @@ class MaskedFourier(MaskedOperator):
         return to_real(ifft2c((gamma * m * ky + kz) / (gamma * m * m + 1.0)))
 
 
+class ConvergenceProbe:
+    """Whether every CG sample has converged, read without making the host wait for the device.
+
+    On the CPU the flag is read at once. On a device, each call queues a copy of "any sample
+    still active" into host memory (``non_blocking``: pinned memory on CUDA) with an event, and
+    answers from the last copy that has arrived, never blocking: CG stops one or two iterations
+    after convergence instead of stalling the GPU once per iteration. The extra iterations change
+    nothing: a converged sample is frozen (step sizes 0), so u, r and ρ stay bit for bit the same,
+    and the result equals the CPU's.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self._on_host = device.type == "cpu"
+        self._pending: tuple[Tensor, Any] | None = None
+
+    def seen(self, active: Tensor) -> bool:
+        """True once the host knows that no sample of ``active`` ``(B, 1, …)`` is active."""
+        if self._on_host:
+            return not bool(active.any())
+        answer = False
+        if self._pending is not None:
+            flag, event = self._pending
+            if event is None or event.query():  # arrived: a host read, no device sync
+                answer = not bool(flag)
+                self._pending = None
+        if self._pending is None:
+            flag = active.any().to("cpu", non_blocking=True)
+            event = None
+            if flag.device.type == "cpu" and active.device.type == "cuda":
+                event = torch.cuda.Event()
+                event.record()
+            self._pending = (flag, event)
+        return answer
+
+
 def conjugate_gradient(
     operator: Callable[[Tensor], Tensor],
     rhs: Tensor,
@@ -198,7 +234,9 @@ def conjugate_gradient(
     Per sample b (dim 0): r = b − H u, p = r; repeat α = ⟨r,r⟩/⟨p,Hp⟩, u += α p, r −= α Hp,
     p = r + (⟨r',r'⟩/⟨r,r⟩) p until ‖r‖ ≤ tol·‖b‖ for every sample or ``max_iter`` is reached.
     A sample that has converged is frozen (its step size is set to 0), so each sample's result does
-    not depend on the other samples of the batch.
+    not depend on the other samples of the batch, nor on how many iterations run after it
+    converged: on a GPU the stop is read without a host sync (:class:`ConvergenceProbe`), one or
+    two iterations late, with the same result.
 
     Args:
         operator: u ↦ H u on complex tensors shaped like ``rhs``.
@@ -220,9 +258,10 @@ def conjugate_gradient(
     r = rhs - operator(u)
     p = r
     rho = inner(r, r)
+    converged = ConvergenceProbe(rhs.device)
     for _ in range(max_iter):
         active = rho > threshold
-        if not bool(active.any()):  # one host sync per iteration; CG here needs only a few
+        if converged.seen(active):
             break
         hp = operator(p)
         alpha = torch.where(active, rho / inner(p, hp).clamp_min(1e-30), torch.zeros_like(rho))

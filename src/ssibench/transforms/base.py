@@ -30,6 +30,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ssibench.rng import on_device
+
 __all__ = [
     "Compose",
     "Identity",
@@ -193,7 +195,7 @@ class RandomChoice(Transform):
         choice = torch.randint(
             len(self.transforms), (x.shape[0],), generator=generator, device=generator.device
         )
-        params: TransformParams = {CHOICE_KEY: choice.to(x.device)}
+        params: TransformParams = {CHOICE_KEY: on_device(choice, x.device)}
         for index, transform in enumerate(self.transforms):
             params.update(_prefixed(index, transform.sample_params(x, generator)))
         return params

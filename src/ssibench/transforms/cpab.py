@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ssibench.rng import on_device
 from ssibench.transforms.base import Transform, TransformParams, as_images
 
 __all__ = ["CPABDiffeomorphism", "cpab_basis", "cpab_flow", "cpab_grid"]
@@ -62,6 +63,14 @@ def _triangle_vertices(n: int) -> list[tuple[tuple[int, int], ...]]:
 
 
 @functools.lru_cache(maxsize=8)
+@functools.cache
+def _basis_on(
+    n: int, zero_boundary: bool, volume_preservation: bool, device: torch.device
+) -> Tensor:
+    """:func:`cpab_basis` on ``device``, uploaded once (not on every warp)."""
+    return on_device(cpab_basis(n, zero_boundary, volume_preservation), device)
+
+
 def cpab_basis(n: int = 3, zero_boundary: bool = True, volume_preservation: bool = True) -> Tensor:
     """Orthonormal basis of the CPA velocity fields on the n × n × 4 triangle tessellation.
 
@@ -224,13 +233,15 @@ class CPABDiffeomorphism(Transform):
         theta = torch.randn(
             (x.shape[0], dim), generator=generator, device=generator.device, dtype=torch.float64
         )
-        return {"theta": (self.scale * theta).to(x.device)}
+        return {"theta": on_device(self.scale * theta, x.device)}
 
     def grid(self, theta: Tensor, height: int, width: int, dtype: torch.dtype) -> Tensor:
         """φ_θ of the pixel grid, ``(B, H, W, 2)`` in [0, 1]² coordinates (u, w)."""
         if height < 2 or width < 2:
             raise ValueError(f"CPABDiffeomorphism needs H, W ≥ 2; got {height}×{width}")
-        basis = self.basis().to(theta.device)
+        basis = _basis_on(
+            self.n_tessellation, self.zero_boundary, self.volume_preservation, theta.device
+        )
         return cpab_grid(theta, height, width, basis, self.n_tessellation, self.n_steps, dtype)
 
     def _warp(self, x: Tensor, theta: Tensor) -> Tensor:

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ssibench.rng import on_device
 from ssibench.transforms.base import Transform, TransformParams, as_images
 
 __all__ = ["Rotate", "Shift", "rotate", "shift"]
@@ -121,7 +122,7 @@ class Rotate(Transform):
 
     def sample_params(self, x: Tensor, generator: torch.Generator) -> TransformParams:
         """``{"angles": (B,) degrees}``."""
-        return {"angles": self.angles(x.shape[0], generator).to(x.device)}
+        return {"angles": on_device(self.angles(x.shape[0], generator), x.device)}
 
     def apply(self, x: Tensor, params: TransformParams) -> Tensor:
         """Rotate sample b by ``angles[b]``."""
@@ -171,7 +172,7 @@ class Shift(Transform):
         """``{"shifts": (B, 2) int64 (rows, cols)}``."""
         rows = self._offsets(x.shape[-2], x.shape[0], generator)
         cols = self._offsets(x.shape[-1], x.shape[0], generator)
-        return {"shifts": torch.stack((rows, cols), dim=1).to(x.device)}
+        return {"shifts": on_device(torch.stack((rows, cols), dim=1), x.device)}
 
     def apply(self, x: Tensor, params: TransformParams) -> Tensor:
         """Roll sample b by ``shifts[b]``."""

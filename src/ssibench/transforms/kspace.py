@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from ssibench.fft import to_complex, to_real
+from ssibench.rng import on_device
 from ssibench.transforms.base import Transform, TransformParams
 
 __all__ = ["RandomNoise", "RandomPhaseError"]
@@ -72,7 +73,7 @@ class RandomPhaseError(Transform):
         low, high = _check_range("RandomPhaseError: scale", self.scale)
         scale = _uniform(low, high, (batch, 1), generator) if low < high else low
         phase = math.pi * scale * _uniform(-1.0, 1.0, (batch, 2), generator)
-        return {"phase": phase.to(device=x.device, dtype=x.dtype)}
+        return {"phase": on_device(phase.to(x.dtype), x.device)}
 
     def _rotate_phase(self, x: Tensor, phase: Tensor) -> Tensor:
         columns = torch.arange(x.shape[-1], device=x.device) % 2  # 0 even, 1 odd
@@ -126,7 +127,10 @@ class RandomNoise(Transform):
         else:
             sigma = torch.full((x.shape[0],), low, dtype=torch.float64)
         noise = torch.randn(x.shape, generator=generator, device=generator.device, dtype=x.dtype)
-        return {"sigma": sigma.to(device=x.device, dtype=x.dtype), "noise": noise.to(x.device)}
+        return {
+            "sigma": on_device(sigma.to(x.dtype), x.device),
+            "noise": on_device(noise, x.device),
+        }
 
     def apply(self, x: Tensor, params: TransformParams) -> Tensor:
         """(x + σ_b ε) ⊙ 1[x ≠ 0], the support taken per complex entry."""
