@@ -53,17 +53,23 @@ def resolve_device(name: str, when_busy: WhenBusy = "wait") -> torch.device:
     return device
 
 
-def read_table(path: Path, what: str, **options: Any) -> Any:
+def read_table(path: Path, what: str, hint: str | None = None, **options: Any) -> Any:
     """Read a CSV/TSV written by a workflow step as a DataFrame (``options`` go to read_csv).
 
+    ``hint`` ends the message (default: the command that rebuilds ``path``; a file made outside
+    the workflow needs another fix).
+
     Raises:
-        DataFileError: for a missing, empty or unparsable file, naming it and how to rebuild it.
+        DataFileError: for a missing, empty, unparsable or non-UTF-8 file, naming it and the fix.
     """
     import pandas as pd  # here, not at module level: `ssibench --help` stays fast
 
+    hint = rebuild_hint(path) if hint is None else hint
     try:
         return pd.read_csv(path, **options)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+    except UnicodeDecodeError as error:  # e.g. saved as Latin-1 by a spreadsheet
         raise DataFileError(
-            f"{path}: cannot read the {what} ({error}); {rebuild_hint(path)}"
+            f"{path}: cannot read the {what}: not UTF-8 text ({error}); save it as UTF-8, or {hint}"
         ) from error
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise DataFileError(f"{path}: cannot read the {what} ({error}); {hint}") from error

@@ -110,7 +110,7 @@ def read_metrics(
     for path in paths:
         fix = rebuild_hint(path) if hint is None else hint
         text_columns = {"store_hash": str, "code_hash": str, EXTERNAL_LABEL: str}
-        frame = read_table(path, "metrics", dtype=text_columns)
+        frame = read_table(path, "metrics", fix, dtype=text_columns)
         missing = [column for column in METRICS_COLUMNS if column not in frame.columns]
         if missing or frame.empty:
             what = f"no column(s) {', '.join(missing)}" if missing else "no rows"

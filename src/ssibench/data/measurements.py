@@ -1,7 +1,7 @@
 """The measurement store: simulated k-space per split, written by ``simulate``, read by training.
 
-This module writes and reads the store; what identifies its contents (the content hashes and
-:func:`~ssibench.data.identity.store_identity`) is :mod:`ssibench.data.identity`.
+This module writes and reads the store; what identifies its contents (the content hashes) is
+:mod:`ssibench.data.identity`, what a read checks first :mod:`ssibench.data.store_checks`.
 
 File layout (HDF5), one group per split ``train``, ``val``, ``test``:
 
@@ -51,8 +51,17 @@ from torch import Tensor
 
 import ssibench
 from ssibench.config.kinds import PHYSICS_KINDS
-from ssibench.data.identity import SPLIT_DATASETS, missing_error, open_store, write_hashes
+from ssibench.data.identity import (
+    HASH_ATTRS,
+    PHYSICS_ATTRS,
+    missing_error,
+    open_store,
+    read_attrs,
+    verify_split,
+    write_hashes,
+)
 from ssibench.data.splits import SPLITS
+from ssibench.data.store_checks import check_values, checked_datasets, store_sigma
 from ssibench.errors import DataFileError, rebuild_hint
 from ssibench.fft import to_complex, to_real
 from ssibench.io import atomic_path
@@ -322,27 +331,25 @@ def write_measurements(
         write_hashes(handle)
 
 
-def _attr(handle: h5py.File, path: Path, key: str) -> object:
-    if key not in handle.attrs:
+def _attr(attrs: Mapping[str, object], path: Path, key: str) -> str:
+    if key not in attrs:
         raise missing_error(path, key, "no attribute")
-    value = handle.attrs[key]
-    return value.decode() if isinstance(value, bytes) else value
+    return str(attrs[key])
 
 
 def read_measurements(path: Path | str, split: str) -> MeasurementSet:
-    """Read one split of a measurement store into CPU memory.
+    """Read one split (``train``, ``val`` or ``test``) of a store into CPU memory, checked.
 
-    Args:
-        path: a store written by :func:`ssibench.simulate.simulate_scenario`.
-        split: ``train``, ``val`` or ``test``.
-
-    Returns:
-        The split's tensors and operator description.
+    Nothing the file declares is trusted (:mod:`ssibench.data.store_checks`): dtypes, declared
+    sizes and shapes are checked before a byte is read; ``y``, coil maps and ground truth must be
+    finite and masks 0/1; the split's content hash is recomputed from the bytes read
+    (:func:`~ssibench.data.identity.verify_split`). ``x``, ``y`` and masks come back float32.
 
     Raises:
         ValueError: for an unknown split name.
-        DataFileError: if the file, the split group or a dataset/attribute is missing, or the file
-            is not HDF5; the message names the path, the key and the rebuild command.
+        DataFileError: a missing or non-HDF5 file, a missing or malformed group, dataset or
+            attribute, shapes that disagree, a value that is not finite, data that do not match
+            the store's hashes; the message names the path, what is wrong and the rebuild command.
     """
     path = Path(path)
     if split not in SPLITS:
@@ -351,49 +358,43 @@ def read_measurements(path: Path | str, split: str) -> MeasurementSet:
     with handle:
         if split not in handle:
             raise missing_error(path, split, "no group")
-        for key in ("x", "y", "mask", "index"):
-            if key not in handle[split]:
-                raise missing_error(path, f"{split}/{key}")
-        physics_kind = str(_attr(handle, path, "physics"))
+        attrs = read_attrs(handle, (*PHYSICS_ATTRS, *HASH_ATTRS))
+        physics_kind = _attr(attrs, path, "physics")
         if physics_kind not in PHYSICS_KINDS:
             raise DataFileError(
                 f"{path}: attribute 'physics' is {physics_kind!r}, expected one of "
                 f"{', '.join(PHYSICS_KINDS)}; {rebuild_hint(path)}"
             )
-        mask_ndim = PHYSICS_KINDS[physics_kind].mask_ndim
-        if handle[split]["mask"].ndim != mask_ndim:
-            raise DataFileError(
-                f"{path}: dataset '{split}/mask' has shape {handle[split]['mask'].shape}, but "
-                f"{physics_kind} masks have {mask_ndim} dims; {rebuild_hint(path)}"
-            )
-        group = handle[split]
-        coil_maps = None
-        acquired = PHYSICS_KINDS[physics_kind].acquired
-        if PHYSICS_KINDS[physics_kind].coils:
-            maps_at = group if acquired else handle  # per-sample maps of acquired k-space
-            if "coil_maps" not in maps_at:
-                raise missing_error(path, f"{split}/coil_maps" if acquired else "coil_maps")
-            coil_maps = to_complex(torch.from_numpy(maps_at["coil_maps"][()]))  # (n,)N, H, W
+        kind = PHYSICS_KINDS[physics_kind]
+        datasets = checked_datasets(path, handle, split, kind)
+        sigma = store_sigma(path, attrs)
+        scenario = _attr(attrs, path, "scenario")
         try:  # a truncated file opens, but its datasets fail to read
-            arrays = {key: group[key][()] for key in SPLIT_DATASETS}
-            if acquired and "slice_index" in group:
-                arrays["slice_index"] = group["slice_index"][()]
+            arrays = {name: dataset[()] for name, dataset in datasets.items()}
         except OSError as error:
             raise DataFileError(
                 f"{path}: cannot read split {split!r} ({error}); {rebuild_hint(path)}"
             ) from error
-        return MeasurementSet(
-            x=torch.from_numpy(arrays["x"]),
-            y=torch.from_numpy(arrays["y"]),
-            masks=torch.from_numpy(arrays["mask"]),
-            coil_maps=coil_maps,
-            sigma=float(_attr(handle, path, "sigma")),  # type: ignore[arg-type]
-            physics_kind=physics_kind,  # type: ignore[arg-type]
-            scenario=str(_attr(handle, path, "scenario")),
-            index=torch.from_numpy(arrays["index"].astype(np.int64)),
-            slice_index=(
-                torch.from_numpy(arrays["slice_index"].astype(np.int64))
-                if "slice_index" in arrays
-                else None
-            ),
-        )
+    check_values(path, split, arrays, kind)
+    verify_split(path, split, arrays, attrs)
+    coil_maps = None
+    if kind.coils:  # per-slice maps of acquired k-space, else one set: (n,) N, H, W complex
+        maps = arrays[f"{split}/coil_maps" if kind.acquired else "coil_maps"]
+        coil_maps = to_complex(torch.from_numpy(maps.astype(np.float32, copy=False)))
+    slice_index = arrays.get(f"{split}/slice_index") if kind.acquired else None
+    return MeasurementSet(
+        x=_float32(arrays[f"{split}/x"]),
+        y=_float32(arrays[f"{split}/y"]),
+        masks=_float32(arrays[f"{split}/mask"]),
+        coil_maps=coil_maps,
+        sigma=sigma,
+        physics_kind=physics_kind,  # type: ignore[arg-type]
+        scenario=scenario,
+        index=torch.from_numpy(arrays[f"{split}/index"].astype(np.int64)),
+        slice_index=None if slice_index is None else torch.from_numpy(slice_index.astype(np.int64)),
+    )
+
+
+def _float32(values: np.ndarray) -> Tensor:
+    """``values`` as a float32 tensor (no copy when the file holds float32, as ssibench writes)."""
+    return torch.from_numpy(values.astype(np.float32, copy=False))

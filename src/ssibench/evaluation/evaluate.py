@@ -293,6 +293,12 @@ def _score(
     values = {key: torch.cat(parts).cpu().numpy() for key, parts in gathered.items()}
     if not values["finite"].all():
         bad = np.flatnonzero(~values["finite"]).tolist()
+        if model is None:  # Aᴴy of data checked finite on read: the store, not a model.pt
+            raise DataFileError(
+                f"{identity.path}: the zero-filled reconstruction Aᴴy of test slice(s) {bad} is "
+                "not finite (measurements too large for float32); no metrics were written; "
+                f"{rebuild_hint(identity.path)}"
+            )
         raise DataFileError(
             f"{model_path}: the reconstruction of test slice(s) {bad} is not finite "
             f"(the network diverged); no metrics were written; {rebuild_hint(model_path)}"

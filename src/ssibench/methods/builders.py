@@ -73,11 +73,13 @@ class MethodContext:
         options: the method's options record (:func:`ssibench.methods.options_record`): its
             defaults updated with ``method_options.<method>``, one typed attribute per option.
         generator: the random stream of the losses (``loss`` in training, ``eval`` in evaluation).
+        method: the method's name (for messages).
     """
 
     scenario: Mapping[str, Any]
     options: Any
     generator: torch.Generator
+    method: str = "this method"
 
 
 #: context → the method's losses.
@@ -99,7 +101,22 @@ def _mc(context: MethodContext) -> Loss:
 
 
 def acquisition_masks(context: MethodContext) -> MaskGenerator:
-    """The scenario's acquisition mask generator (multi-operator methods draw new masks from it)."""
+    """The scenario's acquisition mask generator (multi-operator methods draw new masks from it).
+
+    Raises:
+        ConfigError: when the scenario spec lacks ``mask`` or ``acceleration`` (``ssibench
+            train`` given a ``--spec`` without the scenario), naming the key and the fix.
+    """
+    missing = [key for key in ("mask", "acceleration") if key not in context.scenario]
+    if missing:
+        # the store's physics are in the file, but not the mask family new operators are drawn from
+        raise ConfigError(
+            f"scenario.{missing[0]}: missing; method {context.method!r} draws new acquisition "
+            "masks like the scenario's, so its spec needs the scenario's config slice (the "
+            'workflow passes it): add it to --spec, e.g. --spec \'{"scenario": {"mask": '
+            '"gaussian", "acceleration": 6}}\' with the mask and acceleration the store was '
+            "simulated with"
+        )
     return make_mask_generator(
         context.scenario["mask"],
         context.scenario["acceleration"],
@@ -268,7 +285,8 @@ def method_context(
     reason = skip_reason(method, scenario_spec)
     if reason is not None:
         raise ConfigError(f"method {method!r} does not apply to this scenario: {reason}")
-    return MethodContext(scenario_spec, parse_method_options(method, overrides), generator)
+    options = parse_method_options(method, overrides)
+    return MethodContext(scenario_spec, options, generator, method)
 
 
 def build_losses(

@@ -32,6 +32,25 @@ def _listed(values: Sequence[int]) -> str:
     return shown + (f", … ({len(values)} in all)" if len(values) > LISTED_SLICES else "")
 
 
+def _whole_numbers(frame: pd.DataFrame, column: str, path: Path, hint: str) -> pd.Series:
+    """``frame[column]`` as int64, refusing text, blanks and fractions (a file made elsewhere).
+
+    ``astype(int)`` would raise a traceback on text and silently truncate 1.5 to 1.
+    """
+    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
+    bad = np.flatnonzero(~(np.isfinite(values) & (values == np.round(values))))
+    if bad.size:
+        rows = [int(row) + 1 for row in bad]  # counted from 1, after the header
+        value = frame[column].iloc[bad[0]]
+        value = value.item() if isinstance(value, np.generic) else value
+        shown = "an empty value" if pd.isna(value) else repr(value)
+        raise DataFileError(
+            f"{path}: column {column!r} holds {shown} (data row(s) {_listed(rows)}), expected "
+            f"whole numbers; {hint}"
+        )
+    return pd.Series(values.astype(np.int64), index=frame.index)
+
+
 def check_metrics(
     frame: pd.DataFrame, path: Path, store: StoreIdentity, hint: str | None = None
 ) -> None:
@@ -45,8 +64,9 @@ def check_metrics(
             for a workflow output; a file made elsewhere needs another fix).
 
     Raises:
-        DataFileError: naming ``path``, what is wrong (other store, missing or repeated slices, a
-            missing metric mode, non-finite values) and the fix.
+        DataFileError: naming ``path``, what is wrong (other store, a sample or seed that is not
+            a whole number, missing or repeated slices, a missing metric mode, non-finite
+            values) and the fix.
     """
     hint = rebuild_hint(path) if hint is None else hint
     if "store_hash" not in frame.columns:
@@ -60,9 +80,11 @@ def check_metrics(
             f"{path}: evaluated on another measurement store (content hash {found}), not on "
             f"{store.path} ({store.content_hash[:12]}); {hint}"
         )
+    sample = _whole_numbers(frame, "sample", path, hint)
+    _whole_numbers(frame, "seed", path, hint)  # the tables group and print runs by seed
     expected = set(range(store.n_test))
     for mode in METRIC_MODES:
-        samples = frame.loc[frame["mode"] == mode, "sample"].astype(int).tolist()
+        samples = sample[frame["mode"] == mode].tolist()
         missing = sorted(expected - set(samples))
         if missing:
             raise DataFileError(
@@ -83,7 +105,7 @@ def check_metrics(
         values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
         bad = ~np.isfinite(values)
         if bad.any():
-            slices = sorted(set(frame.loc[bad, "sample"].astype(int)))
+            slices = sorted(set(sample[bad].tolist()))
             raise DataFileError(
                 f"{path}: {column} is not finite for test slice(s) {_listed(slices)} (a diverged "
                 f"or broken run); {hint}"
