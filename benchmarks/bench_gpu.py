@@ -34,10 +34,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ssibench.device import autocast_forward, grad_scaler
 from ssibench.masks import make_mask_generator
 from ssibench.methods.builders import build_losses
 from ssibench.physics import MultiCoilMRI, SingleCoilMRI, birdcage_maps
+from ssibench.precision import autocast_forward, grad_scaler
 from ssibench.rng import stream
 from ssibench.training import ModelConfig, adapt, build_network, forward_train, train_step
 

@@ -4,12 +4,12 @@ import torch
 from torch import nn
 
 from ssibench.data.slices import extract_slices
-from ssibench.device import autocast_forward, grad_scaler
 from ssibench.errors import ConfigError
 from ssibench.evaluation.evaluate import evaluate
 from ssibench.methods.builders import build_losses
 from ssibench.models import UNet
 from ssibench.physics import MultiCoilMRI, SingleCoilMRI, birdcage_maps
+from ssibench.precision import autocast_forward, grad_scaler
 from ssibench.rng import stream
 from ssibench.simulate import simulate
 from ssibench.training import (

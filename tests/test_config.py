@@ -72,7 +72,7 @@ def test_the_shipped_configs_pass(name):
 def test_amp_names_are_the_devices_amp_modes() -> None:
     """The torch-free record and the device layer know the same mixed-precision settings."""
     from ssibench.config.records import AMP_NAMES
-    from ssibench.device import AMP_MODES
+    from ssibench.precision import AMP_MODES
 
     assert tuple(AMP_MODES) == AMP_NAMES
 

@@ -18,7 +18,8 @@ import torch
 
 from ssibench import io as io_module
 from ssibench.errors import RunLockedError, WriteError
-from ssibench.io import atomic_path, atomic_write_text, run_lock, sweep_temporaries
+from ssibench.io import atomic_path, atomic_write_text, sweep_temporaries
+from ssibench.locks import run_lock
 
 # Fork keeps the children cheap (no re-import of torch); they only touch files and locks.
 FORK = multiprocessing.get_context("fork")
@@ -277,7 +278,7 @@ CHILD_TAKES_LOCK = textwrap.dedent(
     """
     import sys
     from ssibench.errors import RunLockedError
-    from ssibench.io import run_lock
+    from ssibench.locks import run_lock
     try:
         with run_lock(sys.argv[1]):
             print("locked")

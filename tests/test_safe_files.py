@@ -21,7 +21,8 @@ from ssibench.device import claim_gpu
 from ssibench.errors import DataFileError, WriteError
 from ssibench.evaluation.checkpoint import read_checkpoint
 from ssibench.evaluation.evaluate import evaluate
-from ssibench.io import LOCK_NAME, run_lock, sweep_temporaries
+from ssibench.io import sweep_temporaries
+from ssibench.locks import LOCK_NAME, run_lock
 from ssibench.safe_load import load_torch_file
 from ssibench.simulate import simulate
 from ssibench.training import CHECKPOINT, MODEL, train

@@ -16,7 +16,7 @@ from ssibench.data.identity import store_identity
 from ssibench.data.slices import extract_slices
 from ssibench.errors import DataFileError, RunLockedError, TrainingDivergedError
 from ssibench.evaluation.evaluate import evaluate
-from ssibench.io import run_lock
+from ssibench.locks import run_lock
 from ssibench.provenance import code_hash
 from ssibench.simulate import simulate
 from ssibench.training import CHECKPOINT, MODEL, RUN_RECORD, TRAIN_LOG, train

@@ -27,7 +27,7 @@ __all__ = [
     "parse_train_config",
 ]
 
-#: Mixed-precision settings of ``train.amp`` (their dtypes: :data:`ssibench.device.AMP_MODES`).
+#: Mixed-precision settings of ``train.amp`` (their dtypes: :data:`ssibench.precision.AMP_MODES`).
 AMP_NAMES = ("none", "bf16", "fp16")
 
 _Record = TypeVar("_Record")

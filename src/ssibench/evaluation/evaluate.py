@@ -37,7 +37,6 @@ from ssibench.config.records import (
 )
 from ssibench.data.identity import StoreIdentity, open_store, store_identity
 from ssibench.data.measurements import MeasurementSet, read_measurements
-from ssibench.device import autocast_forward
 from ssibench.errors import ConfigError, DataFileError, rebuild_hint
 from ssibench.evaluation.batch import evaluate_batch
 from ssibench.evaluation.checkpoint import Checkpoint, load_file, load_weights, run_parts
@@ -46,6 +45,7 @@ from ssibench.evaluation.metrics import METRIC_MODES, check_metric_names
 from ssibench.io import atomic_path
 from ssibench.methods import get_method
 from ssibench.methods.builders import build_losses, with_noise_level
+from ssibench.precision import autocast_forward
 from ssibench.progress import progress
 from ssibench.provenance import code_hash, component_modules, config_differences
 from ssibench.rng import stream

@@ -16,7 +16,7 @@ The run folder is locked while a trainer writes it, so a second trainer of the s
 once.
 
 Mixed precision (``train.amp``): the denoiser inside MoDL and the discriminator run under autocast
-(:func:`ssibench.device.autocast_forward`); data consistency, FFTs, losses and metrics stay float32.
+(:func:`ssibench.precision.autocast_forward`); data consistency, FFTs, losses and metrics stay float32.
 """
 
 from __future__ import annotations
@@ -35,12 +35,13 @@ from ssibench import __version__
 from ssibench.config.records import TrainConfig, parse_model_config, parse_train_config
 from ssibench.data.identity import store_identity
 from ssibench.data.measurements import MeasurementSet, read_measurements
-from ssibench.device import autocast_forward, grad_scaler
 from ssibench.errors import ConfigError, DataFileError
-from ssibench.io import atomic_path, atomic_write_text, run_lock
+from ssibench.io import atomic_path, atomic_write_text
+from ssibench.locks import run_lock
 from ssibench.methods import get_method
 from ssibench.methods.adversarial import ADVERSARIAL_BUILDERS, AdversarialResources
 from ssibench.methods.builders import build_losses, method_context, with_noise_level
+from ssibench.precision import autocast_forward, grad_scaler
 from ssibench.provenance import code_modules, component_modules
 from ssibench.rng import stream
 from ssibench.training.adversarial import adversarial_step_function
