@@ -85,7 +85,7 @@ def make_run(
     """Network (wrapped by its losses), losses, Adam and gradient scaler, as ``ssibench train``."""
     network = build_network(config, seed=0).to(device)
     autocast_forward(network.denoiser, amp, device.type)
-    losses = build_losses(method, scenario, None, stream(0, "loss", device))
+    losses = build_losses(method, scenario, None, stream(0, "loss"))
     optimizer = torch.optim.Adam(network.parameters(), lr=1e-3)
     return adapt(network, losses), losses, optimizer, grad_scaler(amp, device)
 

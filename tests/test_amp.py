@@ -1,15 +1,19 @@
+import json
+import os
+
 import pandas as pd
 import pytest
 import torch
 from torch import nn
 
+from ssibench.config.records import TrainConfig
 from ssibench.data.slices import extract_slices
 from ssibench.errors import ConfigError
 from ssibench.evaluation.evaluate import evaluate
 from ssibench.methods.builders import build_losses
 from ssibench.models import UNet
 from ssibench.physics import MultiCoilMRI, SingleCoilMRI, birdcage_maps
-from ssibench.precision import autocast_forward, grad_scaler
+from ssibench.precision import autocast_forward, configure_math, grad_scaler
 from ssibench.rng import stream
 from ssibench.simulate import simulate
 from ssibench.training import (
@@ -283,7 +287,7 @@ def test_a_training_step_on_cuda_matches_the_cpu_step(no_tf32, method):
     results = []
     for device in (torch.device("cpu"), torch.device("cuda")):
         network = build_network(ModelConfig(**TINY_MODEL), seed=0).to(device)
-        losses = build_losses(method, SCENARIO, None, stream(0, "loss", device))
+        losses = build_losses(method, SCENARIO, None, stream(0, "loss"))
         on = physics.to(device)
         x_net = network(y.to(device), on)
         kwargs = {"x_net": x_net, "y": y.to(device), "physics": on, "model": network}
@@ -305,3 +309,33 @@ def test_mixed_precision_trains_on_cuda_without_nan(stores, tmp_path, amp):
     log = pd.read_csv(tmp_path / TRAIN_LOG)
     assert log.filter(like="loss_").notna().all().all()
     assert log["val_psnr"].notna().all()
+
+
+@pytest.fixture
+def restore_math():
+    """configure_math sets process-wide flags: back to the defaults afterwards."""
+    yield
+    configure_math(TrainConfig())
+
+
+def test_tf32_and_determinism_are_set_and_recorded_in_run_json(stores, tmp_path, restore_math):
+    spec = _spec(1, "none")
+    spec["train"] = {**spec["train"], "tf32": True, "deterministic": True}
+    train(stores["single-coil"], tmp_path, "mc", 0, spec, torch.device("cpu"))
+    # deterministic wins over tf32
+    assert torch.backends.cudnn.allow_tf32 is False
+    assert torch.backends.cuda.matmul.allow_tf32 is False
+    assert torch.are_deterministic_algorithms_enabled()
+    assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+    math = json.loads((tmp_path / "run.json").read_text())["math"]
+    assert math["deterministic"] is True
+    assert math["tf32"] is False  # never on the CPU
+    assert math["amp"] == "none"
+    assert math["threads"] == torch.get_num_threads()
+    assert math["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert math["torch"] == torch.__version__
+    configure_math(parse_train_config({"tf32": True}))
+    assert torch.backends.cudnn.allow_tf32 is True
+    assert not torch.are_deterministic_algorithms_enabled()
+    with pytest.raises(ConfigError, match=r"train\.tf32: expected true or false; got 'yes'"):
+        parse_train_config({"tf32": "yes"})

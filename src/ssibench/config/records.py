@@ -65,6 +65,11 @@ class TrainConfig:
     lr_gamma: float = 0.1
     val_every: int = 1
     amp: str = "none"
+    tf32: bool = True
+    """TF32 tensor cores for float32 convolutions and matmuls on NVIDIA Ampere and newer
+    (PyTorch's own default for convolutions; ``false`` computes float32 in float32)."""
+    deterministic: bool = False
+    """Deterministic GPU kernels where PyTorch has them, and no TF32 (slower)."""
 
 
 #: The values of ``evaluate.final_dc`` (:mod:`ssibench.evaluation.consistency` applies them).
@@ -140,6 +145,10 @@ def parse_train_config(values: Mapping[str, Any]) -> TrainConfig:
             "train: epochs must be ≥ 0, batch_size ≥ 1, lr a finite number > 0, lr_gamma finite, "
             f"val_every ≥ 1; got {config}"
         )
+    for flag in ("tf32", "deterministic"):
+        value = getattr(config, flag)
+        if not isinstance(value, bool):
+            raise ConfigError(f"train.{flag}: expected true or false; got {value!r}")
     if config.amp not in AMP_NAMES:
         raise ConfigError(
             f"train.amp: unknown value {config.amp!r}; allowed: {', '.join(AMP_NAMES)}"

@@ -12,7 +12,8 @@ Only the middle slice ⌊slices/2⌋ is read (h5py reads just that row from disk
 (DeepInverse's ``FastMRISliceDataset(slice_index="middle")``).
 
 Every extraction (fastMRI volumes or image files) shares the bad-raw-file policy kept here:
-:class:`BadVolumeError`, :data:`ON_BAD_FILE` and :func:`report_bad_volumes`.
+:class:`BadVolumeError`, :data:`ON_BAD_FILE` and :func:`report_bad_volumes`. Every dataset is
+sized before it is read (:func:`ssibench.data.limits.check_read_size`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ __all__ = [
     "FastMRISlice",
     "center_crop",
     "check_on_bad_file",
+    "encoded_columns_from_header",
     "read_middle_slice",
     "recon_size_from_header",
     "report_bad_volumes",
@@ -201,6 +203,32 @@ def recon_size_from_header(header: bytes | str) -> tuple[int, int] | None:
     return (rows, cols) if rows > 0 and cols > 0 else None
 
 
+def encoded_columns_from_header(header: bytes | str, cols: int) -> tuple[int, int] | None:
+    """The phase-encode columns [start, stop) that were acquired, from an ISMRMRD XML header.
+
+    fastMRI knee k-space is zero-padded along the phase encoding; as fastMRI's ``SliceDataset``,
+    with encodedSpace matrixSize y = ``cols`` and encodingLimits kspace_encoding_step_1 centre c
+    and maximum m, start = cols//2 − c and stop = start + m + 1.
+
+    Returns:
+        (start, stop), or ``None`` when the header is not XML, lacks an element, or describes
+        another width or a window outside it.
+    """
+    try:
+        root = ElementTree.fromstring(header)
+        width = int(root.findtext(".//{*}encodedSpace/{*}matrixSize/{*}y", default=""))
+        limits = root.find(".//{*}encodingLimits/{*}kspace_encoding_step_1")
+        if limits is None:
+            return None
+        centre = int(limits.findtext("{*}center", default=""))
+        maximum = int(limits.findtext("{*}maximum", default=""))
+    except (ElementTree.ParseError, TypeError, ValueError):
+        return None
+    start = width // 2 - centre
+    stop = start + maximum + 1
+    return (start, stop) if width == cols and 0 <= start < stop <= cols else None
+
+
 def rss_from_kspace(kspace: Tensor, recon_size: tuple[int, int] | None) -> Tensor:
     """Root-sum-of-squares magnitude of fully sampled k-space, centre-cropped.
 
@@ -263,6 +291,10 @@ def read_middle_slice(path: Path | str) -> FastMRISlice:
             return _read_open_volume(handle, path)
     except DataFileError:
         raise
+    except MemoryError as error:  # the last resort: a size the checks before each read missed
+        raise BadVolumeError(
+            path, f"reading it ran out of memory (MemoryError: {error}); check its dataset shapes"
+        ) from error
     except (OSError, KeyError, RuntimeError, ValueError, TypeError) as error:
         # h5py reports damaged chunks, broken links and unreadable attributes with these types
         raise BadVolumeError(
@@ -272,6 +304,8 @@ def read_middle_slice(path: Path | str) -> FastMRISlice:
 
 def _read_open_volume(handle: h5py.File, path: Path) -> FastMRISlice:
     """The body of :func:`read_middle_slice` on an open file; raises :class:`BadVolumeError`."""
+    from ssibench.data.limits import check_read_size  # limits raises this module's error
+
     if "kspace" not in handle or not isinstance(handle["kspace"], h5py.Dataset):
         found = ", ".join(sorted(handle.keys())) or "nothing"
         raise BadVolumeError(
@@ -309,6 +343,7 @@ def _read_open_volume(handle: h5py.File, path: Path) -> FastMRISlice:
             raise BadVolumeError(
                 path, f"dataset {key!r} has dtype {target.dtype}; expected a real number type"
             )
+        check_read_size(path, f"dataset {key!r}", target.shape, target.dtype, target.shape[1:])
         image = torch.from_numpy(np.asarray(target[middle], dtype=np.float32))
         _check_finite(image, path, f"dataset {key!r}, slice {middle}")
         return FastMRISlice(image, middle, n_slices, kind, key, acquisition)
@@ -316,7 +351,9 @@ def _read_open_volume(handle: h5py.File, path: Path) -> FastMRISlice:
     recon_size = None
     header = handle.get("ismrmrd_header")
     if isinstance(header, h5py.Dataset):
+        check_read_size(path, "dataset 'ismrmrd_header'", header.shape, header.dtype, header.shape)
         recon_size = recon_size_from_header(header[()])
+    check_read_size(path, "dataset 'kspace'", kspace.shape, kspace.dtype, kspace.shape[1:])
     image = rss_from_kspace(torch.from_numpy(kspace[middle]), recon_size)
     _check_finite(image, path, f"the RSS of dataset 'kspace', slice {middle}")
     return FastMRISlice(image, middle, n_slices, kind, RSS_FROM_KSPACE, acquisition)

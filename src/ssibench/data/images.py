@@ -14,15 +14,18 @@ straddle splits); a 2-D image is a volume of one slice. Readable files (:data:`I
 - ``.pt``: one 2-D or 3-D tensor saved with ``torch.save`` (slices along the first axis), loaded
   with ``weights_only=True`` (no code is run).
 
-Values are real magnitudes: each slice is then min–max rescaled to [0, 1] and centre-cropped or
-zero-padded like a fastMRI target (:func:`ssibench.data.slices.extract_volumes`), and constant
-(blank) slices are left out. Names starting with ``.`` (``.DS_Store``) and subfolders are ignored;
-any other file is read, and one of another type is a bad file naming its suffix. A plugin data set
-can reuse :func:`read_volumes` and pass its result to ``extract_volumes``.
+The size a file's header declares is checked before its data are read
+(:func:`ssibench.data.limits.check_read_size`). Values are real magnitudes: each slice is then
+min–max rescaled to [0, 1] and centre-cropped or zero-padded like a fastMRI target
+(:func:`ssibench.data.slices.extract_volumes`), and constant (blank) slices are left out. Names
+starting with ``.`` (``.DS_Store``) and subfolders are ignored; any other file is read, and one
+of another type is a bad file naming its suffix. A plugin data set can reuse :func:`read_volumes`
+and pass its result to ``extract_volumes``.
 """
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
@@ -32,6 +35,7 @@ import torch
 from numpy.typing import NDArray
 
 from ssibench.data.fastmri import BadVolumeError, check_on_bad_file, report_bad_volumes
+from ssibench.data.limits import check_read_size
 from ssibench.data.slices import SliceStore, as_volume, extract_volumes
 from ssibench.data.splits import check_fractions
 from ssibench.errors import DataFileError
@@ -80,7 +84,10 @@ def image_files(folder: Path | str) -> list[Path]:
 def _read_png(path: Path) -> NDArray:
     from PIL import Image  # a dependency of matplotlib; only PNG folders need it
 
-    with Image.open(path) as image:
+    with Image.open(path) as image:  # the header only: Pillow decodes on first access
+        width, height = image.size
+        # up to 4 bytes a pixel (RGBA, or Pillow's 32-bit integer mode I)
+        check_read_size(path, "the PNG image", (height, width), np.uint8, (height, width, 4))
         if image.mode in ("1", "P"):  # bits and palette indices are not intensities
             image = image.convert("L" if image.mode == "1" else "RGBA")
         array = np.asarray(image)
@@ -95,13 +102,26 @@ def _read_png(path: Path) -> NDArray:
 def _read_nifti(path: Path) -> NDArray:
     import nibabel  # installed with nilearn; imported here, only NIfTI folders need it
 
-    data = nibabel.load(path).get_fdata(dtype=np.float32)
+    image = nibabel.load(path)  # the header; the data are read by get_fdata
+    check_read_size(path, "the NIfTI image", image.shape, np.float32, image.shape)
+    data = image.get_fdata(dtype=np.float32)
     while data.ndim > 3 and data.shape[-1] == 1:
         data = data[..., 0]
     return np.moveaxis(data, -1, 0) if data.ndim == 3 else data
 
 
+def _read_npy(path: Path) -> NDArray:
+    # a memory map reads the header only, and refuses a file shorter than the shape it declares
+    array = np.load(path, mmap_mode="r", allow_pickle=False)
+    check_read_size(path, "the .npy array", array.shape, array.dtype, array.shape)
+    return np.array(array)
+
+
 def _read_pt(path: Path) -> NDArray:
+    if zipfile.is_zipfile(path):  # torch.save's format: the archive lists each record's size
+        with zipfile.ZipFile(path) as archive:
+            size = sum(info.file_size for info in archive.infolist())
+        check_read_size(path, "the .pt archive", (size,), np.uint8, (size,))
     value = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(value, torch.Tensor):
         raise ValueError(f"holds a {type(value).__name__}, not a tensor; save one tensor")
@@ -110,7 +130,7 @@ def _read_pt(path: Path) -> NDArray:
 
 _READERS = {
     ".png": ("PNG", _read_png),
-    ".npy": ("NumPy .npy", lambda path: np.load(path, allow_pickle=False)),
+    ".npy": ("NumPy .npy", _read_npy),
     ".nii": ("NIfTI", _read_nifti),
     ".nii.gz": ("NIfTI", _read_nifti),
     ".pt": ("torch .pt", _read_pt),
@@ -135,6 +155,8 @@ def read_image(path: Path | str) -> NDArray[np.float32]:
     kind, reader = _READERS[suffix]
     try:
         array = reader(path)
+    except BadVolumeError:  # a declared size over the read limit (check_read_size)
+        raise
     except Exception as error:  # Pillow, numpy, nibabel and torch each raise their own types
         raise BadVolumeError(
             path, f"not a readable {kind} file ({type(error).__name__}: {error})"

@@ -32,7 +32,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ssibench.data.fastmri import BadVolumeError, center_crop
+from ssibench.data.fastmri import BadVolumeError, center_crop, encoded_columns_from_header
+from ssibench.data.limits import check_read_size
 from ssibench.fft import fft2c, ifft2c
 from ssibench.masks.acquisition import center_block
 
@@ -124,8 +125,8 @@ def read_kspace_slices(path: Path | str, slices: Sequence[int]) -> Tensor:
     """Read slices of a multicoil volume's ``kspace``: ``(S, N, rows, cols)`` complex64.
 
     Raises:
-        BadVolumeError: an unreadable file, no 4-D complex ``kspace``, a slice out of range, or
-            non-finite values.
+        BadVolumeError: an unreadable file, no 4-D complex ``kspace``, a slice out of range, a
+            read larger than :func:`~ssibench.data.limits.max_read_bytes`, or non-finite values.
     """
     path = Path(path)
     try:
@@ -135,9 +136,15 @@ def read_kspace_slices(path: Path | str, slices: Sequence[int]) -> Tensor:
                 raise BadVolumeError(
                     path, f"slices {list(slices)} out of range for {kspace.shape[0]} slices"
                 )
-            data = np.stack([kspace[s] for s in slices]).astype(np.complex64)
-    except OSError as error:
-        raise BadVolumeError(path, f"its k-space cannot be read ({error})") from error
+            read_shape = (len(slices), *kspace.shape[1:])
+            check_read_size(path, "dataset 'kspace'", kspace.shape, kspace.dtype, read_shape)
+            data = np.empty(read_shape, np.complex64)  # one copy, however many slices
+            for row, s in enumerate(slices):
+                data[row] = kspace[s]
+    except (OSError, MemoryError) as error:  # MemoryError: within the limit, over the machine
+        raise BadVolumeError(
+            path, f"its k-space cannot be read ({type(error).__name__}: {error})"
+        ) from error
     if not np.isfinite(data).all():
         raise BadVolumeError(path, f"dataset 'kspace' has non-finite values in slices {slices}")
     return torch.from_numpy(data)
@@ -245,32 +252,85 @@ def estimate_noise_sigma(raw_kspace: Tensor, crop_rows: int) -> tuple[Tensor, st
 def acquired_columns(path: Path | str, kspace: Tensor) -> Tensor:
     """The phase-encode columns a volume undersampled at acquisition has: ``(cols,)`` bool.
 
-    The file's 1-D ``mask`` dataset (fastMRI's test-set layout) when it has one, else the columns
-    of ``kspace`` ``(S, N, rows, cols)`` with any non-zero sample; the two must agree where both
-    exist (a sampled column that is all zero, or data in an unsampled one, is refused).
+    Without a ``mask`` dataset: the columns of ``kspace`` ``(S, N, rows, cols)`` (the slices read)
+    with a non-zero sample in some slice and coil. With one (fastMRI's test-set layout: ``cols``
+    entries of 0/1, bool or numeric), the mask's sampled columns, checked against the data both
+    ways: a column it marks sampled that is zero in every slice and coil read is refused (a store
+    would call the missing data measured zeros), and so is data in a column it marks unsampled.
+    Columns outside the lines the ISMRMRD header says were encoded (fastMRI knee k-space is
+    zero-padded along the phase encoding: :func:`~ssibench.data.fastmri.
+    encoded_columns_from_header`) count as not sampled, as fastMRI's ``VarNetDataTransform``
+    treats them.
 
     Raises:
-        BadVolumeError: a ``mask`` of the wrong length, or one that contradicts the data.
+        BadVolumeError: a ``mask`` that is not a dataset, not numeric (text, compound), of the
+            wrong size, with values other than 0 and 1, or that contradicts the data.
     """
     path = Path(path)
+    cols = kspace.shape[-1]
     has_data = (kspace != 0).flatten(0, -2).any(dim=0)
-    with h5py.File(path, "r") as handle:
-        stored = np.asarray(handle["mask"][()]) if "mask" in handle else None
+    try:
+        with h5py.File(path, "r") as handle:
+            stored = _read_mask(handle, path, cols)
+            encoded = _encoded_columns(handle, path, cols)
+    except OSError as error:
+        raise BadVolumeError(path, f"its mask cannot be read ({error})") from error
     if stored is None:
         return has_data
-    stored = stored.reshape(-1)
-    if stored.shape[0] != kspace.shape[-1]:
-        raise BadVolumeError(
-            path,
-            f"its mask has {stored.shape[0]} entries, its k-space {kspace.shape[-1]} columns",
-        )
-    columns = torch.from_numpy(stored != 0)
+    columns = torch.from_numpy(stored) & encoded
     stray = (has_data & ~columns).nonzero().flatten().tolist()
     if stray:
         raise BadVolumeError(
             path, f"k-space columns {stray[:8]} hold data that its mask marks as not sampled"
         )
+    empty = (columns & ~has_data).nonzero().flatten().tolist()
+    if empty:
+        raise BadVolumeError(
+            path,
+            f"its mask marks k-space columns {empty[:8]} as sampled, but they are zero in every "
+            "slice and coil read (missing data would pass for measured zeros)",
+        )
     return columns
+
+
+def _read_mask(handle: h5py.File, path: Path, cols: int) -> np.ndarray | None:
+    """The file's ``mask`` as ``(cols,)`` bool, checked before and after it is read; or None."""
+    if "mask" not in handle:
+        return None
+    mask = handle["mask"]
+    if not isinstance(mask, h5py.Dataset):
+        raise BadVolumeError(
+            path,
+            f"'mask' is an HDF5 {type(mask).__name__}, not a dataset; the sampled columns are a "
+            f"dataset of {cols} zeros and ones (fastMRI's test-set layout)",
+        )
+    if mask.dtype != np.bool_ and mask.dtype.kind not in "iuf":  # text, compound, complex, ...
+        raise BadVolumeError(
+            path,
+            f"dataset 'mask' has dtype {mask.dtype}; the sampled columns are {cols} zeros and "
+            "ones (bool, integer or float)",
+        )
+    if mask.size != cols:  # checked before the read: the shape is declared, not stored
+        raise BadVolumeError(
+            path,
+            f"its mask has {mask.size} entries (shape {mask.shape}), its k-space {cols} columns",
+        )
+    values = np.asarray(mask[()]).reshape(-1)
+    if not np.isin(values, (0, 1)).all():
+        odd = np.unique(values[~np.isin(values, (0, 1))])[:4].tolist()
+        raise BadVolumeError(path, f"its mask holds {odd}; a column is sampled (1) or not (0)")
+    return values != 0
+
+
+def _encoded_columns(handle: h5py.File, path: Path, cols: int) -> Tensor:
+    """``(cols,)`` bool: the columns the header's encoding limits cover; all without them."""
+    encoded = torch.ones(cols, dtype=torch.bool)
+    header = handle.get("ismrmrd_header")
+    if isinstance(header, h5py.Dataset):
+        check_read_size(path, "dataset 'ismrmrd_header'", header.shape, header.dtype, header.shape)
+        start, stop = encoded_columns_from_header(header[()], cols) or (0, cols)
+        encoded[:start] = encoded[stop:] = False
+    return encoded
 
 
 def centre_acs_lines(columns: Tensor) -> int:
@@ -299,8 +359,9 @@ def write_undersampled_volumes(
     For each ``.h5`` volume of ``raw_dir`` (sorted), one column mask is drawn (stream ``masks``
     of ``seed``; mask generator ``mask`` at ``acceleration`` with ``center_lines`` ACS columns)
     and ``out_dir/<name>`` gets ``kspace`` with the unsampled columns zeroed, the 1-D ``mask``
-    ``(cols,)``, the attributes ``acceleration``, ``num_low_frequency`` and ``acquisition``, and
-    no reconstruction: a stand-in for prospectively undersampled data (``measured-multicoil``).
+    ``(cols,)`` (the drawn columns that hold data, so that :func:`acquired_columns` accepts it),
+    the attributes ``acceleration``, ``num_low_frequency`` and ``acquisition``, and no
+    reconstruction: a stand-in for prospectively undersampled data (``measured-multicoil``).
 
     Raises:
         BadVolumeError: an unreadable volume.
@@ -324,6 +385,8 @@ def write_undersampled_volumes(
         rows, cols = info.shape
         columns = generator.sample(1, rows, cols, masks)[0, 0, 0].numpy()  # (cols,)
         kspace = read_kspace_slices(path, range(info.n_slices)).numpy()
+        # a drawn column with no data (zero padding) is not acquired: acquired_columns refuses it
+        columns = columns.astype(bool) & (kspace != 0).any(axis=(0, 1, 2))
         target = out / path.name
         with atomic_path(target) as tmp, h5py.File(tmp, "w") as handle:
             handle.create_dataset("kspace", data=kspace * columns.astype(np.complex64))

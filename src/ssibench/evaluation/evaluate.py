@@ -45,7 +45,7 @@ from ssibench.evaluation.metrics import METRIC_MODES, check_metric_names
 from ssibench.io import atomic_path
 from ssibench.methods import get_method
 from ssibench.methods.builders import build_losses, with_noise_level
-from ssibench.precision import autocast_forward
+from ssibench.precision import autocast_forward, configure_math
 from ssibench.progress import progress
 from ssibench.provenance import code_hash, component_modules, config_differences
 from ssibench.rng import stream
@@ -76,8 +76,9 @@ def _build_model(
     """
     network = build_network(parse_model_config(spec.get("model", {})), seed)
     load_weights(network, weights, path, spec, fix)
-    amp = parse_train_config(spec.get("train", {})).amp
-    autocast_forward(getattr(network, "denoiser", network), amp, device.type)
+    train_config = parse_train_config(spec.get("train", {}))
+    configure_math(train_config)  # the run's TF32 and determinism, as in its training
+    autocast_forward(getattr(network, "denoiser", network), train_config.amp, device.type)
     scenario = with_noise_level(spec.get("scenario", {}), noise_sigma)
     losses = build_losses(method, scenario, spec.get("method_options"), stream(seed, "eval"))
     return adapt(network.to(device), losses).eval()

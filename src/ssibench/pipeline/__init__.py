@@ -6,19 +6,20 @@
   config slices each job gets (the scenario spec, a method's train settings);
 - :mod:`~ssibench.pipeline.plan`: the valid (scenario, method, seed) runs, every path, the
   targets and the JSON specs passed to the jobs;
-- :mod:`~ssibench.pipeline.resources`: memory and run time of each job, sized from the config.
+- :mod:`~ssibench.pipeline.resources`: memory and run time of each job, sized from the config;
+- :mod:`~ssibench.pipeline.memory`: those sizes checked against the machines before any job.
 """
 
 from ssibench.pipeline.checks import (
     CONFIG_HINT,
     apply_plugins,
-    check_config,
     drop_scenarios_without_kspace,
     n_volumes,
     scenario_spec,
     ssibench_command,
     train_config,
 )
+from ssibench.pipeline.memory import check_config
 from ssibench.pipeline.plan import FIGURES, RunPlan, dataset_name, plan_runs
 from ssibench.pipeline.resources import job_resources, rule_resource
 

@@ -34,7 +34,7 @@ __all__ = [
     "CONFIG_HINT",
     "SIMULATE_KEYS",
     "apply_plugins",
-    "check_config",
+    "check_config_values",
     "drop_scenarios_without_kspace",
     "n_volumes",
     "scenario_spec",
@@ -105,15 +105,21 @@ def n_volumes(data: Config) -> int:
     return len(list(Path(data["raw_dir"]).glob("*.h5")))
 
 
+#: ``train`` keys left out of a job's params at these values (the trainer's defaults).
+TRAIN_PARAM_DEFAULTS = {"amp": "none", "tf32": True, "deterministic": False}
+
+
 def train_config(config: Config, method: str) -> dict[str, Any]:
     """The ``train`` section with the method's overrides from ``method_train`` applied.
 
-    ``amp: none`` is left out: it is the trainer's default, and runs made before the key existed
-    keep their params (Snakemake reruns a job whose params changed).
+    Keys at the trainer's default (``amp: none``, ``tf32: true``, ``deterministic: false``) are
+    left out: runs made before the keys existed keep their params (Snakemake reruns a job whose
+    params changed).
     """
     train = {**config["train"], **config["method_train"].get(method, {})}
-    if train.get("amp") == "none":
-        del train["amp"]
+    for key, default in TRAIN_PARAM_DEFAULTS.items():
+        if train.get(key) == default:
+            del train[key]
     return train
 
 
@@ -314,7 +320,7 @@ def _check_external_runs(config: Config) -> None:
             raise ConfigError(f"{key}.model_spec: {error}; {CONFIG_HINT}") from None
 
 
-def check_config(config: Config) -> None:
+def check_config_values(config: Config) -> None:
     """Raise ``ConfigError`` for what the schema cannot check: cross-key rules, registries, files.
 
     Args:

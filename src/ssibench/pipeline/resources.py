@@ -1,8 +1,13 @@
 """Memory and run time of each job, sized from the config (``resources`` in the config).
 
-Train and evaluate jobs ask for a fixed part (``resources.<rule>.mem_mb`` / ``runtime_min``:
-start-up, CUDA context, I/O) plus a part sized from the config; every request is multiplied by
-the attempt number on a retry. Formulas: ``config/README.md``, "resources".
+Every job asks for a fixed part (``resources.<rule>.mem_mb`` / ``runtime_min``: start-up, CUDA
+context, I/O) plus the memory of the data it holds, sized from the config: the demo volume being
+written (demo_data), the slices store and a raw slice (extract), the slices store and the rows
+being simulated (simulate), the measurement store and, on the CPU, a batch's activations (train,
+evaluate); train and evaluate also get a run time from their FLOPs. Every request is multiplied by
+the attempt number on a retry. :func:`check_job_memory` refuses, before any job runs, a config
+whose jobs would need more than ``resources.max_mem_mb`` (or ``max_gpu_mem_mb`` on a GPU).
+Formulas: ``config/README.md``, "resources".
 
 The network's FLOPs and activations come from the closed-form cost model beside the models,
 :mod:`ssibench.models.cost`. The constants were fitted to ``ssibench train`` on the CPU at
@@ -20,10 +25,14 @@ from typing import Any
 from ssibench.config import PHYSICS_KINDS
 from ssibench.methods import METHODS
 from ssibench.models.cost import FLOPS_FORWARD, FLOPS_TRAIN, model_cost
-from ssibench.pipeline.checks import n_volumes, scenario_spec
+from ssibench.pipeline.checks import n_volumes, scenario_spec, train_config
+from ssibench.simulate.writer import SIMULATE_CHUNK
 
 __all__ = [
+    "DATA_RULES",
     "SIZED_RULES",
+    "gpu_mem_mb",
+    "job_mem_mb",
     "job_resources",
     "rule_resource",
     "sized_mem_mb",
@@ -33,6 +42,7 @@ __all__ = [
 Config = Mapping[str, Any]
 
 BYTES_PER_FLOAT = 4
+BYTES_PER_COMPLEX = 8
 MB = 1e6
 #: Network passes per image of the costliest losses (EI, MOI, MO-EI, the adversarial methods,
 #: Noise2Inverse's evaluation; measured 2.5× plain MC); every method is sized with it.
@@ -41,6 +51,14 @@ LOSS_PASSES = 3
 DATA_COPIES = 2
 #: Rules whose memory and run time are sized from the config.
 SIZED_RULES = ("train", "evaluate")
+#: Rules whose memory (not run time) is sized from the data they hold; their fixed part is
+#: ``resources.default`` (a plugin's ``dataset`` rule asks as demo_data, sized 0: unknown data).
+DATA_RULES = ("demo_data", "extract", "simulate")
+#: Raw k-space rows per image row (fastMRI brain: 640 rows for 320; the demo's oversampling).
+READOUT_OVERSAMPLING = 2
+#: Copies of raw k-space a reader holds at once (the read, the centred and cropped copies, the FFT
+#: buffers), and of a volume the demo holds while it writes it.
+KSPACE_COPIES = 4
 
 
 def rule_resource(config: Config, rule: str, key: str) -> Any:
@@ -112,10 +130,20 @@ def model_macs(config: Config, scenario: str | None = None) -> float:
     return model_cost(config["model"], image_size(config, scenario))[0]
 
 
-def activation_mb(config: Config, scenario: str | None = None) -> float:
+def batch_size(config: Config, method: str | None = None) -> int:
+    """``train.batch_size`` of ``method`` (its ``method_train`` override); None: the largest."""
+    if method is not None:
+        return int(train_config(config, method)["batch_size"])
+    overrides = [
+        o["batch_size"] for o in config.get("method_train", {}).values() if "batch_size" in o
+    ]
+    return int(max([config["train"]["batch_size"], *overrides]))
+
+
+def activation_mb(config: Config, scenario: str | None = None, method: str | None = None) -> float:
     """Memory (MB) of one training batch's activations (on the GPU, or in RAM on the CPU)."""
     floats = model_cost(config["model"], image_size(config, scenario))[1]
-    return LOSS_PASSES * config["train"]["batch_size"] * BYTES_PER_FLOAT * floats / MB
+    return LOSS_PASSES * batch_size(config, method) * BYTES_PER_FLOAT * floats / MB
 
 
 def gflops(config: Config, rule: str) -> float:
@@ -126,14 +154,95 @@ def gflops(config: Config, rule: str) -> float:
     return throughput["cpu_gflops"] * rule_resource(config, rule, "threads")
 
 
-def sized_mem_mb(config: Config, rule: str, scenario: str) -> float:
-    """The config-sized part of a train or evaluate job's memory request (MB)."""
+def raw_kspace_mb(coils: int, height: int, width: int, slices: int = 1) -> float:
+    """Memory (MB) of reading ``slices`` slices of raw k-space for (H, W) images, with copies."""
+    raw = slices * coils * READOUT_OVERSAMPLING * height * width
+    return KSPACE_COPIES * BYTES_PER_COMPLEX * raw / MB
+
+
+def acquired_coils(spec: Mapping[str, Any]) -> int:
+    """Coils an acquired scenario reads: its ``filter.n_coils`` (the largest), else a guess."""
+    wanted = spec.get("filter", {}).get("n_coils", ACQUIRED_COILS_GUESS)
+    return max(wanted) if isinstance(wanted, list) else wanted
+
+
+def slices_store_mb(config: Config) -> float:
+    """Memory (MB) of the slices store: one ``data.image_size`` image per volume, 2 copies."""
+    height, width = config["data"]["image_size"]
+    return DATA_COPIES * BYTES_PER_FLOAT * n_volumes(config["data"]) * height * width / MB
+
+
+def data_rule_mem_mb(config: Config, rule: str, scenario: str | None = None) -> float:
+    """The data-sized part of a demo_data, extract or simulate job's memory (MB).
+
+    demo_data: one demo volume (S slices, N coils, 2H × W complex); extract: the slices store
+    and one raw slice (the demo's coils, else :data:`ACQUIRED_COILS_GUESS`; none for image
+    folders); simulate: the slices store and the store rows it holds at once — a chunk of
+    :data:`~ssibench.simulate.writer.SIMULATE_CHUNK`, an acquired volume's slices with their raw
+    k-space, or, for measured k-space (written at the end), every training row.
+    """
+    data = config["data"]
+    height, width = data["image_size"]
+    if rule == "demo_data":
+        if data["source"] != "demo":
+            return 0.0
+        demo = data["demo"]
+        return raw_kspace_mb(demo["n_coils"], height, width, demo["n_slices"])
+    if rule == "extract":
+        coils = {"demo": data["demo"]["n_coils"], "fastmri": ACQUIRED_COILS_GUESS}
+        raw = raw_kspace_mb(coils[data["source"]], height, width) if data["source"] in coils else 0
+        return slices_store_mb(config) + raw
+    if scenario is None:
+        return 0.0
+    spec = scenario_spec(config, scenario)
+    kind = PHYSICS_KINDS[spec["physics"]]
+    height, width = image_size(config, scenario)
+    row_floats = height * width * store_floats_per_pixel(config, scenario)
+    row_mb = DATA_COPIES * BYTES_PER_FLOAT * row_floats / MB
+    if not kind.acquired:
+        return slices_store_mb(config) + SIMULATE_CHUNK * row_mb
+    per_volume = spec["slices_per_volume"]
+    raw = raw_kspace_mb(acquired_coils(spec), height, width, per_volume)
+    if not kind.ground_truth:  # every volume's rows are kept until the store is written
+        return n_images(config, "train", scenario) * row_mb + raw
+    return slices_store_mb(config) + per_volume * row_mb + raw
+
+
+def sized_mem_mb(
+    config: Config, rule: str, scenario: str | None = None, method: str | None = None
+) -> float:
+    """The config-sized part of a job's memory request (MB).
+
+    train: the train and validation data, plus a batch's activations on the CPU (``method``'s
+    batch size; None: the largest); evaluate: the test data; the :data:`DATA_RULES`:
+    :func:`data_rule_mem_mb`; any other rule: 0.
+    """
+    if rule in DATA_RULES:
+        return data_rule_mem_mb(config, rule, scenario)
+    if rule not in SIZED_RULES or scenario is None:
+        return 0.0
     if rule == "train":
         on_cpu = config["resources"]["train"]["gpu"] == 0
         return data_mb(config, scenario, ("train", "val")) + (
-            activation_mb(config, scenario) if on_cpu else 0
+            activation_mb(config, scenario, method) if on_cpu else 0
         )
     return data_mb(config, scenario, ("test",))
+
+
+def job_mem_mb(
+    config: Config, rule: str, scenario: str | None = None, method: str | None = None
+) -> float:
+    """A job's memory request (MB) on its first attempt: the fixed part plus the sized part."""
+    return rule_resource(config, rule, "mem_mb") + sized_mem_mb(config, rule, scenario, method)
+
+
+def gpu_mem_mb(config: Config, rule: str, scenario: str, method: str | None = None) -> float:
+    """GPU memory (MB) of a train or evaluate job with a GPU.
+
+    One copy of its data (the splits move to the device whole) and one batch's activations.
+    """
+    splits = ("train", "val") if rule == "train" else ("test",)
+    return data_mb(config, scenario, splits) / DATA_COPIES + activation_mb(config, scenario, method)
 
 
 def sized_runtime_min(
@@ -176,28 +285,26 @@ def _evaluates_network(wildcards: Any) -> bool:
 def job_resources(config: Config, rule: str) -> dict[str, Callable[..., int] | int]:
     """Snakemake resources of ``rule``: memory and run time grow with the attempt; gpu if any.
 
-    train and evaluate add the config-sized part to their fixed part (whole MB and minutes).
-    Values are Snakemake resource callables ``(wildcards, attempt) -> int``.
+    Memory is the fixed part plus :func:`sized_mem_mb` (whole MB); train and evaluate also add
+    the config-sized run time (whole minutes). Values are Snakemake resource callables
+    ``(wildcards, attempt) -> int``.
     """
-    mem_mb = rule_resource(config, rule, "mem_mb")
     runtime_min = rule_resource(config, rule, "runtime_min")
-    resources: dict[str, Callable[..., int] | int]
+
+    def sized_mem(wildcards: Any, attempt: int) -> int:
+        scenario = getattr(wildcards, "scenario", None)
+        return math.ceil(job_mem_mb(config, rule, scenario, _method(wildcards))) * attempt
+
+    def sized_runtime(wildcards: Any, attempt: int) -> int:
+        scenario = getattr(wildcards, "scenario", None)
+        sized = sized_runtime_min(config, rule, _method(wildcards), scenario)
+        return math.ceil(runtime_min + sized) * attempt
+
+    resources: dict[str, Callable[..., int] | int] = {"mem_mb": sized_mem}
     if rule in SIZED_RULES:
-
-        def sized_mem(wildcards: Any, attempt: int) -> int:
-            return math.ceil(mem_mb + sized_mem_mb(config, rule, wildcards.scenario)) * attempt
-
-        def sized_runtime(wildcards: Any, attempt: int) -> int:
-            scenario = getattr(wildcards, "scenario", None)
-            sized = sized_runtime_min(config, rule, _method(wildcards), scenario)
-            return math.ceil(runtime_min + sized) * attempt
-
-        resources = {"mem_mb": sized_mem, "runtime": sized_runtime}
+        resources["runtime"] = sized_runtime
     else:
-        resources = {
-            "mem_mb": lambda wildcards, attempt: mem_mb * attempt,
-            "runtime": lambda wildcards, attempt: runtime_min * attempt,
-        }
+        resources["runtime"] = lambda wildcards, attempt: runtime_min * attempt
     gpu = config["resources"].get(rule, {}).get("gpu", 0)
     if gpu > 0 and rule == "evaluate":  # zero-filled evaluates no network: it needs no GPU
         resources["gpu"] = lambda wildcards: gpu if _evaluates_network(wildcards) else 0

@@ -15,8 +15,10 @@ starts over and the log says why. The finished run writes ``run.json`` (also sto
 The run folder is locked while a trainer writes it, so a second trainer of the same run fails at
 once.
 
-Mixed precision (``train.amp``): the denoiser inside MoDL and the discriminator run under autocast
-(:func:`ssibench.precision.autocast_forward`); data consistency, FFTs, losses and metrics stay float32.
+Precision (:mod:`ssibench.precision`): with ``train.amp`` the denoiser inside MoDL and the
+discriminator run under autocast; data consistency, FFTs, losses and metrics stay float32.
+``train.tf32`` and ``train.deterministic`` set the process's math; ``run.json`` records them with
+the math environment (library versions, device, CPU instruction set, threads).
 """
 
 from __future__ import annotations
@@ -41,7 +43,12 @@ from ssibench.locks import run_lock
 from ssibench.methods import get_method
 from ssibench.methods.adversarial import ADVERSARIAL_BUILDERS, AdversarialResources
 from ssibench.methods.builders import build_losses, method_context, with_noise_level
-from ssibench.precision import autocast_forward, grad_scaler
+from ssibench.precision import (
+    autocast_forward,
+    configure_math,
+    grad_scaler,
+    math_environment,
+)
 from ssibench.provenance import code_modules, component_modules
 from ssibench.rng import stream
 from ssibench.training.adversarial import adversarial_step_function
@@ -184,6 +191,7 @@ def _train_locked(
     started_at = datetime.datetime.now(datetime.timezone.utc)
     resolved = resolved_config(spec, method)
     config = parse_train_config(resolved["train"])
+    configure_math(config)
     identity = store_identity(data_path)
     train_set = read_measurements(data_path, "train").to(device)
     if get_method(method).supervised and not train_set.has_ground_truth:
@@ -233,6 +241,7 @@ def _train_locked(
         "ssibench_version": __version__,
         "torch_version": str(torch.__version__),  # a plain str: no TorchVersion in files
         "device": str(device),
+        "math": math_environment(config, device),
         "started": started_at.isoformat(timespec="seconds"),
         "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
