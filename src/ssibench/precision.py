@@ -122,8 +122,8 @@ def configure_math(config: TrainConfig) -> None:
 
 
 def _onednn_version() -> str | None:
-    """OneDNN's version from PyTorch's build summary (``oneDNN v3.x``), None if not built in."""
-    match = re.search(r"oneDNN v([0-9][0-9.]*)", torch.__config__.show())
+    """The oneDNN version in PyTorch's build summary (``MKL-DNN v3.x``); None if not built in."""
+    match = re.search(r"(?:oneDNN|MKL-DNN) v([0-9][0-9.]*)", torch.__config__.show())
     return match.group(1) if match else None
 
 
