@@ -7,9 +7,10 @@ Cases: ``mc``, ``ssdu``, ``ei``, ``mo-ei``, ``vortex`` on the single-coil scenar
 multicoil one, on demo stores at 40 × 40 (the default demo size) with the demo's network (MoDL, 3
 iterations, 3-scale 16-channel U-Net; ``--model``) and batch 8. Each case builds its run with
 :func:`ssibench.training.run.build_trainable` and times ``run.step`` on consecutive batches of the
-training split, one thread, after a warm-up; the table gives the median step time of each checkout
-and their ratio (this / baseline). The baseline runs the same script in a subprocess with its own
-``src`` first on ``PYTHONPATH``, on the same stores, one after the other, never at once.
+training split, one thread, after a warm-up. Each checkout runs in its own processes (its ``src``
+first on ``PYTHONPATH``), on the same stores, alternating over ``--rounds`` rounds, never at once;
+the table gives each case's median over rounds of the median step time, and the ratio
+(this / baseline).
 """
 
 from __future__ import annotations
@@ -94,7 +95,8 @@ def main() -> int:
     parser.add_argument("--baseline", type=Path, help="a checkout to compare with (its src/)")
     parser.add_argument("--size", type=int, default=40)
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating runs of each side")
     parser.add_argument("--model", default='{"num_iter": 3, "scales": 3, "width": 16}')
     parser.add_argument("--stores", help=argparse.SUPPRESS)  # JSON, for the baseline subprocess
     args = parser.parse_args()
@@ -104,21 +106,24 @@ def main() -> int:
         return 0
     with tempfile.TemporaryDirectory(prefix="ssibench-bench-step-") as scratch:
         stores = build_stores(Path(scratch), args.size)
-        mine = time_steps(stores, model, args.batch, args.steps)
-        base = None
+        sides = {"this": Path(__file__).resolve().parents[1]}
         if args.baseline is not None:
-            env = {**os.environ, "PYTHONPATH": str(args.baseline.resolve() / "src")}
-            command = [
-                sys.executable,
-                __file__,
-                "--stores",
-                json.dumps(stores),
-                "--model",
-                args.model,
-            ]
-            command += ["--batch", str(args.batch), "--steps", str(args.steps)]
-            out = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
-            base = json.loads(out.stdout.strip().splitlines()[-1])
+            sides["baseline"] = args.baseline.resolve()
+        # Rounds alternate the two checkouts in fresh processes (this, baseline, this, ...): the
+        # first process of a series runs faster (CPU boost, warm caches), by as much as 10 %.
+        runs: dict[str, list[dict[str, float]]] = {side: [] for side in sides}
+        for _ in range(args.rounds):
+            for side, checkout in sides.items():
+                env = {**os.environ, "PYTHONPATH": str(checkout / "src")}
+                command = [sys.executable, __file__, "--stores", json.dumps(stores)]
+                command += ["--model", args.model, "--batch", str(args.batch)]
+                command += ["--steps", str(args.steps)]
+                out = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+                runs[side].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    mine = {case: statistics.median(r[case] for r in runs["this"]) for case in runs["this"][0]}
+    base = None
+    if "baseline" in runs:
+        base = {case: statistics.median(r[case] for r in runs["baseline"]) for case in mine}
     print(f"{'case':<22} {'this (ms)':>10} {'baseline (ms)':>14} {'ratio':>7}")
     for case, seconds in mine.items():
         if base is None:
