@@ -15,8 +15,6 @@ import torch
 from torch.torch_version import TorchVersion
 
 from ssibench import device as device_module
-from ssibench.data.demo import write_demo_volumes
-from ssibench.data.slices import extract_slices
 from ssibench.device import claim_gpu
 from ssibench.errors import DataFileError, WriteError
 from ssibench.evaluation.checkpoint import read_checkpoint
@@ -24,25 +22,10 @@ from ssibench.evaluation.evaluate import evaluate
 from ssibench.io import sweep_temporaries
 from ssibench.locks import LOCK_NAME, run_lock
 from ssibench.safe_load import load_torch_file
-from ssibench.simulate import simulate
 from ssibench.training import CHECKPOINT, MODEL, train
+from test_trust import _spec, _store
 
-SIZE = 16
-SCENARIO = {
-    "physics": "single-coil",
-    "sigma": 0.0,
-    "shared_mask": False,
-    "mask": "gaussian",
-    "acceleration": 4,
-    "center_fraction": None,
-}
-SPEC = {
-    "model": {"num_iter": 1, "scales": 2, "width": 4},
-    "train": {"epochs": 1, "batch_size": 2, "lr": 1e-3},
-    "method_options": {},
-    "scenario": SCENARIO,
-    "evaluate": {"n_samples": 1},
-}
+SPEC = _spec(1)
 CPU = torch.device("cpu")
 
 
@@ -58,13 +41,9 @@ class _Payload:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A tiny store and a one-epoch mc run on it."""
+    """A tiny store (test_trust's) and a one-epoch mc run on it."""
     root = tmp_path_factory.mktemp("safe")
-    write_demo_volumes(
-        root / "raw", n_volumes=8, n_slices=1, height=SIZE, width=SIZE, n_coils=2, seed=0
-    )
-    extract_slices(root / "raw", root / "slices.h5", (SIZE, SIZE), (0.5, 0.25, 0.25), seed=0)
-    store = simulate(root / "slices.h5", root / "store.h5", "sc", SCENARIO, seed=0)
+    store = _store(root, 0)
     train(store, root / "run", "mc", 0, SPEC, CPU)
     return {"store": store, "run": root / "run"}
 
