@@ -327,7 +327,7 @@ def profile(stores: dict[str, Path], device: torch.device, model: dict) -> list[
     from torch.profiler import profile as torch_profile
 
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
-    sort = "cuda_time_total" if device.type == "cuda" else "cpu_time_total"
+    sort = "device_time_total" if device.type == "cuda" else "cpu_time_total"
     rows = []
     for method, kind in (
         ("ssdu", "single-coil"),
