@@ -12,6 +12,7 @@ for the loss; extra forwards made inside other losses are corrupted too but do n
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -152,6 +153,12 @@ class R2RLoss(Loss):
         return mse(physics.A(x_net), target)
 
 
+@functools.cache
+def _neighbor_pairs(device: torch.device) -> Tensor:
+    """:data:`NEIGHBOR_PAIRS` as an ``(8, 2)`` int64 tensor on ``device``, uploaded once."""
+    return on_device(torch.tensor(NEIGHBOR_PAIRS), device)
+
+
 def neighbor_subsample(x: Tensor, pair_index: Tensor) -> tuple[Tensor, Tensor]:
     """Neighbour sub-images g₁(x), g₂(x): per 2×2 block, the two pixels of the chosen pair.
 
@@ -171,7 +178,7 @@ def neighbor_subsample(x: Tensor, pair_index: Tensor) -> tuple[Tensor, Tensor]:
         .permute(0, 1, 2, 4, 3, 5)
         .reshape(batch, channels, height // 2, width // 2, 4)
     )
-    pairs = torch.tensor(NEIGHBOR_PAIRS, device=x.device)[pair_index]  # (B, H/2, W/2, 2)
+    pairs = _neighbor_pairs(x.device)[pair_index]  # (B, H/2, W/2, 2)
     pairs = pairs.unsqueeze(1).expand(batch, channels, -1, -1, -1)
     first = blocks.gather(-1, pairs[..., :1]).squeeze(-1)
     second = blocks.gather(-1, pairs[..., 1:]).squeeze(-1)
