@@ -17,6 +17,7 @@ import torch
 from ssibench.config.records import parse_evaluate_config, parse_model_config, parse_train_config
 from ssibench.data.demo import write_demo_volumes
 from ssibench.data.identity import store_identity
+from ssibench.data.kspace import write_undersampled_volumes
 from ssibench.data.measurements import read_measurements
 from ssibench.data.slices import extract_slices
 from ssibench.evaluation.batch import evaluate_batch
@@ -31,6 +32,8 @@ from ssibench.training import CHECKPOINT, adapt, build_network, resolved_config,
 from ssibench.training.checkpoint import RunCheckpoint, run_identity
 from ssibench.training.loop import divergence_guarded, run_epoch
 from ssibench.training.run import build_trainable
+from test_measured import SIZE as MEASURED_SIZE
+from test_measured import _spec as measured_spec
 
 SIZE = 16
 KINDS = {
@@ -248,3 +251,13 @@ def test_evaluation_draws_are_the_same_on_any_device(stores, method, kind):
         states.append(eval_stream.get_state())
     assert not torch.equal(states[0], stream(0, "eval").get_state())  # the batch drew
     assert torch.equal(states[0], states[1])
+
+
+def test_measured_kspace_trains_on_the_stand_in_without_validation_or_evaluation(tmp_path):
+    write_demo_volumes(tmp_path / "raw", 4, 3, MEASURED_SIZE, MEASURED_SIZE, 4, seed=0)
+    write_undersampled_volumes(tmp_path / "raw", tmp_path / "kspace", "random", 2.0, 8, seed=0)
+    store = tmp_path / "standin.h5"
+    simulate_scenario(None, store, "measured", measured_spec(tmp_path / "kspace"), 0)
+    report = check_method(store, "ssdu", {**SPEC, "train": {"batch_size": 2}})
+    assert report.steps == 2
+    assert report.planned_syncs == 2  # the epoch's log line and divergence check; no validation
