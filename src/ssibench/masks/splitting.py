@@ -78,6 +78,7 @@ class MultiplicativeSplittingMaskGenerator:
     DeepInverse's ``MultiplicativeSplittingMaskGenerator`` with an input mask).
 
     Example:
+        >>> from ssibench.masks import GaussianMaskGenerator
         >>> g = torch.Generator().manual_seed(0)
         >>> splitter = MultiplicativeSplittingMaskGenerator(GaussianMaskGenerator(2, 0.0))
         >>> splitter.sample(torch.ones(3, 1, 8, 16), g).sum(dim=(1, 2, 3)).tolist()
