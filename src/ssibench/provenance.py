@@ -213,7 +213,7 @@ def code_modules(method: str, components: tuple[str, ...] = ()) -> tuple[str, ..
     Raises:
         ConfigError: for an unknown method (from :func:`ssibench.methods.get_method`).
     """
-    from ssibench.methods.builders import builder_functions
+    from ssibench.methods.builder_tables import builder_functions
 
     core = _closure(CORE_ROOTS, skip=METHOD_PACKAGES)
     builders = [b for b in builder_functions(method) if inspect.isfunction(b)]

@@ -29,6 +29,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ssibench.data.limits import check_read_size
+from ssibench.data.volume_errors import BAD_VOLUME_FIX, BadVolumeError
 from ssibench.errors import ConfigError, DataFileError
 from ssibench.fft import ifft2c
 
@@ -59,35 +61,11 @@ TARGET_KEYS: dict[str, tuple[str, ...]] = {
 #: is used instead.
 RSS_FROM_KSPACE = "rss-from-kspace"
 
-#: The fix every message about one bad raw volume ends with.
-BAD_VOLUME_FIX = "re-download or regenerate it, or remove it from the raw-data folder"
-
 
 #: What extraction does with a malformed raw file (``data.on_bad_file``): ``stop`` raises one
 #: error listing every bad file (:func:`report_bad_volumes`), ``skip`` leaves them out and records
 #: them.
 ON_BAD_FILE: tuple[Literal["stop", "skip"], ...] = ("stop", "skip")
-
-
-class BadVolumeError(DataFileError):
-    """A raw volume is unreadable or malformed; keeps ``path`` and ``reason`` for batch reports.
-
-    ``str(error)`` is ``"<path>: <reason>; <fix>"``, the fix being :data:`BAD_VOLUME_FIX`;
-    :func:`report_bad_volumes` lists the ``reason`` of every bad file at once.
-
-    >>> error = BadVolumeError("raw/a.h5", "no dataset 'kspace' (found: nothing)")
-    >>> (error.path.name, error.reason)
-    ('a.h5', "no dataset 'kspace' (found: nothing)")
-    """
-
-    def __init__(self, path: Path | str, reason: str) -> None:
-        self.path = Path(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}; {BAD_VOLUME_FIX}")
-
-    def __reduce__(self) -> tuple[type[BadVolumeError], tuple[Path, str]]:
-        """Pickle from (path, reason), the constructor's arguments, not from the message."""
-        return (type(self), (self.path, self.reason))
 
 
 class FastMRISlice(NamedTuple):
@@ -304,8 +282,6 @@ def read_middle_slice(path: Path | str) -> FastMRISlice:
 
 def _read_open_volume(handle: h5py.File, path: Path) -> FastMRISlice:
     """The body of :func:`read_middle_slice` on an open file; raises :class:`BadVolumeError`."""
-    from ssibench.data.limits import check_read_size  # limits raises this module's error
-
     if "kspace" not in handle or not isinstance(handle["kspace"], h5py.Dataset):
         found = ", ".join(sorted(handle.keys())) or "nothing"
         raise BadVolumeError(

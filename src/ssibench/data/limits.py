@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from ssibench.data.fastmri import BadVolumeError
+from ssibench.data.volume_errors import BadVolumeError
 from ssibench.errors import CONFIG_HINT, ConfigError
 
 __all__ = [

@@ -57,7 +57,6 @@ __all__ = [
     "MethodContext",
     "acquisition_masks",
     "build_losses",
-    "builder_functions",
     "is_multicoil",
     "method_context",
     "with_noise_level",
@@ -323,12 +322,3 @@ def build_losses(
                 "**kwargs) returning a scalar or one value per sample"
             )
     return list(losses)
-
-
-def builder_functions(method: str) -> list[Callable[..., Any]]:
-    """The functions that build ``method``'s losses (what :mod:`ssibench.provenance` reads)."""
-    from ssibench.methods.adversarial import ADVERSARIAL_BUILDERS
-
-    get_method(method)
-    found = (BUILDERS.get(method), ADVERSARIAL_BUILDERS.get(method), plugin_builder(method))
-    return [b for b in found if b is not None]

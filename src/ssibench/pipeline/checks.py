@@ -35,6 +35,7 @@ __all__ = [
     "SIMULATE_KEYS",
     "apply_plugins",
     "check_config_values",
+    "closest_hint",
     "drop_scenarios_without_kspace",
     "n_volumes",
     "scenario_spec",
@@ -75,7 +76,8 @@ def ssibench_command(config: Config) -> str:
     return " ".join(["ssibench", *(f"--plugin {name}" for name in config.get("plugins", []))])
 
 
-def _closest(name: str, valid: Sequence[str]) -> str:
+def closest_hint(name: str, valid: Sequence[str]) -> str:
+    """`` (did you mean 'x'?)`` for the valid name closest to a misspelt ``name``, else ``""``."""
     close = difflib.get_close_matches(name, valid, n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
@@ -128,14 +130,14 @@ def _check_method_names(config: Config) -> None:
     for index, method in enumerate(config["methods"]):
         if method not in METHODS:
             raise ConfigError(
-                f"methods[{index}]: unknown method {method!r}{_closest(method, list(METHODS))}; "
-                f"valid: {valid}; {CONFIG_HINT}"
+                f"methods[{index}]: unknown method {method!r}"
+                f"{closest_hint(method, list(METHODS))}; valid: {valid}; {CONFIG_HINT}"
             )
     for section in ("method_options", "method_train"):
         for method in config[section]:
             if method not in METHODS:
                 raise ConfigError(
-                    f"{section}.{method}: unknown method{_closest(method, list(METHODS))}; "
+                    f"{section}.{method}: unknown method{closest_hint(method, list(METHODS))}; "
                     f"valid: {valid}; {CONFIG_HINT}"
                 )
 
@@ -184,7 +186,7 @@ def _check_physics_names(config: Config) -> None:
         if spec["physics"] not in valid:
             raise ConfigError(
                 f"scenarios.{scenario}.physics: unknown physics {spec['physics']!r}"
-                f"{_closest(spec['physics'], valid)}; valid: {', '.join(valid)} (a plugin "
+                f"{closest_hint(spec['physics'], valid)}; valid: {', '.join(valid)} (a plugin "
                 f"registers more with ssibench.register_physics); {CONFIG_HINT}"
             )
 
@@ -208,7 +210,7 @@ def _check_data(config: Config) -> None:
     if data["source"] not in BUILTIN_SOURCES and data["source"] not in DATASETS:
         valid = [*BUILTIN_SOURCES, *DATASETS]
         raise ConfigError(
-            f"data.source: unknown source {data['source']!r}{_closest(data['source'], valid)}; "
+            f"data.source: unknown source {data['source']!r}{closest_hint(data['source'], valid)}; "
             f"valid: {', '.join(valid)} (a plugin registers more with ssibench.register_dataset; "
             f"list its module under plugins:); {CONFIG_HINT}"
         )
@@ -245,79 +247,6 @@ def _check_image_folder(raw_dir: str | None) -> None:
             f"data.raw_dir: {raw_dir!r} holds no image files{found}; data.source 'images' reads "
             f"{', '.join(IMAGE_SUFFIXES)} files; point data.raw_dir at them"
         )
-
-
-def _planned_models(config: Config) -> set[str]:
-    """``model.pt`` paths of the runs the config trains."""
-    from ssibench.pipeline.plan import plan_runs
-
-    plan = plan_runs(config)
-    return {plan.run_path(*run, "model.pt") for run in plan.runs if METHODS[run[1]].trains}
-
-
-def _check_external_runs(config: Config) -> None:
-    """Each ``external_runs`` entry: a configured scenario, one existing file, a name of its own."""
-    scenarios = list(config["scenarios"])
-    for name, run in config.get("external_runs", {}).items():
-        key = f"external_runs.{name}"
-        if name in METHODS:  # rows, folders and published numbers are keyed by the name
-            raise ConfigError(
-                f"{key}: {name!r} is a method's name; rename the external run, e.g. "
-                f"'{name}-external'; {CONFIG_HINT}"
-            )
-        if run["scenario"] not in scenarios:
-            raise ConfigError(
-                f"{key}.scenario: unknown scenario {run['scenario']!r}"
-                f"{_closest(run['scenario'], scenarios)}; configured: {', '.join(scenarios)}; "
-                f"{CONFIG_HINT}"
-            )
-        if not PHYSICS_KINDS[config["scenarios"][run["scenario"]]["physics"]].ground_truth:
-            raise ConfigError(
-                f"{key}.scenario: {run['scenario']!r} has no ground truth to score a run on "
-                "(measured k-space, training only); score it on a scenario with a reference, "
-                f"with `transfer: true` for a model trained on {run['scenario']!r}; {CONFIG_HINT}"
-            )
-        given = [part for part in ("checkpoint", "metrics") if run.get(part) is not None]
-        if len(given) != 1:
-            raise ConfigError(
-                f"{key}: give exactly one of `checkpoint` (a model.pt or state_dict to evaluate) "
-                f"and `metrics` (a metrics.csv computed elsewhere), got "
-                f"{' and '.join(given) or 'neither'}; {CONFIG_HINT}"
-            )
-        if run.get("transfer") and given[0] != "checkpoint":
-            raise ConfigError(
-                f"{key}.transfer: only a checkpoint is scored on another scenario's data; leave "
-                f"transfer out with `metrics`; {CONFIG_HINT}"
-            )
-        path = Path(run[given[0]])
-        if run.get("transfer") and str(path) in _planned_models(config):
-            continue  # a run of this workflow: built before it is scored
-        if not path.is_file():
-            raise ConfigError(
-                f"{key}.{given[0]}: no such file {str(path)!r} (relative paths start in the "
-                f"working directory, {Path.cwd()}); {CONFIG_HINT}"
-            )
-        method, model_spec = run.get("method"), run.get("model_spec") or {}
-        if (method is not None or model_spec) and given[0] != "checkpoint":
-            raise ConfigError(
-                f"{key}: `method` and `model_spec` describe a checkpoint; leave them out with "
-                f"`metrics`; {CONFIG_HINT}"
-            )
-        if (method is None) != (not model_spec):  # a plain state_dict needs both; model.pt none
-            raise ConfigError(
-                f"{key}: a plain state_dict needs both `method` and `model_spec` (a model.pt of "
-                f"`ssibench train` records them: give neither); {CONFIG_HINT}"
-            )
-        if method is not None and (method not in METHODS or not METHODS[method].trains):
-            trained = [m for m, spec in METHODS.items() if spec.trains]
-            raise ConfigError(
-                f"{key}.method: {method!r} is not a method with a network"
-                f"{_closest(method, trained)}; valid: {', '.join(trained)}; {CONFIG_HINT}"
-            )
-        try:
-            parse_model_config(model_spec)
-        except ConfigError as error:
-            raise ConfigError(f"{key}.model_spec: {error}; {CONFIG_HINT}") from None
 
 
 def check_config_values(config: Config) -> None:
@@ -365,7 +294,6 @@ def check_config_values(config: Config) -> None:
     _check_data(config)
     check_acquired_scenarios(config)
     _check_plugin_methods(config)
-    _check_external_runs(config)
     fractions = [split[part] for part in ("train", "val", "test")]
     if volumes_known(data):  # a plugin's data set not built yet is checked at extraction
         check_split_sizes(n_volumes(data), fractions, where="data.split")

@@ -14,6 +14,7 @@ from ssibench.config import PHYSICS_KINDS
 from ssibench.data.limits import check_config_sizes
 from ssibench.errors import CONFIG_HINT, ConfigError
 from ssibench.pipeline.checks import check_config_values, n_volumes, scenario_spec
+from ssibench.pipeline.external_runs import check_external_runs
 from ssibench.pipeline.resources import (
     SIZED_RULES,
     acquired_coils,
@@ -105,11 +106,13 @@ def check_job_memory(config: Config) -> None:
 def check_config(config: Mapping[str, Any]) -> None:
     """Every check before any job: the config's values, then its jobs' memory.
 
-    :func:`~ssibench.pipeline.checks.check_config_values`, then what the sizes add up to in each
-    job against ``resources`` (:func:`check_job_memory`).
+    :func:`~ssibench.pipeline.checks.check_config_values`, the ``external_runs``
+    (:func:`~ssibench.pipeline.external_runs.check_external_runs`), then what the sizes add up
+    to in each job against ``resources`` (:func:`check_job_memory`).
 
     Raises:
         ConfigError: the first problem, naming the key, the value and what is allowed.
     """
     check_config_values(config)
+    check_external_runs(config)
     check_job_memory(config)
