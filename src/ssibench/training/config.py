@@ -22,7 +22,7 @@ from ssibench.config.records import (
 )
 from ssibench.errors import ConfigError
 from ssibench.methods import method_options
-from ssibench.models.build import MODELS, build_model
+from ssibench.models.build import build_model, model_builder
 from ssibench.models.modl import build_modl
 from ssibench.rng import stream
 
@@ -36,12 +36,7 @@ def build_network(config: ModelConfig, seed: int) -> nn.Module:
     with ``config.options``, plus ``generator=`` the ``init`` stream when its builder takes one.
     """
     if config.name != DEFAULT_MODEL:
-        build = MODELS.get(config.name)
-        if build is None:
-            raise ConfigError(
-                f"model.name: unknown model {config.name!r}; valid models: {', '.join(MODELS)} "
-                "(a plugin registers more with ssibench.register_model)"
-            )
+        build = model_builder(config.name)
         options = dict(config.options)
         if "generator" in inspect.signature(build).parameters:
             options["generator"] = stream(seed, "init")
