@@ -30,6 +30,7 @@ __all__ = [
     "AdversarialSampler",
     "MultiOperatorUnsupAdversarialDiscriminatorLoss",
     "MultiOperatorUnsupAdversarialGeneratorLoss",
+    "SampledAdversarialLoss",
     "UAIRDiscriminatorLoss",
     "UAIRGeneratorLoss",
     "UnpairedSource",
@@ -115,7 +116,22 @@ class AdversarialSampler:
         return draw
 
 
-class MultiOperatorUnsupAdversarialGeneratorLoss(Loss):
+class SampledAdversarialLoss(Loss):
+    """The parts every multi-operator adversarial loss holds, built by one constructor.
+
+    The discriminator D, the sampler it shares with its partner loss (one new operator per step)
+    and the space D sees (:func:`to_space`).
+    """
+
+    def __init__(self, discriminator: nn.Module, sampler: AdversarialSampler, space: Space) -> None:
+        super().__init__()
+        check_space(space)
+        self.discriminator = discriminator
+        self.sampler = sampler
+        self.space = space
+
+
+class MultiOperatorUnsupAdversarialGeneratorLoss(SampledAdversarialLoss):
     """Multi-operator adversarial generator loss L_G = w · q(D(S_full(A_new x̂)), real).
 
     A_new: the batch operator with a new random mask per sample (from the shared sampler);
@@ -136,12 +152,8 @@ class MultiOperatorUnsupAdversarialGeneratorLoss(Loss):
         weight: float = 1.0,
         space: Space = "A_adjoint",
     ) -> None:
-        super().__init__()
-        check_space(space)
-        self.discriminator = discriminator
-        self.sampler = sampler
+        super().__init__(discriminator, sampler, space)
         self.weight = weight
-        self.space = space
 
     def forward(
         self,
@@ -159,7 +171,7 @@ class MultiOperatorUnsupAdversarialGeneratorLoss(Loss):
         return self.weight * lsgan(self.discriminator(fake), real=True)
 
 
-class MultiOperatorUnsupAdversarialDiscriminatorLoss(Loss):
+class MultiOperatorUnsupAdversarialDiscriminatorLoss(SampledAdversarialLoss):
     """Multi-operator discriminator loss L_D = w · [q(D(S_full ỹ), 1) + q(D(S_full A_new x̂), 0)].
 
     q(·, 1) is the "real" and q(·, 0) the "fake" LSGAN term; ỹ: measurements of an unpaired batch
@@ -175,17 +187,13 @@ class MultiOperatorUnsupAdversarialDiscriminatorLoss(Loss):
         weight: float = 1.0,
         space: Space = "A_adjoint",
     ) -> None:
-        super().__init__()
-        check_space(space)
         if sampler.unpaired is None:
             raise ConfigError(
                 "the multi-operator discriminator loss needs unpaired real measurements: build its "
                 "AdversarialSampler with unpaired=UnpairedBatches(train_set, generator)"
             )
-        self.discriminator = discriminator
-        self.sampler = sampler
+        super().__init__(discriminator, sampler, space)
         self.weight = weight
-        self.space = space
 
     def forward(
         self,
@@ -208,7 +216,7 @@ class MultiOperatorUnsupAdversarialDiscriminatorLoss(Loss):
         )
 
 
-class UAIRGeneratorLoss(Loss):
+class UAIRGeneratorLoss(SampledAdversarialLoss):
     """UAIR generator loss L_G = w_adv · q(D(S_new ŷ), 1) + w_mc · mean((A_new f(ŷ, A_new) − ŷ)²).
 
     ŷ = A_new x̂ with A_new the batch operator under a new random mask per sample (shared sampler);
@@ -227,13 +235,9 @@ class UAIRGeneratorLoss(Loss):
         weight_mc: float = 1.0,
         space: Space = "kspace",
     ) -> None:
-        super().__init__()
-        check_space(space)
-        self.discriminator = discriminator
-        self.sampler = sampler
+        super().__init__(discriminator, sampler, space)
         self.weight_adv = weight_adv
         self.weight_mc = weight_mc
-        self.space = space
 
     def forward(
         self,
@@ -254,7 +258,7 @@ class UAIRGeneratorLoss(Loss):
         return self.weight_adv * adversarial + self.weight_mc * mse(y_tilde, y_hat)
 
 
-class UAIRDiscriminatorLoss(Loss):
+class UAIRDiscriminatorLoss(SampledAdversarialLoss):
     """UAIR discriminator loss L_D = w · [q(D(S(y)), real) + q(D(S_new(A_new x̂)), fake)].
 
     x̂ detached; y through the batch operator, ŷ = A_new x̂ through the same A_new as the generator
@@ -269,12 +273,8 @@ class UAIRDiscriminatorLoss(Loss):
         weight: float = 1.0,
         space: Space = "kspace",
     ) -> None:
-        super().__init__()
-        check_space(space)
-        self.discriminator = discriminator
-        self.sampler = sampler
+        super().__init__(discriminator, sampler, space)
         self.weight = weight
-        self.space = space
 
     def forward(
         self,
