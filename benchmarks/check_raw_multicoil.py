@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from ssibench.data.measurements import MeasurementSet, read_measurements
-from ssibench.evaluation.metrics import image_metrics
+from ssibench.evaluation.functional import image_metrics
 from ssibench.fft import to_complex
 from ssibench.physics import birdcage_maps
 

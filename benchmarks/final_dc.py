@@ -24,7 +24,7 @@ from ssibench.data.identity import store_identity
 from ssibench.data.measurements import read_measurements
 from ssibench.evaluation.consistency import apply_final_dc, kspace_errors
 from ssibench.evaluation.evaluate import load_trained_model
-from ssibench.evaluation.metrics import image_metrics
+from ssibench.evaluation.functional import image_metrics
 from ssibench.methods import METHODS
 from ssibench.report.fig_published import rank_correlation
 from ssibench.report.published import published_leaderboards

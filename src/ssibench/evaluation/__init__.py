@@ -1,7 +1,8 @@
 """Evaluation: the image quality metrics and the scoring of a run on the test split.
 
-* :mod:`~ssibench.evaluation.metrics`: PSNR, SSIM and NMSE per image, in the two metric modes
-  (``ssibench`` and ``fastmri``), torch only, and the metric registry :data:`METRICS`
+* :mod:`~ssibench.evaluation.functional`: PSNR, SSIM and NMSE per image, in the two metric modes
+  (``ssibench`` and ``fastmri``), torch only;
+* :mod:`~ssibench.evaluation.metrics`: the metric registry :data:`METRICS`
   (:func:`register_metric` adds one);
 * :mod:`~ssibench.evaluation.checkpoint`: reading a ``model.pt`` or a plain ``state_dict``;
 * :mod:`~ssibench.evaluation.evaluate`: :func:`evaluate`, which scores a trained run (and the
@@ -14,20 +15,22 @@ here would make the two packages import each other. Import it as
 ``from ssibench.evaluation.evaluate import evaluate``.
 """
 
-from ssibench.evaluation.metrics import (
+from ssibench.evaluation.functional import (
     BUILTIN_METRICS,
-    DEFAULT_METRICS,
     METRIC_MODES,
-    METRICS,
-    MetricSpec,
-    check_metric_names,
     complex_abs,
-    compute_metrics,
     image_metrics,
     nmse,
     psnr,
-    register_metric,
     ssim,
+)
+from ssibench.evaluation.metrics import (
+    DEFAULT_METRICS,
+    METRICS,
+    MetricSpec,
+    check_metric_names,
+    compute_metrics,
+    register_metric,
 )
 
 __all__ = [

@@ -14,7 +14,8 @@ from typing import Any
 from torch import Tensor, nn
 
 from ssibench.evaluation.consistency import apply_final_dc
-from ssibench.evaluation.metrics import METRIC_MODES, complex_abs, compute_metrics
+from ssibench.evaluation.functional import METRIC_MODES, complex_abs
+from ssibench.evaluation.metrics import compute_metrics
 
 __all__ = ["BatchResult", "evaluate_batch"]
 

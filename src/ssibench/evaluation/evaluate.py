@@ -41,7 +41,8 @@ from ssibench.errors import ConfigError, DataFileError, rebuild_hint
 from ssibench.evaluation.batch import evaluate_batch
 from ssibench.evaluation.checkpoint import Checkpoint, load_file, load_weights, run_parts
 from ssibench.evaluation.consistency import resolve_final_dc
-from ssibench.evaluation.metrics import METRIC_MODES, check_metric_names
+from ssibench.evaluation.functional import METRIC_MODES
+from ssibench.evaluation.metrics import check_metric_names
 from ssibench.io import atomic_path
 from ssibench.methods import get_method
 from ssibench.methods.builders import build_losses, with_noise_level

@@ -17,7 +17,8 @@ from ssibench.data.images import IMAGE_SUFFIXES, image_files, raw_files
 from ssibench.data.sources import BUILTIN_SOURCES, DATASETS
 from ssibench.data.splits import check_split_sizes
 from ssibench.errors import CONFIG_HINT, ConfigError
-from ssibench.evaluation.metrics import BUILTIN_METRICS, check_metric_names
+from ssibench.evaluation.functional import BUILTIN_METRICS
+from ssibench.evaluation.metrics import check_metric_names
 from ssibench.masks import make_mask_generator
 from ssibench.methods import METHODS, method_options, skip_reason
 from ssibench.pipeline.scenarios import (

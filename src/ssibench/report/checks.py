@@ -17,7 +17,7 @@ import pandas as pd
 
 from ssibench.data.identity import StoreIdentity
 from ssibench.errors import DataFileError, rebuild_hint
-from ssibench.evaluation.metrics import METRIC_MODES
+from ssibench.evaluation.functional import METRIC_MODES
 
 __all__ = ["check_metrics", "stale_code_runs"]
 

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from ssibench.config.records import TrainConfig
 from ssibench.data.measurements import MeasurementSet
 from ssibench.errors import TrainingDivergedError
-from ssibench.evaluation.metrics import image_metrics
+from ssibench.evaluation.functional import image_metrics
 from ssibench.losses import Loss
 from ssibench.progress import format_duration, progress
 from ssibench.rng import on_device
