@@ -22,13 +22,13 @@ import yaml
 from snakemake.utils import update_config, validate
 
 from ssibench.cli import main
-from ssibench.cli.tables import read_metrics
 from ssibench.config import drop_disabled_scenarios
 from ssibench.errors import ConfigError
 from ssibench.evaluation.evaluate import evaluate
 from ssibench.pipeline import check_config, plan_runs
 from ssibench.report import RunSamples, build_leaderboard, sample_figure, scenario_markdown
 from ssibench.report.fig_distributions import distribution_figure
+from ssibench.report.inputs import read_metrics
 from ssibench.report.render import EXTERNAL_MARK, EXTERNAL_NOTE
 from ssibench.simulate import simulate
 from ssibench.training import MODEL, train

@@ -56,9 +56,9 @@ def test_a_plugin_model_joins_the_code_of_the_runs_that_train_it(isolated_plugin
     """Editing a plugin model reruns (and marks stale) exactly the runs that use it."""
     import pandas as pd
 
-    from ssibench.cli.tables import stale_code_notes
     from ssibench.pipeline.plan import RunPlan
     from ssibench.provenance import code_hash, code_modules, component_modules
+    from ssibench.report.inputs import stale_code_notes
 
     isolated_plugins.load_plugins([EXAMPLE], entry_points=False)
     spec = {"model": {"name": "residual-cnn"}, "scenario": {"physics": "single-coil"}}

@@ -25,6 +25,7 @@ from ssibench.config import drop_disabled_scenarios
 from ssibench.data.demo import write_demo_volumes
 from ssibench.methods import METHODS, skip_reason
 from ssibench.pipeline import plan_runs
+from ssibench.pipeline.report_code import report_files, report_modules
 from ssibench.report.published import published_leaderboards
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -457,6 +458,28 @@ def test_edited_report_code_reruns_only_tables_and_figures(
     expected = {**_figure_counts(config), "tables": len(config["scenarios"]), "combined_table": 1}
     assert counts == {**expected, "all": 1, "total": sum(expected.values()) + 1}
     assert "reason: Updated input files:" in output
+
+
+def test_edited_table_checks_rerun_the_tables_and_figures_only(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Editing the checks of the metrics files (report/inputs.py) redoes what reads them."""
+    inputs = Path(importlib.util.find_spec("ssibench.report.inputs").origin)
+    status, output = _dry_run_after_editing([inputs], tmp_path_factory, "inputs")
+    assert status == 0, output
+    counts = _job_counts(output)
+    config = _config(FEW_METHODS)
+    expected = {**_figure_counts(config), "tables": len(config["scenarios"]), "combined_table": 1}
+    assert counts == {**expected, "all": 1, "total": sum(expected.values()) + 1}
+
+
+def test_the_code_of_a_report_rule_is_what_its_command_imports() -> None:
+    tables = report_modules("tables")
+    assert {"inputs", "checks", "leaderboard", "render"} <= set(tables)
+    assert not any(name.startswith("fig_") for name in tables)
+    samples = {Path(path).stem for path in report_files("figures", "samples")}
+    assert {"fig_samples", "style", "inputs", "checks"} <= samples
+    assert not samples & {"fig_cost", "fig_curves", "fig_distributions", "fig_published"}
 
 
 def test_edited_loss_reruns_exactly_the_runs_that_use_it(

@@ -3,7 +3,6 @@
 # params functions, report() entries. Rule files only declare.
 
 import json
-import importlib.util
 import re
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ from ssibench.pipeline import (
     drop_scenarios_without_kspace,
     job_resources,
     plan_runs,
+    report_files,
     rule_resource,
     ssibench_command,
 )
@@ -98,26 +98,6 @@ def table_report(table, extension):
         subcategory="Leaderboard",
         labels={"table": "leaderboard", **label},
     )
-
-
-def report_code(*modules):
-    """Source files of `ssibench.report` modules, as inputs of the table and figure rules.
-
-    As inputs they make Snakemake redo a table or figure (and nothing upstream) when its code is
-    edited.
-    """
-    return [
-        importlib.util.find_spec(f"ssibench.report.{name}").origin for name in modules
-    ]
-
-
-#: Code of the tables: statistics, paired tests, published numbers, rendering, input checks.
-TABLE_CODE = ("leaderboard", "stats", "published", "render", "cells", "latex", "checks")
-
-
-def figure_code(module):
-    """Source files of a figure: its plotting module and the shared style."""
-    return report_code(module, "style")
 
 
 def zoom_option():

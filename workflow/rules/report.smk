@@ -9,7 +9,7 @@ rule tables:
         data=scenario_store,
         metrics=scenario_metrics,
         records=lambda wildcards: trained_run_files(wildcards, "run.json"),
-        code=report_code(*TABLE_CODE),
+        code=report_files("tables"),
     output:
         csv=table_report("{scenario}", "csv"),
         md=table_report("{scenario}", "md"),
@@ -37,7 +37,7 @@ rule combined_table:
             f"{RESULTS}/tables/leaderboard_{{scenario}}.csv",
             scenario=PLAN.evaluated_scenarios(),
         ),
-        code=report_code("render", "cells", "latex"),
+        code=report_files("combined-table"),
     output:
         csv=table_report("all", "csv"),
         md=table_report("all", "md"),
@@ -61,7 +61,7 @@ rule figure_samples:
         data=scenario_store,
         metrics=sample_metrics,
         samples=scenario_samples,
-        code=figure_code("fig_samples"),
+        code=report_files("figures", "samples"),
     output:
         pdf=f"{RESULTS}/figures/samples_{{scenario}}.pdf",
         png=figure_report("samples"),
@@ -87,7 +87,7 @@ rule figure_distributions:
     input:
         data=scenario_store,
         metrics=scenario_metrics,
-        code=figure_code("fig_distributions"),
+        code=report_files("figures", "distributions"),
     output:
         pdf=f"{RESULTS}/figures/distributions_{{scenario}}.pdf",
         png=figure_report("distributions"),
@@ -108,7 +108,7 @@ rule figure_distributions:
 rule figure_curves:
     input:
         train_logs=lambda wildcards: trained_run_files(wildcards, "train_log.csv"),
-        code=figure_code("fig_curves"),
+        code=report_files("figures", "curves"),
     output:
         pdf=f"{RESULTS}/figures/curves_{{scenario}}.pdf",
         png=figure_report("curves"),
@@ -130,7 +130,7 @@ rule figure_curves:
 rule figure_published:
     input:
         table=f"{RESULTS}/tables/leaderboard_{{scenario}}.csv",
-        code=figure_code("fig_published"),
+        code=report_files("figures", "published"),
     output:
         pdf=f"{RESULTS}/figures/published_{{scenario}}.pdf",
         png=figure_report("published"),
@@ -151,7 +151,7 @@ rule figure_published:
 rule figure_cost:
     input:
         benchmarks=lambda wildcards: trained_run_files(wildcards, "benchmark.tsv"),
-        code=figure_code("fig_cost"),
+        code=report_files("figures", "cost"),
     output:
         pdf=f"{RESULTS}/figures/cost_{{scenario}}.pdf",
         png=figure_report("cost"),

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ssibench.cli.common import formatter, read_table
+from ssibench.cli.common import formatter
 from ssibench.errors import DataFileError, rebuild_hint
 from ssibench.io import atomic_path, atomic_write_text
 
@@ -69,6 +69,8 @@ def read_leaderboards(paths: Sequence[Path]) -> dict[str, pd.DataFrame]:
         DataFileError: for an unreadable file, missing columns, several scenarios in one file or
             one scenario in several files (naming the file).
     """
+    from ssibench.report.inputs import read_table
+
     tables: dict[str, pd.DataFrame] = {}
     for path in paths:
         table = read_table(path, "leaderboard")
@@ -86,7 +88,7 @@ def read_leaderboards(paths: Sequence[Path]) -> dict[str, pd.DataFrame]:
 def _run(args: argparse.Namespace) -> None:
     import pandas as pd
 
-    from ssibench.report import combined_latex, combined_markdown
+    from ssibench.report.render import combined_latex, combined_markdown
 
     tables = read_leaderboards(args.tables)
     with atomic_path(args.out_csv) as tmp:

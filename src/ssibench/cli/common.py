@@ -5,16 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from ssibench.device import LOCK_DIR_ENV, WhenBusy, device_log_line
 from ssibench.device import resolve_device as _resolve
-from ssibench.errors import ConfigError, DataFileError, rebuild_hint
+from ssibench.errors import ConfigError
 
-__all__ = ["add_device_argument", "formatter", "parse_spec", "read_table", "resolve_device"]
+__all__ = ["add_device_argument", "formatter", "parse_spec", "resolve_device"]
 
 formatter = argparse.ArgumentDefaultsHelpFormatter
 
@@ -51,25 +50,3 @@ def resolve_device(name: str, when_busy: WhenBusy = "wait") -> torch.device:
     device = _resolve(name, when_busy=when_busy)
     print(device_log_line(device), file=sys.stderr)
     return device
-
-
-def read_table(path: Path, what: str, hint: str | None = None, **options: Any) -> Any:
-    """Read a CSV/TSV written by a workflow step as a DataFrame (``options`` go to read_csv).
-
-    ``hint`` ends the message (default: the command that rebuilds ``path``; a file made outside
-    the workflow needs another fix).
-
-    Raises:
-        DataFileError: for a missing, empty, unparsable or non-UTF-8 file, naming it and the fix.
-    """
-    import pandas as pd  # here, not at module level: `ssibench --help` stays fast
-
-    hint = rebuild_hint(path) if hint is None else hint
-    try:
-        return pd.read_csv(path, **options)
-    except UnicodeDecodeError as error:  # e.g. saved as Latin-1 by a spreadsheet
-        raise DataFileError(
-            f"{path}: cannot read the {what}: not UTF-8 text ({error}); save it as UTF-8, or {hint}"
-        ) from error
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-        raise DataFileError(f"{path}: cannot read the {what} ({error}); {hint}") from error

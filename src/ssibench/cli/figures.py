@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ssibench.cli.common import formatter, read_table
-from ssibench.cli.tables import add_data_argument, read_metrics
+from ssibench.cli.common import formatter
+from ssibench.cli.tables import add_data_argument
 from ssibench.errors import ConfigError, DataFileError, rebuild_hint
 
 __all__ = ["add_parser", "parse_runs", "read_samples"]
@@ -212,6 +212,7 @@ def _samples(args: argparse.Namespace) -> None:
     import pandas as pd
 
     from ssibench.report.fig_samples import RunSamples, ZoomRegion, sample_figure
+    from ssibench.report.inputs import read_metrics
 
     if len(args.metrics) != len(args.samples):
         raise ConfigError(
@@ -249,6 +250,7 @@ def _distributions(args: argparse.Namespace) -> None:
     import pandas as pd
 
     from ssibench.report.fig_distributions import distribution_figure
+    from ssibench.report.inputs import read_metrics
 
     frames = read_metrics(args.metrics, args.scenario, args.data)
     _save(distribution_figure(pd.concat(frames, ignore_index=True), args.scenario), args.out)
@@ -256,6 +258,7 @@ def _distributions(args: argparse.Namespace) -> None:
 
 def _curves(args: argparse.Namespace) -> None:
     from ssibench.report.fig_curves import TRAIN_LOG_COLUMNS, curves_figure
+    from ssibench.report.inputs import read_table
 
     runs = parse_runs(args.runs, args.train_logs, "--train-logs")
     logs = {}
@@ -270,6 +273,7 @@ def _curves(args: argparse.Namespace) -> None:
 
 def _published(args: argparse.Namespace) -> None:
     from ssibench.report.fig_published import published_figure
+    from ssibench.report.inputs import read_table
 
     table = read_table(args.table, "leaderboard")
     missing = [c for c in ("method", "label", "psnr_mean", "psnr_published") if c not in table]

@@ -2,7 +2,7 @@
 
 An external run (config ``external_runs``) brings per-slice metrics computed outside the workflow,
 or the evaluation of its checkpoint by ``ssibench evaluate --ckpt``. Before they join a leaderboard
-they pass the checks every table applies (:func:`ssibench.cli.tables.read_metrics`: the columns
+they pass the checks every table applies (:func:`ssibench.report.inputs.read_metrics`: the columns
 ``ssibench evaluate`` writes, this scenario, this store's ``store_hash``, exactly its test slices
 in both metric modes, finite values) and must hold one method's rows. The copy names the run in
 ``method`` and carries its label in ``external_label``, which marks it external in the tables.
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from ssibench.cli.common import formatter
-from ssibench.cli.tables import add_data_argument, read_metrics
+from ssibench.cli.tables import add_data_argument
 from ssibench.errors import DataFileError
 from ssibench.io import atomic_path
 
@@ -57,7 +57,8 @@ def import_metrics(
         DataFileError: naming ``metrics`` and what is wrong: another store or scenario, missing,
             repeated or extra test slices, non-finite values, or rows of several methods.
     """
-    from ssibench.report import EXTERNAL_LABEL
+    from ssibench.report.inputs import read_metrics
+    from ssibench.report.leaderboard import EXTERNAL_LABEL
 
     # A file made elsewhere cannot be rebuilt here: the fix is to recompute it on this store.
     hint = f"compute it again on the test split of {data} (or fix external_runs.{name})"

@@ -7,7 +7,9 @@
 - :mod:`~ssibench.pipeline.plan`: the valid (scenario, method, seed) runs, every path, the
   targets and the JSON specs passed to the jobs;
 - :mod:`~ssibench.pipeline.resources`: memory and run time of each job, sized from the config;
-- :mod:`~ssibench.pipeline.memory`: those sizes checked against the machines before any job.
+- :mod:`~ssibench.pipeline.memory`: those sizes checked against the machines before any job;
+- :mod:`~ssibench.pipeline.report_code`: the report modules each table and figure rule runs,
+  derived from the command's imports (its code inputs).
 """
 
 from ssibench.pipeline.checks import (
@@ -21,6 +23,7 @@ from ssibench.pipeline.checks import (
 )
 from ssibench.pipeline.memory import check_config
 from ssibench.pipeline.plan import FIGURES, RunPlan, dataset_name, plan_runs
+from ssibench.pipeline.report_code import report_files
 from ssibench.pipeline.resources import job_resources, rule_resource
 
 __all__ = [
@@ -34,6 +37,7 @@ __all__ = [
     "job_resources",
     "n_volumes",
     "plan_runs",
+    "report_files",
     "rule_resource",
     "scenario_spec",
     "ssibench_command",
