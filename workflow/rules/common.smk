@@ -192,7 +192,7 @@ def external_import_input(wildcards):
     return {
         "data": measurements_path(wildcards.scenario),
         "metrics": PLAN.external_source(wildcards.name),
-        "code": report_code("checks"),
+        "code": report_files("import-metrics"),
     }
 
 
