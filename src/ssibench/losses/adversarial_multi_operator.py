@@ -30,7 +30,6 @@ __all__ = [
     "AdversarialSampler",
     "MultiOperatorUnsupAdversarialDiscriminatorLoss",
     "MultiOperatorUnsupAdversarialGeneratorLoss",
-    "SampledAdversarialLoss",
     "UAIRDiscriminatorLoss",
     "UAIRGeneratorLoss",
     "UnpairedSource",
@@ -116,7 +115,7 @@ class AdversarialSampler:
         return draw
 
 
-class SampledAdversarialLoss(Loss):
+class _SampledAdversarialLoss(Loss):
     """The parts every multi-operator adversarial loss holds, built by one constructor.
 
     The discriminator D, the sampler it shares with its partner loss (one new operator per step)
@@ -131,7 +130,7 @@ class SampledAdversarialLoss(Loss):
         self.space = space
 
 
-class MultiOperatorUnsupAdversarialGeneratorLoss(SampledAdversarialLoss):
+class MultiOperatorUnsupAdversarialGeneratorLoss(_SampledAdversarialLoss):
     """Multi-operator adversarial generator loss L_G = w · q(D(S_full(A_new x̂)), real).
 
     A_new: the batch operator with a new random mask per sample (from the shared sampler);
@@ -171,7 +170,7 @@ class MultiOperatorUnsupAdversarialGeneratorLoss(SampledAdversarialLoss):
         return self.weight * lsgan(self.discriminator(fake), real=True)
 
 
-class MultiOperatorUnsupAdversarialDiscriminatorLoss(SampledAdversarialLoss):
+class MultiOperatorUnsupAdversarialDiscriminatorLoss(_SampledAdversarialLoss):
     """Multi-operator discriminator loss L_D = w · [q(D(S_full ỹ), 1) + q(D(S_full A_new x̂), 0)].
 
     q(·, 1) is the "real" and q(·, 0) the "fake" LSGAN term; ỹ: measurements of an unpaired batch
@@ -216,7 +215,7 @@ class MultiOperatorUnsupAdversarialDiscriminatorLoss(SampledAdversarialLoss):
         )
 
 
-class UAIRGeneratorLoss(SampledAdversarialLoss):
+class UAIRGeneratorLoss(_SampledAdversarialLoss):
     """UAIR generator loss L_G = w_adv · q(D(S_new ŷ), 1) + w_mc · mean((A_new f(ŷ, A_new) − ŷ)²).
 
     ŷ = A_new x̂ with A_new the batch operator under a new random mask per sample (shared sampler);
@@ -258,7 +257,7 @@ class UAIRGeneratorLoss(SampledAdversarialLoss):
         return self.weight_adv * adversarial + self.weight_mc * mse(y_tilde, y_hat)
 
 
-class UAIRDiscriminatorLoss(SampledAdversarialLoss):
+class UAIRDiscriminatorLoss(_SampledAdversarialLoss):
     """UAIR discriminator loss L_D = w · [q(D(S(y)), real) + q(D(S_new(A_new x̂)), fake)].
 
     x̂ detached; y through the batch operator, ŷ = A_new x̂ through the same A_new as the generator
