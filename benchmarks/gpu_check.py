@@ -45,6 +45,7 @@ import torch
 
 from ssibench.config.records import parse_model_config, parse_train_config
 from ssibench.data.demo import write_demo_volumes
+from ssibench.data.identity import store_scenario
 from ssibench.data.measurements import MeasurementSet, read_measurements
 from ssibench.data.slices import extract_slices
 from ssibench.evaluation.evaluate import evaluate
@@ -53,7 +54,6 @@ from ssibench.models.cost import FLOPS_TRAIN, network_macs
 from ssibench.pipeline.resources import LOSS_PASSES
 from ssibench.precision import configure_math, math_environment
 from ssibench.simulate import simulate_scenario
-from ssibench.standin.check import store_scenario
 from ssibench.training import MODEL, resolved_config, train
 from ssibench.training.loop import divergence_guarded, run_epoch
 from ssibench.training.run import build_trainable

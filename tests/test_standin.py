@@ -7,6 +7,7 @@ CPU epoch does, and a CPU checkpoint resumes there. The full matrix (every metho
 scenario kind it applies to) runs in CI's smoke stage through ``ssibench preflight``.
 """
 
+import contextlib
 import subprocess
 import sys
 import textwrap
@@ -16,7 +17,7 @@ import torch
 
 from ssibench.config.records import parse_evaluate_config, parse_model_config, parse_train_config
 from ssibench.data.demo import write_demo_volumes
-from ssibench.data.identity import store_identity
+from ssibench.data.identity import store_identity, store_scenario
 from ssibench.data.kspace import write_undersampled_volumes
 from ssibench.data.measurements import read_measurements
 from ssibench.data.slices import extract_slices
@@ -27,7 +28,7 @@ from ssibench.methods.builders import build_losses, with_noise_level
 from ssibench.rng import stream
 from ssibench.simulate import simulate_scenario
 from ssibench.standin.audit import DeviceAudit, DeviceAuditError
-from ssibench.standin.check import STANDIN, check_method, store_scenario
+from ssibench.standin.check import STANDIN, check_method
 from ssibench.training import CHECKPOINT, adapt, build_network, resolved_config, train
 from ssibench.training.checkpoint import RunCheckpoint, run_identity
 from ssibench.training.loop import divergence_guarded, run_epoch
@@ -192,7 +193,9 @@ def test_an_epoch_on_the_stand_in_leaves_every_stream_where_a_cpu_epoch_does(sto
     states = {}
     for device in (torch.device("cpu"), STANDIN):
         run, data, config, _ = _trainable(stores[kind], method, device)
-        with DeviceAudit(f"{method} on {device}") if device == STANDIN else _nothing():
+        with (
+            DeviceAudit(f"{method} on {device}") if device == STANDIN else contextlib.nullcontext()
+        ):
             run_epoch(run, data, config.batch_size, 0, divergence_guarded(run, config))
         generators = run.state.generators
         states[device.type] = {name: g.get_state() for name, g in generators.items()}
@@ -200,14 +203,6 @@ def test_an_epoch_on_the_stand_in_leaves_every_stream_where_a_cpu_epoch_does(sto
     assert states["cpu"].keys() == states["meta"].keys()
     for name, state in states["cpu"].items():
         assert torch.equal(state, states["meta"][name]), name
-
-
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
 
 
 @pytest.mark.filterwarnings("ignore:for .*copying from a non-meta parameter")
@@ -224,11 +219,7 @@ def test_a_cpu_checkpoint_resumes_on_the_stand_in(stores, tmp_path):
     assert run.state.generators["loss"].get_state().equal(saved["state"]["generators"]["loss"])
     with DeviceAudit("resumed epoch"):
         run_epoch(run, data, config.batch_size, 1, divergence_guarded(run, config))
-    assert run_identity(resolved, _identity_of(store), "ei") == identity
-
-
-def _identity_of(store):
-    return store_identity(store)
+    assert run_identity(resolved, store_identity(store), "ei") == identity
 
 
 @pytest.mark.parametrize(("method", "kind"), [("noise2inverse", "single-coil"), ("ddssl", "noisy")])
@@ -246,7 +237,10 @@ def test_evaluation_draws_are_the_same_on_any_device(stores, method, kind):
         model = adapt(network.to(device), losses).eval()
         data = test.to(device)
         final_dc = resolve_final_dc(parse_evaluate_config({}).final_dc, data.sigma)
-        with torch.no_grad(), DeviceAudit("eval") if device == STANDIN else _nothing():
+        with (
+            torch.no_grad(),
+            DeviceAudit("eval") if device == STANDIN else contextlib.nullcontext(),
+        ):
             evaluate_batch(model, data.x, data.y, data.physics(), ["psnr"], final_dc)
         states.append(eval_stream.get_state())
     assert not torch.equal(states[0], stream(0, "eval").get_state())  # the batch drew

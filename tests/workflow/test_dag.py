@@ -446,17 +446,22 @@ def _wildcard_methods(output: str, rule: str) -> set[str]:
     return set(re.findall(rf"rule {rule}:\n(?:.*\n)*?\s+wildcards: .*method=([\w-]+)", output))
 
 
+def _assert_only_tables_and_figures_rerun(status: int, output: str) -> None:
+    """The dry run redoes every table and figure of FEW_METHODS, and nothing upstream."""
+    assert status == 0, output
+    counts = _job_counts(output)
+    config = _config(FEW_METHODS)
+    expected = {**_figure_counts(config), "tables": len(config["scenarios"]), "combined_table": 1}
+    assert counts == {**expected, "all": 1, "total": sum(expected.values()) + 1}
+
+
 def test_edited_report_code_reruns_only_tables_and_figures(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     """Editing the report modules redoes tables and figures, nothing upstream."""
     report = Path(importlib.util.find_spec("ssibench.report").origin).parent
     status, output = _dry_run_after_editing(sorted(report.glob("*.py")), tmp_path_factory, "r")
-    assert status == 0, output
-    counts = _job_counts(output)
-    config = _config(FEW_METHODS)
-    expected = {**_figure_counts(config), "tables": len(config["scenarios"]), "combined_table": 1}
-    assert counts == {**expected, "all": 1, "total": sum(expected.values()) + 1}
+    _assert_only_tables_and_figures_rerun(status, output)
     assert "reason: Updated input files:" in output
 
 
@@ -466,11 +471,7 @@ def test_edited_table_checks_rerun_the_tables_and_figures_only(
     """Editing the checks of the metrics files (report/inputs.py) redoes what reads them."""
     inputs = Path(importlib.util.find_spec("ssibench.report.inputs").origin)
     status, output = _dry_run_after_editing([inputs], tmp_path_factory, "inputs")
-    assert status == 0, output
-    counts = _job_counts(output)
-    config = _config(FEW_METHODS)
-    expected = {**_figure_counts(config), "tables": len(config["scenarios"]), "combined_table": 1}
-    assert counts == {**expected, "all": 1, "total": sum(expected.values()) + 1}
+    _assert_only_tables_and_figures_rerun(status, output)
 
 
 def test_the_code_of_a_report_rule_is_what_its_command_imports() -> None:

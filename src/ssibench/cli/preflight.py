@@ -45,9 +45,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
+    from ssibench.data.identity import store_scenario
     from ssibench.methods import METHODS, get_method, skip_reason
     from ssibench.standin.audit import DeviceAuditError
-    from ssibench.standin.check import check_method, store_scenario
+    from ssibench.standin.check import check_method
 
     spec = parse_spec(args.spec)
     scenario = spec.get("scenario") or store_scenario(args.data)

@@ -20,6 +20,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import h5py
 import numpy as np
@@ -38,6 +39,7 @@ __all__ = [
     "open_store",
     "read_attrs",
     "store_identity",
+    "store_scenario",
     "verify_split",
     "write_hashes",
 ]
@@ -241,6 +243,13 @@ def open_store(path: Path) -> h5py.File:
         raise DataFileError(
             f"{path}: not a readable HDF5 file ({error}); {rebuild_hint(path)}"
         ) from error
+
+
+def store_scenario(path: Path | str) -> dict[str, Any]:
+    """The scenario spec a measurement store was simulated with (its ``spec`` attribute)."""
+    with open_store(Path(path)) as handle:
+        value = handle.attrs.get("spec", "{}")
+    return dict(json.loads(value.decode() if isinstance(value, bytes) else str(value)))
 
 
 def missing_error(path: Path, key: str, what: str = "no dataset") -> DataFileError:

@@ -20,7 +20,6 @@ with the same checks, or a plain ``state_dict`` (no record: no provenance check,
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,7 @@ from ssibench.config.records import (
     parse_model_config,
     parse_train_config,
 )
-from ssibench.data.identity import StoreIdentity, open_store, store_identity
+from ssibench.data.identity import StoreIdentity, store_identity, store_scenario
 from ssibench.data.measurements import MeasurementSet, read_measurements
 from ssibench.errors import ConfigError, DataFileError, rebuild_hint
 from ssibench.evaluation.batch import evaluate_batch
@@ -53,7 +52,7 @@ from ssibench.rng import stream
 from ssibench.training import MODEL, adapt, build_network, resolved_config
 from ssibench.training.config import recorded_config
 
-__all__ = ["evaluate", "evaluate_checkpoint", "load_trained_model"]
+__all__ = ["evaluate", "evaluate_checkpoint", "evaluation_model", "load_trained_model"]
 
 #: Provenance columns of every metrics.csv row.
 PROVENANCE_COLUMNS = ("store_hash", "code_hash")
@@ -77,6 +76,23 @@ def _build_model(
     """
     network = build_network(parse_model_config(spec.get("model", {})), seed)
     load_weights(network, weights, path, spec, fix)
+    return evaluation_model(network, method, seed, spec, device, noise_sigma)
+
+
+def evaluation_model(
+    network: nn.Module,
+    method: str,
+    seed: int,
+    spec: Mapping[str, Any],
+    device: torch.device,
+    noise_sigma: float,
+) -> nn.Module:
+    """``network`` on ``device``, wrapped as ``method`` evaluates it, in eval mode.
+
+    The run's math (TF32, determinism) and mixed precision are set as in its training; the
+    losses see the test data's noise level ``noise_sigma`` (:func:`with_noise_level`) and draw
+    from the ``eval`` stream of ``seed``.
+    """
     train_config = parse_train_config(spec.get("train", {}))
     configure_math(train_config)  # the run's TF32 and determinism, as in its training
     autocast_forward(getattr(network, "denoiser", network), train_config.amp, device.type)
@@ -152,13 +168,6 @@ def _check_record(
         raise DataFileError(
             f"{path}: trained with another configuration ({'; '.join(changed)}); {hint}"
         )
-
-
-def _store_scenario(path: Path) -> dict[str, Any]:
-    """The scenario spec a measurement store was simulated with (its ``spec`` attribute)."""
-    with open_store(path) as handle:
-        value = handle.attrs.get("spec", "{}")
-    return dict(json.loads(value.decode() if isinstance(value, bytes) else str(value)))
 
 
 def _test_split(data_path: Path, device: torch.device) -> tuple[StoreIdentity, MeasurementSet]:
@@ -237,7 +246,7 @@ def evaluate_checkpoint(
     if checkpoint.record is None:
         run_code, fix = UNRECORDED_CODE, "pass the model spec of the run that trained it"
         if "scenario" not in spec:
-            spec["scenario"] = _store_scenario(Path(data_path))
+            spec["scenario"] = store_scenario(data_path)
     else:
         run_code = str(checkpoint.record.get("code", {}).get("hash", ""))
         fix = f"{path} is damaged: copy it again from its run folder"
@@ -248,7 +257,7 @@ def evaluate_checkpoint(
         )
         record = checkpoint.record
         if transfer:  # this store's scenario, not the training one; its data are not checked
-            spec["scenario"] = _store_scenario(Path(data_path))
+            spec["scenario"] = store_scenario(data_path)
             config = {**recorded_config(record.get("config")), "scenario": spec["scenario"]}
             record = {**record, "config": config}
         _check_record(path, record, method, seed, spec, None if transfer else identity, hint)

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from ssibench.errors import ConfigError
 from ssibench.losses.adversarial import Space, check_space, lsgan, to_space
 from ssibench.losses.base import Loss, mse
+from ssibench.losses.equivariant import new_operator
 from ssibench.masks import MaskGenerator
 from ssibench.physics import Physics
 from ssibench.rng import on_device
@@ -96,11 +97,7 @@ class AdversarialSampler:
         if self._last is not None and self._last[0] is y:
             return self._last[1]
         batch_size = y.shape[0]
-        height, width = physics.mask.shape[-2:]
-        masks = self.mask_generator.sample(batch_size, height, width, self.generator)
-        new_physics = physics.with_mask(
-            on_device(masks.to(physics.mask.dtype), physics.mask.device)
-        )
+        new_physics = new_operator(physics, self.mask_generator, batch_size, self.generator)
         y_real, physics_real = None, None
         if self.unpaired is not None:
             y_real, physics_real = self.unpaired(batch_size)

@@ -6,9 +6,9 @@ import torch
 from torch import Tensor, nn
 
 from ssibench.losses.base import Loss, mse
+from ssibench.losses.equivariant import new_operator
 from ssibench.masks import MaskGenerator
 from ssibench.physics import Physics
-from ssibench.rng import on_device
 
 __all__ = ["MOConsistencyLoss"]
 
@@ -60,9 +60,7 @@ class MOConsistencyLoss(Loss):
 
     def next_physics(self, physics: Physics, batch_size: int) -> Physics:
         """The batch operator with ``batch_size`` new masks ``(B, 1, H, W)`` on its device."""
-        height, width = physics.mask.shape[-2:]
-        masks = self.mask_generator.sample(batch_size, height, width, self.generator)
-        return physics.with_mask(on_device(masks.to(physics.mask.dtype), physics.mask.device))
+        return new_operator(physics, self.mask_generator, batch_size, self.generator)
 
     def forward(
         self,

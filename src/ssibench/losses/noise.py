@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from ssibench.losses.base import Loss, mse
 from ssibench.losses.sure import measurement_support, standard_normal
 from ssibench.physics import Physics, SingleCoilMRI
-from ssibench.rng import on_device
+from ssibench.rng import on_device, randint, randn
 
 __all__ = [
     "NEIGHBOR_PAIRS",
@@ -230,11 +230,8 @@ class Neighbor2NeighborLoss(Loss):
         batch, _, height, width = noisy.shape
         if height % 2 or width % 2:
             raise ValueError(f"Neighbor2Neighbor needs even H and W; got {tuple(noisy.shape)}")
-        pair_index = on_device(
-            torch.randint(
-                len(NEIGHBOR_PAIRS), (batch, height // 2, width // 2), generator=self.generator
-            ),
-            y.device,
+        pair_index = randint(
+            len(NEIGHBOR_PAIRS), (batch, height // 2, width // 2), self.generator, y.device
         )
         noisy_1, noisy_2 = neighbor_subsample(noisy, pair_index)
         half = SingleCoilMRI(
@@ -295,10 +292,7 @@ class ScoreModel(nn.Module):
         if update_parameters:
             self.counter += 1
         shape = (y.shape[0],) + (1,) * (y.ndim - 1)
-        level_draw = torch.randn(
-            shape, generator=self.generator, device=self.generator.device, dtype=y.dtype
-        )
-        level = self.annealed_delta() * on_device(level_draw, y.device)
+        level = self.annealed_delta() * randn(shape, self.generator, y.device, y.dtype)
         probe = standard_normal(y, self.generator) * measurement_support(y, physics)
         score = self.score(y + level * probe, physics)
         if update_parameters:

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from ssibench.losses.base import Loss
 from ssibench.physics import Physics
-from ssibench.rng import on_device
+from ssibench.rng import rand, randn
 
 __all__ = ["FNEJacobianSpectralNorm", "JacobianSpectralNorm", "TVLoss"]
 
@@ -111,8 +111,7 @@ class JacobianSpectralNorm(nn.Module):
         if not x.requires_grad:
             raise ValueError("JacobianSpectralNorm needs x.requires_grad set before computing y")
         dims = tuple(range(1, x.ndim))
-        u = torch.randn(x.shape, generator=self.generator, device=self.generator.device)
-        u = on_device(u.to(x.dtype), x.device)
+        u = randn(x.shape, self.generator, x.device).to(x.dtype)
         u = u / _norm(u, dims)
         dummy = torch.ones_like(y, requires_grad=True)
         (transposed,) = torch.autograd.grad(y, x, dummy, create_graph=True)  # Jᵀ dummy
@@ -180,8 +179,7 @@ class FNEJacobianSpectralNorm(nn.Module):
         point = inputs.detach()
         if interpolate_with is not None:
             shape = (point.shape[0],) + (1,) * (point.ndim - 1)
-            eta = torch.rand(shape, generator=self.generator, device=self.generator.device)
-            eta = on_device(eta.to(point.dtype), point.device)
+            eta = rand(shape, self.generator, point.device).to(point.dtype)
             point = eta * point + (1 - eta) * interpolate_with.detach()
         point = point.clone().requires_grad_(True)
         return self.spectral_norm(2 * denoiser(point) - point, point)

@@ -28,7 +28,7 @@ from ssibench.fft import fft2c, ifft2c, to_complex, to_real
 from ssibench.losses.base import Loss
 from ssibench.masks import BernoulliSplittingMaskGenerator
 from ssibench.physics import Physics
-from ssibench.rng import on_device
+from ssibench.rng import randn
 
 __all__ = [
     "SplittingLoss",
@@ -97,10 +97,8 @@ class SplittingModel(nn.Module):
         input_mask = self.mask_generator.sample(physics.mask, self.generator, batch_size=y.shape[0])
         split_physics = physics.with_mask(input_mask)
         if self.training and self.input_noise_sigma > 0:
-            noise = torch.randn(
-                y.shape, generator=self.generator, device=self.generator.device, dtype=y.dtype
-            )
-            y = y + self.input_noise_sigma * on_device(noise, y.device)
+            noise = randn(y.shape, self.generator, y.device, y.dtype)
+            y = y + self.input_noise_sigma * noise
         return mask_measurements(y, input_mask), split_physics, input_mask
 
     def forward(self, y: Tensor, physics: Physics, update_parameters: bool = False) -> Tensor:

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 from ssibench.losses.base import Loss
 from ssibench.masks import MaskGenerator, inclusion_probabilities
 from ssibench.physics import Physics
-from ssibench.rng import on_device
+from ssibench.rng import on_device, rand, randn
 
 __all__ = [
     "ENSURELoss",
@@ -58,9 +58,8 @@ def measurement_support(y: Tensor, physics: Physics) -> Tensor:
 
 
 def standard_normal(y: Tensor, generator: torch.Generator) -> Tensor:
-    """ε ~ N(0, I) shaped like ``y``, drawn on the generator's device, returned on ``y``'s."""
-    noise = torch.randn(y.shape, generator=generator, device=generator.device, dtype=y.dtype)
-    return on_device(noise, y.device)
+    """ε ~ N(0, I) shaped like ``y``, drawn from the (CPU) ``generator``, on ``y``'s device."""
+    return randn(y.shape, generator, y.device, y.dtype)
 
 
 def _rademacher(y: Tensor, generator: torch.Generator) -> Tensor:
@@ -280,9 +279,7 @@ class SurePGLoss(Loss):
             - self.sigma2 * physics.mask.mean()
         )
         if self.second_derivative:
-            uniform = on_device(
-                torch.rand(y.shape, generator=self.generator, dtype=y.dtype), y.device
-            )
+            uniform = rand(y.shape, self.generator, y.device, y.dtype)
             p = PG_PROBE_P
             values = torch.where(uniform < p, -math.sqrt((1 - p) / p), math.sqrt(p / (1 - p)))
             probe2 = values.to(y.dtype) * support

@@ -17,7 +17,6 @@ host reads after them (the epoch's log line and divergence check, the validation
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,20 +25,19 @@ from typing import Any
 import torch
 
 from ssibench.config.records import parse_evaluate_config, parse_model_config, parse_train_config
-from ssibench.data.identity import open_store
+from ssibench.data.identity import store_scenario
 from ssibench.data.measurements import MeasurementSet, read_measurements
 from ssibench.evaluation.batch import evaluate_batch
 from ssibench.evaluation.consistency import resolve_final_dc
-from ssibench.evaluation.metrics import check_metric_names
+from ssibench.evaluation.evaluate import evaluation_model
+from ssibench.evaluation.metrics import DEFAULT_METRICS, check_metric_names
 from ssibench.methods import get_method
-from ssibench.methods.builders import build_losses, with_noise_level
-from ssibench.rng import stream
 from ssibench.standin.audit import DeviceAudit
-from ssibench.training import adapt, build_network, resolved_config
+from ssibench.training import build_network, resolved_config
 from ssibench.training.loop import divergence_guarded, run_epoch, validation_sums
 from ssibench.training.run import build_trainable
 
-__all__ = ["STANDIN", "StandinReport", "check_method", "store_scenario"]
+__all__ = ["STANDIN", "StandinReport", "check_method"]
 
 #: The stand-in device.
 STANDIN = torch.device("meta")
@@ -62,13 +60,6 @@ class StandinReport:
     method: str
     steps: int
     planned_syncs: int
-
-
-def store_scenario(path: Path | str) -> dict[str, Any]:
-    """The scenario spec a measurement store was simulated with (its ``spec`` attribute)."""
-    with open_store(Path(path)) as handle:
-        value = handle.attrs.get("spec", "{}")
-    return dict(json.loads(value.decode() if isinstance(value, bytes) else str(value)))
 
 
 def _rows(data: MeasurementSet, n: int) -> MeasurementSet:
@@ -156,11 +147,9 @@ def _check_evaluation(
     model = None
     if get_method(method).trains:
         network = build_network(parse_model_config(resolved["model"]), seed)
-        scenario = with_noise_level(resolved["scenario"], test.sigma)
-        losses = build_losses(method, scenario, resolved["method_options"], stream(seed, "eval"))
-        model = adapt(network.to(STANDIN), losses).eval()
+        model = evaluation_model(network, method, seed, resolved, STANDIN, test.sigma)
     evaluation = parse_evaluate_config(spec.get("evaluate", {}))
-    names = check_metric_names(list(spec.get("metrics", ["psnr", "ssim", "nmse"])))
+    names = check_metric_names(list(spec.get("metrics", DEFAULT_METRICS)))
     data = test.to(STANDIN)
     with torch.no_grad(), DeviceAudit(f"{method}: evaluation batch"):
         evaluate_batch(

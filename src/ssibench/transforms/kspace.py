@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from ssibench.fft import to_complex, to_real
-from ssibench.rng import on_device
+from ssibench.rng import on_device, randn
 from ssibench.transforms.base import Transform, TransformParams
 
 __all__ = ["RandomNoise", "RandomPhaseError"]
@@ -126,11 +126,8 @@ class RandomNoise(Transform):
             sigma = _uniform(low, high, (x.shape[0],), generator)
         else:
             sigma = torch.full((x.shape[0],), low, dtype=torch.float64)
-        noise = torch.randn(x.shape, generator=generator, device=generator.device, dtype=x.dtype)
-        return {
-            "sigma": on_device(sigma.to(x.dtype), x.device),
-            "noise": on_device(noise, x.device),
-        }
+        noise = randn(x.shape, generator, x.device, x.dtype)
+        return {"sigma": on_device(sigma.to(x.dtype), x.device), "noise": noise}
 
     def apply(self, x: Tensor, params: TransformParams) -> Tensor:
         """(x + σ_b ε) ⊙ 1[x ≠ 0], the support taken per complex entry."""
