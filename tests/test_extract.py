@@ -11,15 +11,16 @@ import pytest
 import torch
 
 from ssibench.cli import main
-from ssibench.cli.extract import ON_BAD_FILE_CHOICES
+from ssibench.cli.extract import ON_BAD_FILE_CHOICES, SPLIT_RULE_CHOICES
 from ssibench.data.fastmri import (
     RSS_FROM_KSPACE,
     BadVolumeError,
     read_middle_slice,
     recon_size_from_header,
 )
-from ssibench.data.slices import ON_BAD_FILE, center_crop_or_pad, extract_slices, read_slice_store
-from ssibench.data.splits import check_split_sizes, split_indices, split_lengths
+from ssibench.data.slice_images import center_crop_or_pad
+from ssibench.data.slices import ON_BAD_FILE, extract_slices, read_slice_store
+from ssibench.data.splits import SPLIT_RULES, check_split_sizes, split_indices, split_lengths
 from ssibench.errors import ConfigError, DataFileError
 from ssibench.rng import stream
 
@@ -453,8 +454,9 @@ def test_unknown_on_bad_file_raises_config_error(tiny_fastmri_dir, tmp_path):
     assert not (tmp_path / "s.h5").exists()
 
 
-def test_cli_on_bad_file_choices_match_the_library():
+def test_cli_choices_match_the_library():
     assert ON_BAD_FILE_CHOICES == ON_BAD_FILE
+    assert SPLIT_RULE_CHOICES == SPLIT_RULES
 
 
 def test_cli_on_bad_file_is_passed_through(tiny_fastmri_dir, tmp_path, capsys):

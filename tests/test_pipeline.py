@@ -100,7 +100,7 @@ def test_a_plugin_data_set_is_sized_by_its_volumes_once_built(tmp_path, monkeypa
     """Snakemake calls the resource functions when it schedules a job, after the data set rule."""
     import numpy as np
 
-    from ssibench.pipeline.checks import PLUGIN_VOLUMES_UNKNOWN, n_volumes, volumes_known
+    from ssibench.pipeline.data_source import PLUGIN_VOLUMES_UNKNOWN, n_volumes, volumes_known
 
     class Wildcards:
         scenario, method = "single-coil", "mc"

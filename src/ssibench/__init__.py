@@ -3,6 +3,9 @@
 The package owns all math (FFT, MRI physics, masks, models, losses, metrics) and all file formats;
 the Snakemake workflow beside it calls the ``ssibench`` command line, one subcommand per rule.
 
+From Python, four calls run the benchmark (:mod:`ssibench.api`): :func:`load_store`, :func:`fit`
+(a network with its losses, or a method by name), :func:`score` and :func:`compare`.
+
 The names below are imported on first use, so that modules without tensors (the method registry,
 the workflow's planning) can be imported without loading torch.
 """
@@ -19,14 +22,18 @@ __all__ = [
     "RandomMaskGenerator",
     "SingleCoilMRI",
     "birdcage_maps",
+    "compare",
     "fft2c",
+    "fit",
     "ifft2c",
     "load_plugins",
+    "load_store",
     "register_dataset",
     "register_method",
     "register_metric",
     "register_model",
     "register_physics",
+    "score",
     "to_complex",
     "to_real",
 ]
@@ -42,6 +49,10 @@ _LAZY = {
     "MultiCoilMRI": "ssibench.physics",
     "SingleCoilMRI": "ssibench.physics",
     "birdcage_maps": "ssibench.physics",
+    "compare": "ssibench.api",
+    "fit": "ssibench.api",
+    "load_store": "ssibench.api",
+    "score": "ssibench.api",
     "fft2c": "ssibench.fft",
     "load_plugins": "ssibench.plugins",
     "register_dataset": "ssibench.plugins",

@@ -11,7 +11,9 @@ Snakemake cannot build it, so the hint says what to pass instead and which targe
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 __all__ = [
@@ -22,6 +24,7 @@ __all__ = [
     "RunLockedError",
     "TrainingDivergedError",
     "WriteError",
+    "closest_hint",
     "rebuild_hint",
     "workflow_target",
 ]
@@ -121,3 +124,14 @@ def rebuild_hint(path: Path | str) -> str:
         return fix if command is None else f"{fix}, or use the workflow's own: {command}"
     fix = "pass an existing one"  # callers have said what is missing ("no such store")
     return fix if command is None else f"{fix}, or build one with {command}"
+
+
+def closest_hint(name: str, valid: Sequence[str]) -> str:
+    """`` (did you mean 'x'?)`` for the valid name closest to a misspelt ``name``, else ``""``.
+
+    Example:
+        >>> closest_hint("ssdo", ["ssdu", "ei"])
+        " (did you mean 'ssdu'?)"
+    """
+    close = difflib.get_close_matches(name, valid, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

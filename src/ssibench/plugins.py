@@ -257,9 +257,9 @@ def register_dataset(name: str, build: Callable[..., Mapping[str, Any]]) -> None
     Chosen with ``data: {source: <name>, options: {...}}``; the volumes go through the same
     extraction (crop/pad, normalisation, per-volume split) as fastMRI volumes.
     """
-    from ssibench.data.sources import DATASETS
+    from ssibench.data.sources import BUILTIN_SOURCES, DATASETS
 
-    _refuse_clash("data set", name, DATASETS)
+    _refuse_clash("data set", name, [*BUILTIN_SOURCES, *DATASETS])
     _require_callable("data set", name, build, "build")
     DATASETS[name] = build
     _record_source("dataset", name, build)

@@ -39,6 +39,8 @@ CONDA_EXTRAS = {"python": "the interpreter", "pip": "installs the repository its
 # Used by the package but not yet in pyproject.toml's dependencies (scipy: the demo volumes;
 # pygments: `snakemake --report`); treated as dependencies until pyproject.toml lists them.
 PENDING = {"scipy": ">=1.10", "pygments": ">=2.10"}
+# `# via ssibench[<extra>]`: pinned because an optional extra of pyproject.toml requires it.
+EXTRA_PARENT = re.compile(r"^ssibench\[(?P<extra>[a-z0-9-]+)\]$")
 LOCK_LINE = re.compile(
     r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>\S+)(?:\s+#\s*via\s+(?P<via>.+))?$"
 )
@@ -64,6 +66,15 @@ def pyproject_dependencies(text: str) -> dict[str, SpecifierSet]:
     for name, specifier in PENDING.items():
         dependencies.setdefault(canonical(name), SpecifierSet(specifier))
     return dependencies
+
+
+def pyproject_extras(text: str) -> dict[str, dict[str, SpecifierSet]]:
+    """Optional extras of a pyproject.toml text, extra -> name -> specifier."""
+    extras = tomllib.loads(text)["project"].get("optional-dependencies", {})
+    return {
+        extra: {canonical(r.name): r.specifier for r in map(Requirement, lines)}
+        for extra, lines in extras.items()
+    }
 
 
 def requires_python(text: str) -> SpecifierSet:
@@ -127,14 +138,24 @@ def problems(pyproject_text: str, conda_text: str, lock_text: str) -> list[str]:
             f"python: envs/ssibench.yaml asks for {conda['python']}, which does not keep "
             f"pyproject.toml's requires-python {requires_python(pyproject_text)}"
         )
+    extras = pyproject_extras(pyproject_text)
     for name, pin in pins.items():
         if name in dependencies:
             continue
         if not pin.via:
             found.append(f"{name}: pinned in the lock, not in pyproject.toml and no `# via`")
         for parent in pin.via:
-            if parent not in pins:
-                found.append(f"{name}: `# via {parent}`, but {parent} is not in the lock")
+            extra = EXTRA_PARENT.match(parent)
+            if extra is None:
+                if parent not in pins:
+                    found.append(f"{name}: `# via {parent}`, but {parent} is not in the lock")
+            elif name not in extras.get(extra["extra"], {}):
+                found.append(f"{name}: `# via {parent}`, but that extra does not require {name}")
+            elif not extras[extra["extra"]][name].contains(pin.version, prereleases=True):
+                found.append(
+                    f"{name}: locked at {pin.version}, outside {parent}'s "
+                    f"{extras[extra['extra']][name]}"
+                )
     return found
 
 
@@ -208,6 +229,20 @@ def test_pending_dependencies_are_required_until_pyproject_lists_them() -> None:
     lock = LOCK_FIXTURE.replace("scipy==1.17.1\n", "")
     assert "scipy: in pyproject.toml, not pinned in envs/requirements.lock" in problems(
         without, CONDA_FIXTURE, lock
+    )
+
+
+def test_a_pin_of_an_optional_extra_names_the_extra() -> None:
+    """`# via ssibench[x]` stands for an extra of pyproject.toml that requires the package."""
+    extra = '[project.optional-dependencies]\nlive = ["tensorboard>=2.18"]\n'
+    pyproject = PYPROJECT_FIXTURE + extra
+    lock = LOCK_FIXTURE + "tensorboard==2.21.0  # via ssibench[live]\n"
+    assert problems(pyproject, CONDA_FIXTURE, lock) == []
+    assert "that extra does not require" in " ".join(
+        problems(pyproject, CONDA_FIXTURE, lock.replace("[live]", "[other]"))
+    )
+    assert "outside ssibench[live]'s >=2.18" in " ".join(
+        problems(pyproject, CONDA_FIXTURE, lock.replace("2.21.0", "2.17.0"))
     )
 
 

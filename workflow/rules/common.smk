@@ -34,6 +34,8 @@ if _SKIPPED:
     print(_SKIPPED, file=sys.stderr)
 
 DATA = config["data"]
+#: What the data source needs, makes and is read as (ssibench.config.sources).
+SOURCE = PLAN.source
 SCENARIOS = config["scenarios"]
 #: The data set's folder in every path (`<data.name>-<H>x<W>`) and its results folder.
 DATASET = PLAN.dataset
@@ -41,7 +43,7 @@ RESULTS = PLAN.results
 
 
 def _alternatives(names):
-    """A regex matching exactly one of `names` (none: matches no scenario name)."""
+    """A regex matching exactly one of `names` (none: matches nothing)."""
     return "|".join(re.escape(name) for name in names) or "(?!)"
 
 
@@ -53,57 +55,20 @@ TRAINING_ONLY_SCENARIOS = _alternatives(PLAN.training_only_scenarios())
 
 wildcard_constraints:
     dataset=re.escape(DATASET),
-    scenario="|".join(re.escape(name) for name in SCENARIOS),
-    method="|".join(re.escape(name) for name in config["methods"]),
+    scenario=_alternatives(SCENARIOS),
+    method=_alternatives(config["methods"]),
     seed=r"\d+",
 
 
 # ---------------------------------------------------------------- paths and targets
 slices_path = PLAN.slices_path
+raw_dir = PLAN.raw_dir  # built by demo_data or dataset, or the user's (data.raw_dir)
 measurements_path = PLAN.measurements_path
 run_path = PLAN.run_path
 external_path = PLAN.external_path
 all_targets = PLAN.all_targets
-
-
-def figure_report(kind):
-    """The PNG output of figure rule `kind`, flagged for `snakemake --report`."""
-    return report(
-        f"{RESULTS}/figures/{kind}_{{scenario}}.png",
-        caption=f"../report/{kind}.rst",
-        category="Scenario {scenario}",
-        subcategory=FIGURES[kind],
-        labels={"figure": FIGURES[kind]},
-    )
-
-
-TABLE_FORMATS = {"csv": "CSV", "md": "Markdown", "tex": "LaTeX"}
-
-
-def table_report(table, extension):
-    """Output `table` (`{scenario}` or `all`) of a leaderboard rule, flagged for the report."""
-    path = f"{RESULTS}/tables/leaderboard_{table}.{extension}"
-    label = {"format": TABLE_FORMATS[extension]}
-    if table == "all":
-        return report(
-            path,
-            caption="../report/leaderboard_all.rst",
-            category="All scenarios",
-            labels={"table": "all scenarios", **label},
-        )
-    return report(
-        path,
-        caption="../report/leaderboard.rst",
-        category="Scenario {scenario}",
-        subcategory="Leaderboard",
-        labels={"table": "leaderboard", **label},
-    )
-
-
-def zoom_option():
-    """`--zoom ROW COL SIZE` from config report.zoom, or nothing (automatic region)."""
-    zoom = config["report"]["zoom"]
-    return "" if zoom is None else "--zoom " + " ".join(str(value) for value in zoom)
+evaluated_scenarios = PLAN.evaluated_scenarios
+dataset_code = PLAN.dataset_code
 
 
 # ---------------------------------------------------------------- resources (ssibench.pipeline)
@@ -120,11 +85,6 @@ def resources_of(rule_name):
 
 
 # ---------------------------------------------------------------- input functions
-
-
-def raw_input(wildcards):
-    """The raw volume folder: built by demo_data, or the user's fastMRI folder."""
-    return PLAN.raw_dir()
 
 
 def run_code(wildcards):
@@ -170,12 +130,9 @@ def sample_metrics(wildcards):
 
 
 def external_names_regex(kind=None):
-    """Wildcard constraint of the external run names (given by `kind`, if any).
-
-    With none configured it matches nothing, so the external rules never claim a path.
-    """
+    """The external run names (given by `kind`, if any); none: the rules never claim a path."""
     names = [name for s in SCENARIOS for name in PLAN.external_names(s, kind)]
-    return "|".join(re.escape(name) for name in names) or "(?!)"
+    return _alternatives(names)
 
 
 def external_checkpoint_input(wildcards):
@@ -222,6 +179,11 @@ def simulate_raw_option(wildcards):
     return PLAN.simulate_raw_option(wildcards.scenario)
 
 
+def measured_kspace_input(wildcards):
+    """The folder of k-space undersampled at acquisition of a training-only scenario."""
+    return PLAN.kspace_dir(wildcards.scenario)
+
+
 def train_spec(wildcards):
     return PLAN.train_spec(wildcards.scenario, wildcards.method)
 
@@ -237,6 +199,11 @@ def external_evaluate_spec(wildcards):
 def external_state_dict_options(wildcards):
     """`--method M --model-spec JSON` of a plain state_dict, already shell-quoted; else empty."""
     return PLAN.external_state_dict_options(wildcards.name)
+
+
+def external_transfer_option(wildcards):
+    """`--transfer` for an external model scored on another scenario's data; else empty."""
+    return PLAN.external_transfer_option(wildcards.name)
 
 
 def external_label(wildcards):

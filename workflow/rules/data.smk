@@ -1,6 +1,6 @@
 # Raw volumes or your own images → slices store (images + provenance + deterministic split).
 
-if DATA["source"] == "demo":
+if SOURCE.built_by == "demo_data":
 
     rule demo_data:
         output:
@@ -26,11 +26,11 @@ if DATA["source"] == "demo":
             " --n-coils {params.n_coils} --seed {params.seed} > {log:q} 2>&1"
 
 
-if DATA["source"] not in ("demo", "fastmri", "images"):
+if SOURCE.built_by == "dataset":
 
     rule dataset:
         input:
-            code=PLAN.dataset_code(),
+            code=dataset_code(),
         output:
             raw=directory("data/raw/{dataset}"),
         log:
@@ -51,7 +51,7 @@ if DATA["source"] not in ("demo", "fastmri", "images"):
 
 rule extract:
     input:
-        raw=raw_input,
+        raw=raw_dir(),
     output:
         slices="data/slices/{dataset}.h5",
     log:
@@ -66,10 +66,12 @@ rule extract:
         size=DATA["image_size"],
         split=[DATA["split"][part] for part in ("train", "val", "test")],
         seed=config["seed"],
+        split_rule=DATA["split_rule"],
         on_bad_file=DATA["on_bad_file"],
         # the demo's volumes are fastMRI files; a plugin data set is written as .npy images
-        source="fastmri" if DATA["source"] in ("demo", "fastmri") else "images",
+        source=SOURCE.extract_as,
     shell:
         "{params.ssibench} extract --source {params.source} --raw-dir {input.raw:q}"
         " --out {output.slices:q} --size {params.size} --split {params.split}"
-        " --seed {params.seed} --on-bad-file {params.on_bad_file} > {log:q} 2>&1"
+        " --seed {params.seed} --split-rule {params.split_rule}"
+        " --on-bad-file {params.on_bad_file} > {log:q} 2>&1"

@@ -51,7 +51,7 @@ rule evaluate_external:
         ssibench=SSIBENCH,
         spec=external_evaluate_spec,
         state_dict=external_state_dict_options,
-        transfer=lambda wildcards: PLAN.external_transfer_option(wildcards.name),
+        transfer=external_transfer_option,
     shell:
         "{params.ssibench} evaluate --data {input.data:q} --ckpt {input.checkpoint:q}"
         " {params.state_dict} {params.transfer} --spec {params.spec:q} --device auto"

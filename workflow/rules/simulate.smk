@@ -33,7 +33,7 @@ rule simulate:
 # slices store; a training-only store (no ground truth).
 rule simulate_measured:
     input:
-        kspace=lambda wildcards: PLAN.kspace_dir(wildcards.scenario),
+        kspace=measured_kspace_input,
     output:
         measurements=measurements_path("{scenario}"),
     log:

@@ -2,8 +2,9 @@
 
 A run is given by its folder (``--run-dir``, what the workflow passes, with ``--method``,
 ``--seed`` and ``--spec``) or by a checkpoint file (``--ckpt``): a ``model.pt`` of ``ssibench
-train`` (its method, seed and spec are read from it) or a plain ``state_dict`` with
-``--model-spec`` and ``--method``.
+train`` (its method, seed and spec are read from it), a plain ``state_dict`` with
+``--model-spec`` and ``--method``, or a DeepInverse MoDL checkpoint (``Trainer``'s
+``ckp_*.pth.tar``) with ``--method``.
 """
 
 from __future__ import annotations
@@ -46,13 +47,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         type=Path,
         help=(
             "checkpoint file: a model.pt written by `ssibench train` (method, seed and spec are "
-            "read from it) or a plain state_dict (with --model-spec and --method)"
+            "read from it), a plain state_dict (with --model-spec and --method) or a DeepInverse "
+            "MoDL checkpoint such as SSIBench's *.pth.tar (with --method; its model spec is read "
+            "from its weights)"
         ),
     )
     parser.add_argument(
         "--method",
         choices=list(METHODS),
-        help="method evaluated (required with --run-dir and for a plain state_dict)",
+        help=(
+            "method evaluated (required with --run-dir, for a plain state_dict and for a "
+            "DeepInverse checkpoint)"
+        ),
     )
     parser.add_argument(
         "--seed", type=int, help="training seed of the run (default: 0, or the checkpoint's)"
@@ -70,7 +76,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--model-spec",
         help=(
             "JSON: the `model` config slice of a plain state_dict given with --ckpt, e.g. "
-            '\'{"num_iter": 2, "scales": 2, "width": 8}\''
+            '\'{"num_iter": 2, "scales": 2, "width": 8}\' (for a DeepInverse checkpoint it is '
+            "optional and checked against the weights)"
         ),
     )
     parser.add_argument(

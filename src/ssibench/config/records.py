@@ -13,11 +13,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from ssibench.errors import ConfigError
+from ssibench.errors import ConfigError, closest_hint
 
 __all__ = [
     "AMP_NAMES",
     "DEFAULT_MODEL",
+    "LOGGING_KEYS",
+    "LOG_SINKS",
     "EvaluateConfig",
     "ModelConfig",
     "TrainConfig",
@@ -25,10 +27,19 @@ __all__ = [
     "parse_evaluate_config",
     "parse_model_config",
     "parse_train_config",
+    "without_logging",
 ]
 
 #: Mixed-precision settings of ``train.amp`` (their dtypes: :data:`ssibench.precision.AMP_MODES`).
 AMP_NAMES = ("none", "bf16", "fp16")
+
+#: Live training logs of ``train.log_to`` (their writers: :data:`ssibench.training.run.SINKS`).
+LOG_SINKS = ("tensorboard",)
+
+#: ``train`` keys that say how a run is watched, not what it computes: left out of the run's
+#: resolved configuration (``run.json``, ``model.pt``, the checkpoint's identity) and of the
+#: evaluation's spec, so turning them on or off never restarts or invalidates a run.
+LOGGING_KEYS = ("log_to",)
 
 _Record = TypeVar("_Record")
 
@@ -70,6 +81,9 @@ class TrainConfig:
     (PyTorch's own default for convolutions; ``false`` computes float32 in float32)."""
     deterministic: bool = False
     """Deterministic GPU kernels where PyTorch has them, and no TF32 (slower)."""
+    log_to: tuple[str, ...] = ()
+    """Live training logs written under the run folder, names of :data:`LOG_SINKS` (none by
+    default); one of the :data:`LOGGING_KEYS`, outside the run's identity."""
 
 
 #: The values of ``evaluate.final_dc`` (:mod:`ssibench.evaluation.consistency` applies them).
@@ -153,7 +167,34 @@ def parse_train_config(values: Mapping[str, Any]) -> TrainConfig:
         raise ConfigError(
             f"train.amp: unknown value {config.amp!r}; allowed: {', '.join(AMP_NAMES)}"
         )
+    _check_log_sinks(config.log_to)
     return config
+
+
+def _check_log_sinks(log_to: object) -> None:
+    """Refuse a ``train.log_to`` that is not a list of :data:`LOG_SINKS` names."""
+    valid = ", ".join(LOG_SINKS)
+    if not isinstance(log_to, tuple) or not all(isinstance(name, str) for name in log_to):
+        raise ConfigError(
+            f"train.log_to: expected a list of sink names, e.g. [tensorboard]; got {log_to!r}; "
+            f"valid names: {valid}"
+        )
+    for name in log_to:
+        if name not in LOG_SINKS:
+            raise ConfigError(
+                f"train.log_to: unknown sink {name!r}{closest_hint(name, LOG_SINKS)}; "
+                f"valid: {valid}"
+            )
+
+
+def without_logging(train: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``train`` slice without its :data:`LOGGING_KEYS`: what a run's identity is made of.
+
+    Example:
+        >>> without_logging({"epochs": 3, "log_to": ["tensorboard"]})
+        {'epochs': 3}
+    """
+    return {key: value for key, value in train.items() if key not in LOGGING_KEYS}
 
 
 def parse_evaluate_config(values: Mapping[str, Any]) -> EvaluateConfig:

@@ -36,7 +36,8 @@ from numpy.typing import NDArray
 
 from ssibench.data.fastmri import BadVolumeError, check_on_bad_file, report_bad_volumes
 from ssibench.data.limits import check_read_size
-from ssibench.data.slices import SliceStore, as_volume, extract_volumes
+from ssibench.data.slice_images import as_volume
+from ssibench.data.slices import SliceStore, extract_volumes
 from ssibench.data.splits import check_fractions
 from ssibench.errors import DataFileError
 from ssibench.progress import counted
@@ -47,6 +48,7 @@ __all__ = [
     "image_files",
     "raw_files",
     "read_image",
+    "read_tensor_file",
     "read_volumes",
     "scan_folder",
 ]
@@ -117,15 +119,30 @@ def _read_npy(path: Path) -> NDArray:
     return np.array(array)
 
 
-def _read_pt(path: Path) -> NDArray:
-    if zipfile.is_zipfile(path):  # torch.save's format: the archive lists each record's size
-        with zipfile.ZipFile(path) as archive:
-            size = sum(info.file_size for info in archive.infolist())
+def read_tensor_file(path: Path, *, mmap: bool = False) -> torch.Tensor:
+    """The one tensor ``torch.save`` wrote to ``path``, loaded without running code.
+
+    Its archive's declared size is checked first (:func:`check_read_size`); ``mmap`` maps the
+    data instead of reading them (the shape then costs no read).
+
+    Raises:
+        BadVolumeError: a declared size over the read limit.
+        ValueError, RuntimeError, pickle errors: an unreadable file, or one not holding a tensor.
+    """
+    archive = zipfile.is_zipfile(path)  # torch.save's format: it lists each record's size
+    if archive and not mmap:
+        with zipfile.ZipFile(path) as handle:
+            size = sum(info.file_size for info in handle.infolist())
         check_read_size(path, "the .pt archive", (size,), np.uint8, (size,))
-    value = torch.load(path, map_location="cpu", weights_only=True)
+    # only an archive can be mapped; torch's legacy format is read (it is small: no archive)
+    value = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap and archive)
     if not isinstance(value, torch.Tensor):
         raise ValueError(f"holds a {type(value).__name__}, not a tensor; save one tensor")
-    return value.numpy()
+    return value
+
+
+def _read_pt(path: Path) -> NDArray:
+    return read_tensor_file(path).numpy()
 
 
 _READERS = {
@@ -220,6 +237,7 @@ def extract_images(
     split_fractions: Sequence[float],
     seed: int,
     on_bad_file: Literal["stop", "skip"] = "stop",
+    split_rule: str = "seeded",
 ) -> SliceStore:
     """Build the slices store from every image file in ``raw_dir``, one volume per file.
 
@@ -242,4 +260,6 @@ def extract_images(
     volumes, bad, n_files = scan_folder(raw_dir)
     report_bad_volumes(Path(raw_dir), bad, n_files, on_bad_file, **_BAD_FILE_TEXT)
     skipped = [(path.name, reason) for path, reason in bad]
-    return extract_volumes(volumes, out, size, split_fractions, seed, skipped_files=skipped)
+    return extract_volumes(
+        volumes, out, size, split_fractions, seed, skipped_files=skipped, split_rule=split_rule
+    )

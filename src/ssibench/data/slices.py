@@ -4,18 +4,20 @@
 ``data/slices/<dataset>.h5`` as SSIBench builds its training set (DeepInverse's
 ``save_simple_dataset``): each slice min–max rescaled to [0, 1], then centre-cropped or zero-padded
 to H×W (rescaling first, so padding zeros are ≤ the image minimum); a seeded split of the volumes
-(:mod:`ssibench.data.splits`; train and test not empty) that keeps each volume's slices together.
-Its front ends: :func:`extract_slices` (the middle slice of each fastMRI volume of a folder) and
-:func:`ssibench.data.images.extract_images` (a folder of images). Every raw file is read before
+(:mod:`ssibench.data.splits`; train and test not empty) that keeps each volume's slices together;
+the per-slice operations are :mod:`ssibench.data.slice_images`. Its front ends:
+:func:`extract_slices` (the middle slice of each fastMRI volume of a folder),
+:func:`ssibench.data.images.extract_images` (a folder of images) and
+:func:`ssibench.interop.simple_dataset.extract_simple_dataset`. Every raw file is read before
 anything is written; malformed ones stop the extraction with one error listing them all, or, with
 ``on_bad_file="skip"``, are left out and recorded.
 
 File layout (HDF5): ``images`` float32 (N, H, W); ``source_file`` (N,) utf-8 names;
 ``slice_index`` (N,) int64; ``acquisition`` (N,) utf-8; group ``split`` with sorted int64
 ``train``, ``val``, ``test`` (disjoint, covering 0 … N−1); attrs ``seed``, ``size``,
-``split_fractions`` (JSON), ``skipped_files`` (JSON list of ``{"file": <name>, "reason": <why>}``
-for the raw files left out as malformed, ``[]`` when none; absent in stores written before it
-existed), ``ssibench_version``.
+``split_fractions`` (JSON), ``split_rule`` (only when not ``"seeded"``), ``skipped_files`` (JSON
+list of ``{"file": <name>, "reason": <why>}`` for the raw files left out as malformed, ``[]`` when
+none; absent in stores written before it existed), ``ssibench_version``.
 """
 
 from __future__ import annotations
@@ -42,21 +44,25 @@ from ssibench.data.fastmri import (
     read_middle_slice,
     report_bad_volumes,
 )
-from ssibench.data.splits import SPLITS, check_fractions, check_split_sizes, split_indices
+from ssibench.data.slice_images import as_volume, center_crop_or_pad, check_size, normalise_min_max
+from ssibench.data.splits import (
+    SPLITS,
+    check_fractions,
+    check_split_rule,
+    check_split_sizes,
+    split_generator,
+    split_indices,
+)
 from ssibench.errors import ConfigError, DataFileError, rebuild_hint
 from ssibench.io import atomic_path
 from ssibench.progress import counted
-from ssibench.rng import stream
 
 __all__ = [
     "ON_BAD_FILE",
     "SliceStore",
-    "as_volume",
-    "center_crop_or_pad",
     "check_on_bad_file",
     "extract_slices",
     "extract_volumes",
-    "normalise_min_max",
     "read_slice_store",
     "write_slice_store",
 ]
@@ -89,57 +95,13 @@ class SliceStore:
         return self.images.shape[0]
 
 
-def normalise_min_max(image: Tensor) -> Tensor:
-    """Rescale to [0, 1]: (t − min t) / (max t − min t); a constant image is clipped to [0, 1].
-
-    Args:
-        image: ``(h, w)`` float.
-
-    Returns:
-        ``(h, w)`` float32.
-    """
-    image = image.to(torch.float32)
-    low, high = image.min(), image.max()
-    if high > low:
-        return ((image - low) / (high - low)).clamp_(0.0, 1.0)
-    return image.clamp(0.0, 1.0)
-
-
-def center_crop_or_pad(image: Tensor, size: tuple[int, int]) -> Tensor:
-    """Centre-crop or zero-pad the last two axes to ``size`` (torchvision ``CenterCrop`` geometry).
-
-    Along an axis of length n and target t: if n < t, pad ⌊(t − n)/2⌋ zeros before and ⌈(t − n)/2⌉
-    after; if n > t, keep [s, s + t) with s = round((n − t)/2) (Python's round, half to even).
-
-    Args:
-        image: ``(..., h, w)``.
-        size: (H, W).
-
-    Returns:
-        ``(..., H, W)``, a new tensor.
-    """
-    for axis, target in zip((-2, -1), size, strict=True):
-        length = image.shape[axis]
-        if length > target:
-            start = round((length - target) / 2)
-            image = image.narrow(axis, start, target)
-        elif length < target:
-            before = (target - length) // 2
-            pad_shape = list(image.shape)
-            pad_shape[axis] = before
-            front = image.new_zeros(pad_shape)
-            pad_shape[axis] = target - length - before
-            back = image.new_zeros(pad_shape)
-            image = torch.cat([front, image, back], dim=axis)
-    return image.contiguous()
-
-
 def write_slice_store(
     path: Path | str,
     store: SliceStore,
     *,
     seed: int,
     split_fractions: Sequence[float],
+    split_rule: str = "seeded",
 ) -> None:
     """Write ``store`` to ``path`` atomically in the slices-store layout (module docstring)."""
     height, width = store.images.shape[-2:]
@@ -154,6 +116,8 @@ def write_slice_store(
         handle.attrs["seed"] = int(seed)
         handle.attrs["size"] = np.array([height, width], dtype=np.int64)
         handle.attrs["split_fractions"] = json.dumps([float(f) for f in split_fractions])
+        if split_rule != "seeded":  # the default leaves the store as it always was
+            handle.attrs["split_rule"] = split_rule
         handle.attrs["skipped_files"] = json.dumps(
             [{"file": name, "reason": reason} for name, reason in store.skipped_files],
             ensure_ascii=False,
@@ -218,12 +182,6 @@ def _read_skipped_files(handle: h5py.File, path: Path) -> tuple[tuple[str, str],
         ) from error
 
 
-def _check_size(size: Sequence[int]) -> tuple[int, int]:
-    if len(size) != 2 or any(int(s) < 1 for s in size):
-        raise ConfigError(f"image size (--size H W): expected two integers ≥ 1; got {list(size)}")
-    return int(size[0]), int(size[1])
-
-
 def extract_slices(
     raw_dir: Path | str,
     out: Path | str,
@@ -231,6 +189,7 @@ def extract_slices(
     split_fractions: Sequence[float],
     seed: int,
     on_bad_file: Literal["stop", "skip"] = "stop",
+    split_rule: str = "seeded",
 ) -> SliceStore:
     """Build the slices store from every ``*.h5`` volume in ``raw_dir`` (sorted by file name).
 
@@ -246,7 +205,7 @@ def extract_slices(
             train or test split empty for the number of good files.
     """
     raw_dir = Path(raw_dir)
-    size = _check_size(size)
+    size = check_size(size)
     check_on_bad_file(on_bad_file)
     check_fractions(split_fractions)
     files = sorted(raw_dir.glob("*.h5"))
@@ -274,27 +233,8 @@ def extract_slices(
         acquisition={file.name: middle.acquisition for file, middle in good},
         skipped_files=[(file.name, reason) for file, reason in bad],
         drop_constant_slices=False,
+        split_rule=split_rule,
     )
-
-
-def as_volume(array: ArrayLike | Tensor) -> NDArray[np.float32]:
-    """A real image ``(H, W)`` or stack of slices ``(S, H, W)`` as a float32 ``(S, H, W)`` array.
-
-    Raises:
-        ValueError: saying what is wrong: not rank 2 or 3, an empty axis, a dtype that is not a
-            real number (complex, bool, strings), or non-finite values.
-    """
-    array = np.asarray(array.detach().cpu() if isinstance(array, Tensor) else array)
-    if np.issubdtype(array.dtype, np.complexfloating):
-        raise ValueError(f"dtype {array.dtype} is complex; magnitude images are real: save abs()")
-    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
-        raise ValueError(f"dtype {array.dtype}; expected a real number type")
-    if array.ndim not in (2, 3) or 0 in array.shape:
-        raise ValueError(f"shape {array.shape}; expected (H, W) or (S, H, W), no empty axis")
-    volume = np.asarray(array if array.ndim == 3 else array[None], dtype=np.float32)
-    if n_bad := int(np.count_nonzero(~np.isfinite(volume))):
-        raise ValueError(f"{n_bad} non-finite values (NaN, ±inf, or beyond the float32 range)")
-    return volume
 
 
 def extract_volumes(
@@ -308,13 +248,15 @@ def extract_volumes(
     acquisition: Mapping[str, str] | None = None,
     skipped_files: Sequence[tuple[str, str]] = (),
     drop_constant_slices: bool = True,
+    split_rule: str = "seeded",
 ) -> SliceStore:
     """Build the slices store from magnitude volumes in memory (module docstring), split by volume.
 
     Volumes are taken in sorted name order; per slice :func:`normalise_min_max`, then
-    :func:`center_crop_or_pad` to ``size``. :func:`split_indices` (``split`` stream of ``seed``)
-    splits the V volumes and each split holds every slice of its volumes; with one slice per
-    volume that is a split of the images. Nothing is written if anything is wrong.
+    :func:`center_crop_or_pad` to ``size``. :func:`split_indices` (from the generator of
+    ``split_rule``, :func:`~ssibench.data.splits.split_generator`) splits the V volumes and each
+    split holds every slice of its volumes; with one slice per volume that is a split of the
+    images. Nothing is written if anything is wrong.
 
     Args:
         volumes: name (stored as ``source_file``) → real ``(S, H, W)`` or ``(H, W)`` array or
@@ -328,6 +270,8 @@ def extract_volumes(
         skipped_files: (name, reason) of raw files left out before, recorded in the store.
         drop_constant_slices: leave out constant slices, naming them on stderr; ``False`` keeps
             them, clipped to [0, 1].
+        split_rule: ``"seeded"`` (the ``split`` stream of ``seed``) or ``"ssibench"``
+            (SSIBench's ``random_split`` generator, whatever ``seed``).
 
     Returns:
         The store as written: ``images`` ``(N, H, W)``, N the number of slices kept.
@@ -335,10 +279,12 @@ def extract_volumes(
     Raises:
         DataFileError: no volume, or volumes that fail :func:`as_volume` or (with
             ``drop_constant_slices``) have only constant slices; one error lists them all.
-        ConfigError: a bad size or fractions, or a train or test split empty for V volumes.
+        ConfigError: a bad size, fractions or split rule, or a train or test split empty for V
+            volumes.
     """
-    size = _check_size(size)
+    size = check_size(size)
     check_fractions(split_fractions)
+    check_split_rule(split_rule)
     if not volumes:
         raise DataFileError("no volumes to extract: the data source gave an empty mapping")
     kept: dict[str, tuple[NDArray[np.float32], list[int]]] = {}
@@ -373,7 +319,7 @@ def extract_volumes(
         raise ConfigError(f"{error} (ssibench extract --split TRAIN VAL TEST{skipped})") from None
     # the first image of volume v is starts[v]; a split holds starts[v] … starts[v + 1] − 1
     starts = np.cumsum([0, *(len(volume) for volume, _ in kept.values())]).tolist()
-    by_volume = split_indices(len(kept), split_fractions, stream(seed, "split"))
+    by_volume = split_indices(len(kept), split_fractions, split_generator(split_rule, seed))
     owners = [name for name, (volume, _) in kept.items() for _ in volume]
     store = SliceStore(
         images=torch.stack(
@@ -395,5 +341,5 @@ def extract_volumes(
         },
         skipped_files=tuple(skipped_files),
     )
-    write_slice_store(out, store, seed=seed, split_fractions=split_fractions)
+    write_slice_store(out, store, seed=seed, split_fractions=split_fractions, split_rule=split_rule)
     return store

@@ -17,13 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from ssibench.config.sources import BUILTIN_SOURCES
 from ssibench.errors import ConfigError, DataFileError
 from ssibench.io import atomic_path
 
 __all__ = ["BUILTIN_SOURCES", "DATASETS", "VOLUME_NAME", "write_dataset"]
-
-#: The sources ssibench reads itself (``data.source``).
-BUILTIN_SOURCES = ("demo", "fastmri", "images")
 #: Data sets registered by plugins: name → ``build(**options) -> {volume: (S, H, W)}``.
 DATASETS: dict[str, Callable[..., Mapping[str, Any]]] = {}
 #: A volume name becomes a file name: letters, digits, ``.``, ``-`` and ``_``.

@@ -1,9 +1,12 @@
 """Split assignment: how N images are cut into the train, val and test splits.
 
-The split is a random permutation of 0 … N−1 from the ``split`` stream cut into consecutive
-train, val and test parts (:func:`split_indices`), of the sizes ``torch.utils.data.random_split``
-gives fractions (:func:`split_lengths`); the train and test parts must not be empty
-(:func:`check_split_sizes`, pure, so the workflow can call it while it builds the DAG).
+The split is a random permutation of 0 … N−1 cut into consecutive train, val and test parts
+(:func:`split_indices`), of the sizes ``torch.utils.data.random_split`` gives fractions
+(:func:`split_lengths`); the train and test parts must not be empty (:func:`check_split_sizes`,
+pure, so the workflow can call it while it builds the DAG). The permutation comes from the
+generator of a split rule (:func:`split_generator`): ``"seeded"``, the ``split`` stream of the
+master seed, or ``"ssibench"``, SSIBench's own ``torch.Generator().manual_seed(0)``, with which the
+parts are exactly ``random_split(range(N), fractions, generator)``'s for any N.
 """
 
 from __future__ import annotations
@@ -15,12 +18,17 @@ import torch
 from torch import Tensor
 
 from ssibench.errors import ConfigError
+from ssibench.rng import stream
 
 __all__ = [
     "FRACTION_SUM_TOLERANCE",
     "SPLITS",
+    "SPLIT_RULES",
+    "SSIBENCH_SPLIT_SEED",
     "check_fractions",
+    "check_split_rule",
     "check_split_sizes",
+    "split_generator",
     "split_indices",
     "split_lengths",
 ]
@@ -29,6 +37,11 @@ __all__ = [
 SPLITS = ("train", "val", "test")
 #: Tolerance on Σ fractions = 1 (fractions usually come from a YAML file as decimals).
 FRACTION_SUM_TOLERANCE = 1e-6
+#: How the split's permutation is drawn (``data.split_rule``, ``ssibench extract --split-rule``).
+SPLIT_RULES = ("seeded", "ssibench")
+#: The seed of SSIBench's split (its ``train.py``: ``random_split(dataset, (0.8, 0.2),
+#: generator=torch.Generator("cpu").manual_seed(0))``), whatever the experiment's seed.
+SSIBENCH_SPLIT_SEED = 0
 #: Largest N :func:`check_split_sizes` tries when it suggests how many volumes the fractions need.
 _MAX_SUGGESTED_N = 100_000
 
@@ -149,3 +162,34 @@ def split_indices(
     permutation = torch.randperm(n, generator=generator)
     parts = torch.split(permutation, list(lengths))
     return {name: part.sort().values for name, part in zip(SPLITS, parts, strict=True)}
+
+
+def check_split_rule(rule: str, where: str = "--split-rule") -> str:
+    """``rule`` if it is one of :data:`SPLIT_RULES`, else a ConfigError naming ``where``."""
+    if rule not in SPLIT_RULES:
+        raise ConfigError(f"{where}: unknown split rule {rule!r}; valid: {', '.join(SPLIT_RULES)}")
+    return rule
+
+
+def split_generator(rule: str, seed: int) -> torch.Generator:
+    """The generator :func:`split_indices` draws its permutation from, under split rule ``rule``.
+
+    * ``"seeded"``: the ``split`` stream of the master ``seed`` (:func:`ssibench.rng.stream`);
+    * ``"ssibench"``: ``torch.Generator("cpu").manual_seed(0)``, SSIBench's, ignoring ``seed``:
+      the parts then equal ``torch.utils.data.random_split(range(N), fractions, generator)``'s
+      (as sets; ours are sorted), so they depend on the number of volumes N only.
+
+    Raises:
+        ConfigError: an unknown rule.
+
+    Example:
+        >>> from torch.utils.data import random_split
+        >>> parts = split_indices(10, (0.8, 0.0, 0.2), split_generator("ssibench", seed=7))
+        >>> reference = random_split(range(10), (0.8, 0.2), torch.Generator().manual_seed(0))
+        >>> parts["test"].tolist() == sorted(reference[1].indices)
+        True
+    """
+    check_split_rule(rule)
+    if rule == "ssibench":
+        return torch.Generator("cpu").manual_seed(SSIBENCH_SPLIT_SEED)
+    return stream(seed, "split")

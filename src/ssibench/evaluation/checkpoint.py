@@ -1,11 +1,12 @@
-"""Model files to evaluate: a run's ``model.pt``, or a plain ``state_dict`` with its model spec.
+"""Model files to evaluate: a run's ``model.pt``, a plain ``state_dict``, a DeepInverse MoDL.
 
 ``ssibench train`` writes ``model.pt`` as ``{"model": state_dict, "method", "seed", "spec",
 "epochs", "ssibench_version", "record": run record}``; such a file says how to rebuild and evaluate
 its network, so a copy evaluates exactly as its run. A plain ``state_dict`` (a mapping of tensors,
 e.g. ``torch.save(network.state_dict(), path)``) needs the ``model`` config slice of the run that
 trained it. Weights are checked layer by layer against the network the spec builds, so a wrong
-spec is one message naming the layer and both shapes, not a traceback.
+spec is one message naming the layer and both shapes, not a traceback. A DeepInverse checkpoint
+of SSIBench's MoDL is mapped to ssibench's layer names (:mod:`ssibench.interop.checkpoints`).
 """
 
 from __future__ import annotations
@@ -19,8 +20,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ssibench.config.records import parse_model_config
+from ssibench.config.records import DEFAULT_MODEL, parse_model_config
 from ssibench.errors import ConfigError, DataFileError, rebuild_hint
+from ssibench.interop.checkpoints import deepinv_layout, from_deepinv
 from ssibench.safe_load import load_torch_file
 
 __all__ = ["Checkpoint", "load_file", "load_weights", "read_checkpoint", "run_parts"]
@@ -105,6 +107,39 @@ def load_weights(
     network.load_state_dict(weights)
 
 
+def _deepinv_checkpoint(
+    path: Path,
+    state: Mapping[str, Tensor],
+    method: str | None,
+    seed: int | None,
+    spec: Mapping[str, Any] | None,
+    model_spec: Mapping[str, Any] | None,
+) -> Checkpoint:
+    """A DeepInverse MoDL checkpoint: model spec read from its weights, ``method`` required."""
+    weights, model = from_deepinv(state, path)
+    if method is None:
+        raise ConfigError(
+            f"{path}: a DeepInverse checkpoint does not name the method that trained it; pass "
+            "--method (e.g. --method ei for SSIBench's EI runs)"
+        )
+    inferred = {**model.model_spec, "step_order": "dc-first"}
+    if model_spec is not None:
+        try:
+            given = parse_model_config(model_spec)
+        except ConfigError as error:
+            raise ConfigError(f"{path}: --model-spec: {error}") from None
+        differ = [k for k, v in inferred.items() if getattr(given, k) != v]
+        if given.name != DEFAULT_MODEL or differ:
+            found = ", ".join(f"{k} {getattr(given, k)!r}" for k in differ or ["name"])
+            raise ConfigError(
+                f"{path}: --model-spec says {found}, but the file holds "
+                f"{model.deepinv_call} (model spec {json.dumps(inferred)}); leave out "
+                "--model-spec (a DeepInverse checkpoint's model is read from its weights)"
+            )
+    full = {**(spec or {}), "model": inferred}
+    return Checkpoint(path, method, 0 if seed is None else seed, full, weights, None)
+
+
 def read_checkpoint(
     path: Path,
     *,
@@ -114,26 +149,36 @@ def read_checkpoint(
     model_spec: Mapping[str, Any] | None = None,
     device: torch.device | None = None,
 ) -> Checkpoint:
-    """Read a ``model.pt`` of ``ssibench train``, or a plain ``state_dict`` with ``model_spec``.
+    """Read a ``model.pt`` of ``ssibench train``, a plain ``state_dict`` or a DeepInverse MoDL.
 
     A ``model.pt`` supplies its method, seed and spec (each slice of ``spec`` updates the stored
     one, e.g. ``{"evaluate": {"n_samples": 3}}``; a differing ``method`` or ``seed`` is refused;
     a changed setting of the run is refused when it is evaluated). A plain
     state_dict (a mapping of tensors) needs ``model_spec`` (the ``model`` config slice of the run
     that trained it, e.g. ``{"num_iter": 2, "scales": 2, "width": 8}``) and ``method``; ``seed``
-    defaults to 0.
+    defaults to 0. A DeepInverse ``Trainer`` checkpoint (or bare ``state_dict``) of SSIBench's
+    MoDL (:mod:`ssibench.interop.checkpoints`) needs ``method``; its model spec is read from the
+    weights (a ``model_spec`` given is checked against it).
 
     Raises:
         DataFileError: a missing or unreadable file, or one that is neither of the two.
-        ConfigError: a plain state_dict without ``model_spec`` or ``method``, a ``model_spec``
-            for a ``model.pt`` (which records its own), a ``method``/``seed`` other than the
-            ``model.pt``'s, or a bad ``model_spec``; each message names the file and the fix.
+        ConfigError: a plain state_dict without ``model_spec`` or ``method``, a DeepInverse
+            checkpoint without ``method`` or with a ``model_spec`` it contradicts, a
+            ``model_spec`` for a ``model.pt`` (which records its own), a ``method``/``seed``
+            other than the ``model.pt``'s, or a bad ``model_spec``; each message names the file
+            and the fix.
     """
     path = Path(path)
     if not path.is_file():
         raise DataFileError(f"{path}: no such checkpoint; pass a run's model.pt (or a state_dict)")
-    hint = "pass a model.pt of `ssibench train` or a file written by torch.save(state_dict)"
+    hint = (
+        "pass a model.pt of `ssibench train`, a file written by torch.save(state_dict) or a "
+        "DeepInverse MoDL checkpoint"
+    )
     state = load_file(path, device or torch.device("cpu"), hint)
+    deepinv = deepinv_layout(state, path)
+    if deepinv is not None:
+        return _deepinv_checkpoint(path, deepinv, method, seed, spec, model_spec)
     if isinstance(state, Mapping) and _is_state_dict(state):
         if model_spec is None:
             raise ConfigError(

@@ -52,7 +52,13 @@ from ssibench.rng import stream
 from ssibench.training import MODEL, adapt, build_network, resolved_config
 from ssibench.training.config import recorded_config
 
-__all__ = ["evaluate", "evaluate_checkpoint", "evaluation_model", "load_trained_model"]
+__all__ = [
+    "evaluate",
+    "evaluate_checkpoint",
+    "evaluation_model",
+    "load_trained_model",
+    "score_network",
+]
 
 #: Provenance columns of every metrics.csv row.
 PROVENANCE_COLUMNS = ("store_hash", "code_hash")
@@ -264,6 +270,29 @@ def evaluate_checkpoint(
     model = _build_model(path, checkpoint.weights, method, seed, spec, device, fix, test_set.sigma)
     run = (method, seed, spec, names)
     return _score(test_set, identity, run, model, run_code, path, out_metrics, out_samples)
+
+
+@torch.no_grad()
+def score_network(
+    data_path: Path,
+    model: nn.Module,
+    name: str,
+    seed: int,
+    spec: Mapping[str, Any],
+    device: torch.device,
+    code: str,
+    out_metrics: Path,
+    out_samples: Path,
+) -> pd.DataFrame:
+    """Score a model in memory on the test split, as :func:`evaluate`; its rows name it ``name``.
+
+    ``model`` is a network with its losses' wrappers, in eval mode, on ``device``
+    (:func:`ssibench.api.score`); ``code`` is the code hash its rows record.
+    """
+    names = check_metric_names(spec.get("metrics"))
+    identity, test_set = _test_split(data_path, device)
+    run = (name, seed, spec, names)
+    return _score(test_set, identity, run, model, code, Path(name), out_metrics, out_samples)
 
 
 def _score(

@@ -6,21 +6,18 @@ what is allowed, when the workflow starts and before any job runs.
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 from ssibench.config import PHYSICS_KINDS, check_finite_numbers
 from ssibench.config.records import parse_evaluate_config, parse_model_config, parse_train_config
-from ssibench.data.images import IMAGE_SUFFIXES, image_files, raw_files
-from ssibench.data.sources import BUILTIN_SOURCES, DATASETS
 from ssibench.data.splits import check_split_sizes
-from ssibench.errors import CONFIG_HINT, ConfigError
+from ssibench.errors import CONFIG_HINT, ConfigError, closest_hint
 from ssibench.evaluation.functional import BUILTIN_METRICS
 from ssibench.evaluation.metrics import check_metric_names
 from ssibench.masks import make_mask_generator
 from ssibench.methods import METHODS, method_options, skip_reason
+from ssibench.pipeline.data_source import check_data_source, n_volumes, volumes_known
 from ssibench.pipeline.scenarios import (
     ACQUIRED_SCENARIO_KEYS,
     SIMULATE_KEYS,
@@ -46,10 +43,6 @@ __all__ = [
 
 #: Tolerance of the check that the split fractions sum to 1.
 SPLIT_SUM_TOLERANCE = 1e-6
-#: Volume count of a plugin data set not built yet. Only a dry run shows resources sized for it:
-#: Snakemake evaluates the resource functions when it schedules a job, after the data set is built.
-PLUGIN_VOLUMES_UNKNOWN = 100
-
 Config = Mapping[str, Any]
 
 
@@ -77,47 +70,16 @@ def ssibench_command(config: Config) -> str:
     return " ".join(["ssibench", *(f"--plugin {name}" for name in config.get("plugins", []))])
 
 
-def closest_hint(name: str, valid: Sequence[str]) -> str:
-    """`` (did you mean 'x'?)`` for the valid name closest to a misspelt ``name``, else ``""``."""
-    close = difflib.get_close_matches(name, valid, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
-def _plugin_raw_dir(data: Config) -> Path:
-    return Path("data/raw") / f"{data['name']}-{data['image_size'][0]}x{data['image_size'][1]}"
-
-
-def volumes_known(data: Config) -> bool:
-    """Whether :func:`n_volumes` counts real volumes (a plugin's data set may not be built yet)."""
-    return data["source"] in BUILTIN_SOURCES or _plugin_raw_dir(data).is_dir()
-
-
-def n_volumes(data: Config) -> int:
-    """Raw volumes extracted: ``data.demo.n_volumes``, or the files in ``data.raw_dir``.
-
-    Those are the ``.h5`` files for ``fastmri`` and the image files for ``images`` (one volume
-    each, :func:`ssibench.data.images.image_files`).
-    """
-    if data["source"] == "demo":
-        return int(data["demo"]["n_volumes"])
-    if data["source"] not in BUILTIN_SOURCES:  # a plugin's data set, once built
-        built = _plugin_raw_dir(data)
-        return len(list(built.glob("*.npy"))) if built.is_dir() else PLUGIN_VOLUMES_UNKNOWN
-    if data["source"] == "images":
-        return len(image_files(data["raw_dir"]))
-    return len(list(Path(data["raw_dir"]).glob("*.h5")))
-
-
 #: ``train`` keys left out of a job's params at these values (the trainer's defaults).
-TRAIN_PARAM_DEFAULTS = {"amp": "none", "tf32": True, "deterministic": False}
+TRAIN_PARAM_DEFAULTS = {"amp": "none", "tf32": True, "deterministic": False, "log_to": []}
 
 
 def train_config(config: Config, method: str) -> dict[str, Any]:
     """The ``train`` section with the method's overrides from ``method_train`` applied.
 
-    Keys at the trainer's default (``amp: none``, ``tf32: true``, ``deterministic: false``) are
-    left out: runs made before the keys existed keep their params (Snakemake reruns a job whose
-    params changed).
+    Keys at the trainer's default (``amp: none``, ``tf32: true``, ``deterministic: false``,
+    ``log_to: []``) are left out: runs made before the keys existed keep their params (Snakemake
+    reruns a job whose params changed).
     """
     train = {**config["train"], **config["method_train"].get(method, {})}
     for key, default in TRAIN_PARAM_DEFAULTS.items():
@@ -206,50 +168,6 @@ def _check_metric_names(config: Config) -> None:
         )
 
 
-def _check_data(config: Config) -> None:
-    data = config["data"]
-    if data["source"] not in BUILTIN_SOURCES and data["source"] not in DATASETS:
-        valid = [*BUILTIN_SOURCES, *DATASETS]
-        raise ConfigError(
-            f"data.source: unknown source {data['source']!r}{closest_hint(data['source'], valid)}; "
-            f"valid: {', '.join(valid)} (a plugin registers more with ssibench.register_dataset; "
-            f"list its module under plugins:); {CONFIG_HINT}"
-        )
-    if data["source"] == "images":
-        _check_image_folder(data["raw_dir"])
-    if data["source"] != "fastmri":
-        return
-    raw_dir = data["raw_dir"]
-    if raw_dir is None:
-        raise ConfigError(
-            "data.raw_dir: required when data.source is 'fastmri'; set it to the folder of "
-            "fastMRI .h5 files, e.g. --config data='{source: fastmri, raw_dir: /data/brain}'"
-        )
-    if not Path(raw_dir).is_dir():
-        raise ConfigError(f"data.raw_dir: {raw_dir!r} is not a folder; {CONFIG_HINT}")
-    if not any(Path(raw_dir).glob("*.h5")):
-        raise ConfigError(
-            f"data.raw_dir: {raw_dir!r} holds no .h5 files; point it to the fastMRI volumes"
-        )
-
-
-def _check_image_folder(raw_dir: str | None) -> None:
-    if raw_dir is None:
-        raise ConfigError(
-            "data.raw_dir: required when data.source is 'images'; set it to the folder of your "
-            "images, e.g. --config data='{source: images, raw_dir: /data/my_images}'"
-        )
-    if not Path(raw_dir).is_dir():
-        raise ConfigError(f"data.raw_dir: {raw_dir!r} is not a folder; {CONFIG_HINT}")
-    if not image_files(raw_dir):
-        others = sorted({path.suffix or path.name for path in raw_files(raw_dir)})
-        found = f" (found: {', '.join(others)})" if others else ""
-        raise ConfigError(
-            f"data.raw_dir: {raw_dir!r} holds no image files{found}; data.source 'images' reads "
-            f"{', '.join(IMAGE_SUFFIXES)} files; point data.raw_dir at them"
-        )
-
-
 def check_config_values(config: Config) -> None:
     """Raise ``ConfigError`` for what the schema cannot check: cross-key rules, registries, files.
 
@@ -292,7 +210,7 @@ def check_config_values(config: Config) -> None:
         raise ConfigError(
             f"simulate (at data.image_size {data['image_size']}): {error}; {CONFIG_HINT}"
         ) from None
-    _check_data(config)
+    check_data_source(config["data"])
     check_acquired_scenarios(config)
     _check_plugin_methods(config)
     fractions = [split[part] for part in ("train", "val", "test")]

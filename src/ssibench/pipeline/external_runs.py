@@ -12,9 +12,10 @@ from typing import Any
 
 from ssibench.config import PHYSICS_KINDS
 from ssibench.config.records import parse_model_config
-from ssibench.errors import CONFIG_HINT, ConfigError
+from ssibench.errors import CONFIG_HINT, ConfigError, closest_hint
+from ssibench.evaluation.checkpoint import run_parts
+from ssibench.interop.checkpoints import deepinv_layout, peek_checkpoint
 from ssibench.methods import METHODS
-from ssibench.pipeline.checks import closest_hint
 from ssibench.pipeline.plan import plan_runs
 
 __all__ = ["check_external_runs"]
@@ -26,6 +27,27 @@ def _planned_models(config: Config) -> set[str]:
     """``model.pt`` paths of the runs the config trains."""
     plan = plan_runs(config)
     return {plan.run_path(*run, "model.pt") for run in plan.runs if METHODS[run[1]].trains}
+
+
+def _check_method_alone(key: str, path: Path) -> None:
+    """``method`` without ``model_spec``: a DeepInverse checkpoint (its model is in its weights).
+
+    The file's structure is read without its tensors (:func:`peek_checkpoint`); one that cannot be
+    read so is refused as a plain state_dict would be.
+    """
+    state = peek_checkpoint(path)
+    if state is not None and deepinv_layout(state, path) is not None:
+        return
+    if state is not None and run_parts(state) is not None:
+        raise ConfigError(
+            f"{key}: {str(path)!r} is a model.pt of `ssibench train`, which records its method "
+            f"and model: leave out `method`; {CONFIG_HINT}"
+        )
+    raise ConfigError(
+        f"{key}: a plain state_dict needs both `method` and `model_spec` ({str(path)!r} is not a "
+        "DeepInverse MoDL checkpoint, whose model spec is read from its weights; a model.pt of "
+        f"`ssibench train` records both: give neither); {CONFIG_HINT}"
+    )
 
 
 def check_external_runs(config: Config) -> None:
@@ -76,11 +98,13 @@ def check_external_runs(config: Config) -> None:
                 f"{key}: `method` and `model_spec` describe a checkpoint; leave them out with "
                 f"`metrics`; {CONFIG_HINT}"
             )
-        if (method is None) != (not model_spec):  # a plain state_dict needs both; model.pt none
+        if model_spec and method is None:  # a plain state_dict needs both; model.pt neither
             raise ConfigError(
                 f"{key}: a plain state_dict needs both `method` and `model_spec` (a model.pt of "
                 f"`ssibench train` records them: give neither); {CONFIG_HINT}"
             )
+        if method is not None and not model_spec:
+            _check_method_alone(key, path)
         if method is not None and (method not in METHODS or not METHODS[method].trains):
             trained = [m for m, spec in METHODS.items() if spec.trains]
             raise ConfigError(

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ssibench.config.kinds import PHYSICS_KINDS
-from ssibench.config.records import job_model_config
+from ssibench.config.records import job_model_config, without_logging
+from ssibench.config.sources import SourceKind, source_kind
 from ssibench.errors import ConfigError
 from ssibench.evaluation.metrics import DEFAULT_METRICS
 from ssibench.methods import METHODS, skip_reason
@@ -84,10 +85,14 @@ class RunPlan:
         return f"data/slices/{self.dataset}.h5"
 
     def raw_dir(self) -> str:
-        """The raw volume folder: built by ``demo_data``, or the user's fastMRI folder."""
+        """The raw data: a folder a rule builds (the demo, a plugin's data set), or the user's."""
         data = self.config["data"]
-        built = data["source"] not in ("fastmri", "images")  # the demo, or a plugin's data set
-        return f"data/raw/{self.dataset}" if built else str(data["raw_dir"])
+        return f"data/raw/{self.dataset}" if self.source.built else str(data["raw_dir"])
+
+    @property
+    def source(self) -> SourceKind:
+        """What the data source needs, makes and is read as (:mod:`ssibench.config.sources`)."""
+        return source_kind(self.config["data"]["source"])
 
     def measurements_path(self, scenario: str) -> str:
         """The measurement store of ``scenario``."""
@@ -250,12 +255,17 @@ class RunPlan:
         return "--transfer" if self.config["external_runs"][name].get("transfer") else ""
 
     def external_state_dict_options(self, name: str) -> str:
-        """``--method M --model-spec JSON`` for a plain state_dict, shell-quoted; else empty."""
+        """``--method M --model-spec JSON`` for a plain state_dict, shell-quoted; else empty.
+
+        A DeepInverse checkpoint gets ``--method M`` alone (its model is read from its weights).
+        """
         run = self.config["external_runs"][name]
         if run.get("method") is None:
             return ""
-        model_spec = shlex.quote(_json(run["model_spec"]))
-        return f"--method {shlex.quote(run['method'])} --model-spec {model_spec}"
+        method = f"--method {shlex.quote(run['method'])}"
+        if not run.get("model_spec"):
+            return method
+        return f"{method} --model-spec {shlex.quote(_json(run['model_spec']))}"
 
     def external_source(self, name: str) -> str:
         """The ``metrics.csv`` an external run's rows are imported from.
@@ -349,7 +359,8 @@ class RunPlan:
         if METHODS[method].trains:
             spec.update(
                 model=job_model_config(self.config["model"]),
-                train=train_config(self.config, method),
+                # log_to: how training is watched, nothing evaluation reads
+                train=without_logging(train_config(self.config, method)),
             )
         else:
             spec.update(train={"batch_size": self.config["train"]["batch_size"]})

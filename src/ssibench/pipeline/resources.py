@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ssibench.config import PHYSICS_KINDS
+from ssibench.config.sources import source_kind
 from ssibench.methods import METHODS
 from ssibench.models.cost import FLOPS_FORWARD, FLOPS_TRAIN, model_cost
 from ssibench.pipeline.checks import n_volumes, scenario_spec, train_config
@@ -184,13 +185,14 @@ def data_rule_mem_mb(config: Config, rule: str, scenario: str | None = None) -> 
     data = config["data"]
     height, width = data["image_size"]
     if rule == "demo_data":
-        if data["source"] != "demo":
+        if source_kind(data["source"]).built_by != "demo_data":
             return 0.0
         demo = data["demo"]
         return raw_kspace_mb(demo["n_coils"], height, width, demo["n_slices"])
     if rule == "extract":
-        coils = {"demo": data["demo"]["n_coils"], "fastmri": ACQUIRED_COILS_GUESS}
-        raw = raw_kspace_mb(coils[data["source"]], height, width) if data["source"] in coils else 0
+        source = source_kind(data["source"])
+        coils = data["demo"]["n_coils"] if source.built_by == "demo_data" else ACQUIRED_COILS_GUESS
+        raw = raw_kspace_mb(coils, height, width) if source.kspace else 0
         return slices_store_mb(config) + raw
     if scenario is None:
         return 0.0

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ssibench.config import PHYSICS_KINDS
+from ssibench.config.sources import SOURCE_KINDS, source_kind
 from ssibench.errors import CONFIG_HINT, ConfigError
 
 __all__ = [
@@ -75,7 +76,7 @@ def scenario_spec(config: Config, scenario: str) -> dict[str, Any]:
 
 
 #: Data sources whose raw volumes carry multicoil k-space (the acquired-k-space scenarios read it).
-KSPACE_SOURCES = ("demo", "fastmri")
+KSPACE_SOURCES = tuple(name for name, kind in SOURCE_KINDS.items() if kind.kspace)
 
 
 def _reads_source_kspace(spec: Mapping[str, Any]) -> bool:
@@ -97,7 +98,7 @@ def drop_scenarios_without_kspace(config: Config) -> list[str]:
         ConfigError: if no scenario is left.
     """
     source = config["data"]["source"]
-    if source in KSPACE_SOURCES:
+    if source_kind(source).kspace:
         return []
     dropped = [name for name, spec in config["scenarios"].items() if _reads_source_kspace(spec)]
     if dropped and len(dropped) == len(config["scenarios"]):
@@ -125,7 +126,7 @@ def check_acquired_scenarios(config: Config) -> None:
         if not PHYSICS_KINDS[given["physics"]].ground_truth:
             _check_measured_scenario(config, scenario)
             continue
-        if config["data"]["source"] not in KSPACE_SOURCES:
+        if not source_kind(config["data"]["source"]).kspace:
             raise ConfigError(
                 f"scenarios.{scenario}.physics: {given['physics']} reads the raw volumes' own "
                 f"multicoil k-space, which data.source {config['data']['source']!r} does not "

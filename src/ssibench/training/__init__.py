@@ -8,7 +8,9 @@
 - :mod:`~ssibench.training.loop`: :func:`fit`, the epoch loop over built collaborators, with
   validation and the divergence guard;
 - :mod:`~ssibench.training.run`: :func:`train`, a method name → collaborators → ``fit`` →
-  ``model.pt`` and ``run.json``.
+  ``model.pt`` and ``run.json``;
+- :mod:`~ssibench.training.sinks`, :mod:`~ssibench.training.tensorboard`: live logs
+  (``train.log_to``), what an epoch hands them and the TensorBoard one.
 """
 
 from ssibench.config.records import (

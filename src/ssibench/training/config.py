@@ -19,6 +19,7 @@ from ssibench.config.records import (
     ModelConfig,
     parse_model_config,
     parse_train_config,
+    without_logging,
 )
 from ssibench.errors import ConfigError
 from ssibench.methods import method_options
@@ -71,10 +72,13 @@ def resolved_config(spec: Mapping[str, Any], method: str) -> dict[str, Any]:
 
     ``{"model": ..., "train": ..., "method_options": ..., "scenario": ...}`` from the job's spec,
     with the dataclass defaults of ``model`` and ``train`` and the method's option defaults.
+    The ``train`` keys of :data:`~ssibench.config.records.LOGGING_KEYS` (``log_to``) are checked
+    but left out: how a run is watched is not part of what it is.
     """
+    model = asdict(parse_model_config(spec.get("model", {})))
     return {
-        "model": asdict(parse_model_config(spec.get("model", {}))),
-        "train": asdict(parse_train_config(spec.get("train", {}))),
+        "model": model,
+        "train": without_logging(asdict(parse_train_config(spec.get("train", {})))),
         "method_options": method_options(method, spec.get("method_options")),
         "scenario": dict(spec.get("scenario", {})),
     }

@@ -19,6 +19,10 @@ Precision (:mod:`ssibench.precision`): with ``train.amp`` the denoiser inside Mo
 discriminator run under autocast; data consistency, FFTs, losses and metrics stay float32.
 ``train.tf32`` and ``train.deterministic`` set the process's math; ``run.json`` records them with
 the math environment (library versions, device, CPU instruction set, threads).
+
+Live logs (``train.log_to``, :mod:`ssibench.training.sinks`) are opened before anything is read
+(a missing package fails at once) and are not part of the run's identity: turning them on or
+off resumes the same checkpoint and leaves ``run.json`` and ``model.pt`` as they were.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from __future__ import annotations
 import datetime
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +38,12 @@ import torch
 from torch import nn
 
 from ssibench import __version__
-from ssibench.config.records import TrainConfig, parse_model_config, parse_train_config
+from ssibench.config.records import (
+    TrainConfig,
+    parse_model_config,
+    parse_train_config,
+    without_logging,
+)
 from ssibench.data.identity import store_identity
 from ssibench.data.measurements import MeasurementSet, read_measurements
 from ssibench.errors import ConfigError, DataFileError
@@ -52,20 +61,28 @@ from ssibench.precision import (
 from ssibench.provenance import code_modules, component_modules
 from ssibench.rng import stream
 from ssibench.training.adversarial import adversarial_step_function
+from ssibench.training.assemble import plain_trainable, training_state
 from ssibench.training.checkpoint import (
     CHECKPOINT,
     MODEL,
     RUN_RECORD,
     TRAIN_LOG,
     RunCheckpoint,
-    TrainingState,
     run_identity,
 )
 from ssibench.training.config import build_network, resolved_config
 from ssibench.training.loop import Trainable, fit
-from ssibench.training.step import adapt, plain_step
+from ssibench.training.sinks import EpochSink
+from ssibench.training.step import adapt
+from ssibench.training.tensorboard import TENSORBOARD_DIR, TensorBoardLog
 
-__all__ = ["build_trainable", "train"]
+__all__ = ["SINKS", "build_trainable", "open_sinks", "train"]
+
+#: Live-log sinks by name (``train.log_to``; the names: ``LOG_SINKS``) → builder from the run
+#: folder. A builder fails with ConfigError when a package its sink needs is missing.
+SINKS: dict[str, Callable[[Path], EpochSink]] = {
+    "tensorboard": lambda run_dir: TensorBoardLog(run_dir / TENSORBOARD_DIR),
+}
 
 
 def train(
@@ -99,6 +116,15 @@ def train(
         return _train_locked(data_path, out_dir, method, seed, spec, device)
 
 
+def open_sinks(names: Sequence[str], run_dir: Path) -> list[EpochSink]:
+    """The live-log sinks ``names`` (``train.log_to``, already checked) of the folder ``run_dir``.
+
+    Raises:
+        ConfigError: a sink's package is not installed (the message names the pip command).
+    """
+    return [SINKS[name](run_dir) for name in dict.fromkeys(names)]
+
+
 def _validation_split(path: Path) -> MeasurementSet | None:
     """The ``val`` split, or None when the store has none (validation is then skipped).
 
@@ -119,8 +145,9 @@ def build_trainable(
 ) -> Trainable:
     """The network, losses, optimisers, scheduler, streams and step function of a run of ``method``.
 
-    The streams are drawn in a fixed order (``init`` for the network, then ``shuffle``, ``loss``,
-    and for adversarial methods ``unpaired`` and ``discriminator``), so a run is reproducible.
+    The optimisation state is :func:`~ssibench.training.assemble.training_state`'s (as for a
+    network of one's own); the streams are ``init`` for the network, then ``shuffle``, ``loss``,
+    and for adversarial methods ``unpaired`` and ``discriminator``, so a run is reproducible.
 
     Args:
         method: a registered method that trains.
@@ -131,53 +158,46 @@ def build_trainable(
         device: the compute device.
     """
     network = build_network(parse_model_config(resolved["model"]), seed).to(device)
-    # MoDL: only the denoiser under autocast (data consistency stays float32); a plugin's
-    # network as a whole
-    autocast_forward(getattr(network, "denoiser", network), config.amp, device.type)
-    state = TrainingState(
-        modules={"model": network},
-        optimizers={"optimizer": torch.optim.Adam(network.parameters(), lr=config.lr)},
-        generators={"shuffle": stream(seed, "shuffle"), "loss": stream(seed, "loss")},
-        scalers={"scaler": grad_scaler(config.amp, device)},
-    )
-    optimizer, scaler = state.optimizers["optimizer"], state.scalers["scaler"]
+    state = training_state(network, config, device, seed)
     # the data's noise level: an acquired store's estimate (its spec says 0: nothing is added)
     scenario = with_noise_level(resolved["scenario"], train_set.sigma)
     options = resolved["method_options"]
-    if get_method(method).adversarial:
-        state.generators["unpaired"] = stream(seed, "unpaired")
-        parts = ADVERSARIAL_BUILDERS[method](
-            method_context(method, scenario, options, state.generators["loss"]),
-            AdversarialResources(
-                train_set, stream(seed, "discriminator"), state.generators["unpaired"]
-            ),
-        )
-        discriminator = autocast_forward(parts.discriminator.to(device), config.amp, device.type)
-        state.modules["discriminator"] = discriminator
-        state.optimizers["optimizer_d"] = torch.optim.Adam(discriminator.parameters(), lr=config.lr)
-        state.scalers["scaler_d"] = grad_scaler(config.amp, device)
-        losses = [*parts.generator_losses, *parts.discriminator_losses]
-        model = adapt(network, losses)
-        step = adversarial_step_function(
-            model,
-            discriminator,
-            parts.generator_losses,
-            parts.discriminator_losses,
-            optimizer,
-            state.optimizers["optimizer_d"],
-            scaler,
-            state.scalers["scaler_d"],
-        )
-    else:
+    if not get_method(method).adversarial:
         losses = build_losses(method, scenario, options, state.generators["loss"])
-        model = adapt(network, losses)
-        step = plain_step(model, losses, optimizer, scaler)
-    state.modules["losses"] = nn.ModuleList(losses)
-    scheduler = torch.optim.lr_scheduler.MultiStepLR(
-        optimizer, milestones=list(config.lr_milestones), gamma=config.lr_gamma
+        return plain_trainable(network, losses, state)
+    state.generators["unpaired"] = stream(seed, "unpaired")
+    parts = ADVERSARIAL_BUILDERS[method](
+        method_context(method, scenario, options, state.generators["loss"]),
+        AdversarialResources(
+            train_set, stream(seed, "discriminator"), state.generators["unpaired"]
+        ),
     )
-    state.schedulers["scheduler"] = scheduler
-    return Trainable(network, model, losses, step, state, optimizer, scheduler)
+    discriminator = autocast_forward(parts.discriminator.to(device), config.amp, device.type)
+    state.modules["discriminator"] = discriminator
+    state.optimizers["optimizer_d"] = torch.optim.Adam(discriminator.parameters(), lr=config.lr)
+    state.scalers["scaler_d"] = grad_scaler(config.amp, device)
+    losses = [*parts.generator_losses, *parts.discriminator_losses]
+    model = adapt(network, losses)
+    optimizer, scaler = state.optimizers["optimizer"], state.scalers["scaler"]
+    step = adversarial_step_function(
+        model,
+        discriminator,
+        parts.generator_losses,
+        parts.discriminator_losses,
+        optimizer,
+        state.optimizers["optimizer_d"],
+        scaler,
+        state.scalers["scaler_d"],
+    )
+    state.modules["losses"] = nn.ModuleList(losses)
+    return Trainable(network, model, losses, step, state, optimizer, state.schedulers["scheduler"])
+
+
+def _without_logging(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The job's ``spec`` as ``model.pt`` stores it: without ``train.log_to`` (not the run's)."""
+    if not isinstance(spec.get("train"), Mapping):
+        return dict(spec)
+    return {**spec, "train": without_logging(spec["train"])}
 
 
 def _train_locked(
@@ -190,7 +210,10 @@ def _train_locked(
 ) -> Path:
     started_at = datetime.datetime.now(datetime.timezone.utc)
     resolved = resolved_config(spec, method)
-    config = parse_train_config(resolved["train"])
+    # from the spec, not the resolved config, which leaves the logging keys (log_to) out
+    config = parse_train_config(spec.get("train", {}))
+    # before any work, so that a missing package fails at once; a sink holds nothing until written
+    sinks = open_sinks(config.log_to, out_dir)
     configure_math(config)
     identity = store_identity(data_path)
     train_set = read_measurements(data_path, "train").to(device)
@@ -218,7 +241,13 @@ def _train_locked(
     out_dir.mkdir(parents=True, exist_ok=True)
     run_id = run_identity(resolved, identity, method)
     checkpoint = RunCheckpoint(out_dir / CHECKPOINT, method, seed, run_id)
-    _, start_epoch = fit(run, train_set, val_set, config, checkpoint, out_dir / TRAIN_LOG, method)
+    try:
+        _, start_epoch = fit(
+            run, train_set, val_set, config, checkpoint, out_dir / TRAIN_LOG, method, sinks
+        )
+    finally:  # what the sinks hold of the saved epochs is kept, also when training failed
+        for sink in sinks:
+            sink.close()
 
     record = {
         "method": method,
@@ -252,7 +281,7 @@ def _train_locked(
                 "model": run.network.state_dict(),
                 "method": method,
                 "seed": seed,
-                "spec": dict(spec),
+                "spec": _without_logging(spec),
                 "epochs": config.epochs,
                 "ssibench_version": __version__,
                 "record": record,
