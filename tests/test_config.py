@@ -90,15 +90,15 @@ def test_evaluate_record_refuses_unknown_keys_and_bad_counts() -> None:
         parse_evaluate_config({"n_samples": 0})
 
 
-def test_records_made_before_model_names_existed_still_match_their_run() -> None:
-    """A run recorded without model.name/options is the same MoDL run as today's resolved one."""
+def test_a_record_of_an_older_release_is_compared_as_it_is() -> None:
+    """No fill-in of keys added since: a record without model.name/options differs (and is
+    refused where it is checked, with the command that rebuilds the run)."""
     from ssibench.provenance import config_differences
-    from ssibench.training.config import recorded_config, resolved_config
+    from ssibench.training.config import resolved_config
 
     spec = {"model": {"num_iter": 2, "width": 8}, "train": {"epochs": 3}, "scenario": {}}
     now = resolved_config(spec, "mc")
     old = {**now, "model": {k: v for k, v in now["model"].items() if k not in ("name", "options")}}
-    assert config_differences(old, now) != []  # compared raw, the new keys would differ
-    assert config_differences(recorded_config(old), now) == []
-    changed = {**old, "model": {**old["model"], "width": 16}}
-    assert config_differences(recorded_config(changed), now) == ["model.width: 16 → 8"]
+    differences = config_differences(old, now)
+    assert any(d.startswith("model.name") for d in differences)
+    assert any(d.startswith("model.options") for d in differences)

@@ -552,14 +552,16 @@ def test_clean_store_records_no_skipped_files(store):
         assert json.loads(handle.attrs["skipped_files"]) == []
 
 
-def test_store_without_skipped_files_attribute_reads_as_empty(store, tmp_path):
+def test_a_store_of_an_older_release_is_refused_with_the_rebuild_command(store, tmp_path):
     old = tmp_path / "old.h5"
     shutil.copy(store, old)
     with h5py.File(old, "a") as handle:
         del handle.attrs["skipped_files"]
-    data = read_slice_store(old)
-    assert data.skipped_files == ()
-    assert len(data) == len(GOOD_NAMES)
+    with pytest.raises(
+        DataFileError, match="no attribute 'skipped_files'; write it again with the `ssibench` step"
+    ) as error:
+        read_slice_store(old)
+    assert str(old) in str(error.value)
 
 
 def test_malformed_skipped_files_attribute_names_the_store(store, tmp_path):

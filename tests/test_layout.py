@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -113,3 +114,38 @@ def test_every_physics_kind_has_an_operator() -> None:
     from ssibench.physics import OPERATORS
 
     assert OPERATORS.keys() == PHYSICS_KINDS.keys()
+
+
+def _layout_rows() -> dict[str, str]:
+    """docs/development.md's map of the package: row names (left column) → description."""
+    text = (PACKAGE_DIR.parents[1] / "docs" / "development.md").read_text()
+    block = text.split("The package `src/ssibench/`:", 1)[1].split("```", 2)[1]
+    rows: dict[str, str] = {}
+    names: list[str] = []
+    for line in block.splitlines():
+        left, right = line[:31].strip(), line[31:].strip()
+        if left and not line.startswith(" "):  # a new row; its names may go on below
+            names = []
+        names += [name.strip().rstrip("/") for name in left.split(",") if name.strip()]
+        for name in names:
+            rows[name] = f"{rows.get(name, '')} {right}"
+    return rows
+
+
+def test_the_layout_in_the_docs_matches_the_tree() -> None:
+    """Every module and subpackage has its row; every module of a subpackage is named in it,
+    but where the row says it holds one module per step, family or figure."""
+    rows = _layout_rows()
+    missing = []
+    for entry in sorted(PACKAGE_DIR.iterdir()):
+        name = entry.stem if entry.suffix == ".py" else entry.name
+        if name.startswith(("_", ".")) or not (entry.suffix == ".py" or entry.is_dir()):
+            continue
+        if name not in rows:
+            missing.append(name)
+        elif entry.is_dir() and "one module per" not in rows[name]:
+            words = set(re.findall(r"[a-z_]+", rows[name]))
+            missing += [
+                f"{name}/{m.stem}" for m in sorted(entry.glob("[!_]*.py")) if m.stem not in words
+            ]
+    assert not missing, f"docs/development.md's layout does not name: {', '.join(missing)}"

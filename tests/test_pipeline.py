@@ -76,11 +76,14 @@ def test_check_config_names_the_key(overlay, message):
     assert message in str(raised.value)
 
 
-def test_train_config_applies_method_overrides_and_drops_the_default_amp():
+def test_train_config_applies_method_overrides_and_leaves_out_only_an_empty_live_log():
     config = _config(method_train={"sup": {"lr_milestones": [20]}})
     assert train_config(config, "sup")["lr_milestones"] == [20]
     assert train_config(config, "mc")["lr_milestones"] == []
-    assert "amp" not in train_config(config, "mc")
+    assert train_config(config, "mc")["amp"] == "none"  # every setting of the run, defaults too
+    assert "log_to" not in train_config(config, "mc")
+    logged = _config(train={**config["train"], "log_to": ["tensorboard"]})
+    assert train_config(logged, "mc")["log_to"] == ["tensorboard"]
 
 
 def test_sized_resources_grow_with_the_attempt_and_zero_filled_needs_no_gpu():

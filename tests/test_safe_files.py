@@ -119,6 +119,21 @@ def test_a_checkpoint_with_missing_fields_is_one_message(trained, tmp_path):
         train(trained["store"], run, "mc", 0, SPEC, CPU)
 
 
+@pytest.mark.parametrize("older", ["no identity", "no scalers"])
+def test_a_checkpoint_of_an_older_release_is_refused_naming_the_fix(trained, tmp_path, older):
+    """No fill-in for checkpoints made before run identities or gradient scalers existed."""
+    run = tmp_path / "run"
+    train(trained["store"], run, "mc", 0, _spec(1), CPU)
+    saved = torch.load(run / CHECKPOINT, weights_only=True)
+    if older == "no identity":
+        saved["identity"] = None
+    else:
+        del saved["state"]["scalers"]
+    torch.save(saved, run / CHECKPOINT)
+    with pytest.raises(DataFileError, match=r"checkpoint\.pt: .*; delete it \(rm .*\) to restart"):
+        train(trained["store"], run, "mc", 0, _spec(2), CPU)
+
+
 def test_older_files_with_a_torch_version_object_still_load(trained, tmp_path):
     # model.pt recorded torch.__version__ (a TorchVersion) before it was written as a str.
     saved = torch.load(trained["run"] / MODEL, weights_only=True)

@@ -23,7 +23,6 @@ __all__ = [
     "EvaluateConfig",
     "ModelConfig",
     "TrainConfig",
-    "job_model_config",
     "parse_evaluate_config",
     "parse_model_config",
     "parse_train_config",
@@ -128,20 +127,6 @@ def parse_model_config(values: Mapping[str, Any]) -> ModelConfig:
             "num_iter, step_order, scales, width, identity_init directly under model"
         )
     return config
-
-
-def job_model_config(values: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``model`` slice a job gets: ``name: modl`` and empty ``options`` left out.
-
-    Runs made before models could be chosen keep their Snakemake params (a job whose params
-    change is rerun).
-    """
-    model = dict(values)
-    if model.get("name") == DEFAULT_MODEL:
-        del model["name"]
-    if model.get("options") == {}:
-        del model["options"]
-    return model
 
 
 def parse_train_config(values: Mapping[str, Any]) -> TrainConfig:

@@ -17,7 +17,7 @@ File layout (HDF5): ``images`` float32 (N, H, W); ``source_file`` (N,) utf-8 nam
 ``train``, ``val``, ``test`` (disjoint, covering 0 … N−1); attrs ``seed``, ``size``,
 ``split_fractions`` (JSON), ``split_rule`` (only when not ``"seeded"``), ``skipped_files`` (JSON
 list of ``{"file": <name>, "reason": <why>}`` for the raw files left out as malformed, ``[]`` when
-none; absent in stores written before it existed), ``ssibench_version``.
+none), ``ssibench_version``.
 """
 
 from __future__ import annotations
@@ -80,8 +80,8 @@ class SliceStore:
         slice_index: ``(N,)`` int64, the slice of its volume each image comes from.
         acquisition: the acquisition attribute of each source volume.
         split: split name → sorted int64 indices into ``images``.
-        skipped_files: (file name, reason) of each raw file left out as malformed; ``()`` when none
-            (and for stores written before this was recorded).
+        skipped_files: (file name, reason) of each raw file left out as malformed; ``()`` when
+            none.
     """
 
     images: Tensor
@@ -167,9 +167,9 @@ def read_slice_store(path: Path | str) -> SliceStore:
 
 
 def _read_skipped_files(handle: h5py.File, path: Path) -> tuple[tuple[str, str], ...]:
-    """The ``skipped_files`` attribute as (file, reason) pairs; ``()`` if the store predates it."""
+    """The ``skipped_files`` attribute as (file, reason) pairs (``()`` when none was skipped)."""
     if "skipped_files" not in handle.attrs:
-        return ()
+        raise DataFileError(f"{path}: no attribute 'skipped_files'; {rebuild_hint(path)}")
     raw = handle.attrs["skipped_files"]
     try:
         entries = json.loads(raw.decode() if isinstance(raw, bytes) else str(raw))

@@ -207,7 +207,7 @@ def read_checkpoint(
             f"{path}: a model.pt of `ssibench train` records its own model spec; leave out "
             "--model-spec (it is only for a plain state_dict)"
         )
-    stored_method, stored_seed = state.get("method", record.get("method")), record.get("seed")
+    stored_method, stored_seed = state.get("method"), record.get("seed")
     if (
         not isinstance(stored_method, str)
         or not isinstance(stored_seed, int)
@@ -225,7 +225,7 @@ def read_checkpoint(
             f"{method or stored_method!r} seed {stored_seed if seed is None else seed}; leave out "
             "--method and --seed (they are read from the file)"
         )
-    stored_spec = state.get("spec", record.get("config", {}))
+    stored_spec = state.get("spec")
     if not isinstance(stored_spec, Mapping):
         raise DataFileError(
             f"{path}: its spec is a {type(stored_spec).__name__}, not a mapping; {hint}"

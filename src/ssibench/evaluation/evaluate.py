@@ -50,7 +50,6 @@ from ssibench.progress import progress
 from ssibench.provenance import code_hash, component_modules, config_differences
 from ssibench.rng import stream
 from ssibench.training import MODEL, adapt, build_network, resolved_config
-from ssibench.training.config import recorded_config
 
 __all__ = [
     "evaluate",
@@ -169,7 +168,7 @@ def _check_record(
             f"{identity.path} ({identity.training_hash[:12]}); {hint}"
         )
     wanted = resolved_config(spec, method)
-    changed = config_differences(recorded_config(record.get("config")), wanted)
+    changed = config_differences(record.get("config"), wanted)
     if changed:
         raise DataFileError(
             f"{path}: trained with another configuration ({'; '.join(changed)}); {hint}"
@@ -264,7 +263,7 @@ def evaluate_checkpoint(
         record = checkpoint.record
         if transfer:  # this store's scenario, not the training one; its data are not checked
             spec["scenario"] = store_scenario(data_path)
-            config = {**recorded_config(record.get("config")), "scenario": spec["scenario"]}
+            config = {**record.get("config", {}), "scenario": spec["scenario"]}
             record = {**record, "config": config}
         _check_record(path, record, method, seed, spec, None if transfer else identity, hint)
     model = _build_model(path, checkpoint.weights, method, seed, spec, device, fix, test_set.sigma)

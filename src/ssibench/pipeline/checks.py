@@ -70,21 +70,15 @@ def ssibench_command(config: Config) -> str:
     return " ".join(["ssibench", *(f"--plugin {name}" for name in config.get("plugins", []))])
 
 
-#: ``train`` keys left out of a job's params at these values (the trainer's defaults).
-TRAIN_PARAM_DEFAULTS = {"amp": "none", "tf32": True, "deterministic": False, "log_to": []}
-
-
 def train_config(config: Config, method: str) -> dict[str, Any]:
     """The ``train`` section with the method's overrides from ``method_train`` applied.
 
-    Keys at the trainer's default (``amp: none``, ``tf32: true``, ``deterministic: false``,
-    ``log_to: []``) are left out: runs made before the keys existed keep their params (Snakemake
-    reruns a job whose params changed).
+    ``log_to: []`` (no live log, the default) is left out: how a run is watched is not part of
+    it, so a job's params, and the run, stay the same with or without it unless it is turned on.
     """
     train = {**config["train"], **config["method_train"].get(method, {})}
-    for key, default in TRAIN_PARAM_DEFAULTS.items():
-        if train.get(key) == default:
-            del train[key]
+    if not train.get("log_to"):
+        train.pop("log_to", None)
     return train
 
 

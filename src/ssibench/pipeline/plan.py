@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ssibench.config.kinds import PHYSICS_KINDS
-from ssibench.config.records import job_model_config, without_logging
+from ssibench.config.records import without_logging
 from ssibench.config.sources import SourceKind, source_kind
 from ssibench.errors import ConfigError
 from ssibench.evaluation.metrics import DEFAULT_METRICS
@@ -225,15 +225,8 @@ class RunPlan:
         return [self.external_path(scenario, n, file) for n in self.external_names(scenario, kind)]
 
     def _evaluate_section(self) -> dict[str, Any]:
-        """The ``evaluate`` section every evaluation gets, the same for external checkpoints.
-
-        ``final_dc: none`` (the default) is left out: evaluations made before the key existed keep
-        their params.
-        """
-        evaluate = dict(self.config["evaluate"])
-        if evaluate.get("final_dc") == "none":
-            del evaluate["final_dc"]
-        return evaluate
+        """The ``evaluate`` section every evaluation gets, the same for external checkpoints."""
+        return dict(self.config["evaluate"])
 
     def external_evaluate_spec(self, name: str) -> str:
         """``--spec`` of an external checkpoint's evaluation: this config's slices of evaluation.
@@ -339,7 +332,7 @@ class RunPlan:
         """What ``train`` gets: model, train (with the method's overrides), options, scenario."""
         return _json(
             {
-                "model": job_model_config(self.config["model"]),
+                "model": dict(self.config["model"]),
                 "train": train_config(self.config, method),
                 "method_options": self.config["method_options"].get(method, {}),
                 "scenario": scenario_spec(self.config, scenario),
@@ -358,7 +351,7 @@ class RunPlan:
         }
         if METHODS[method].trains:
             spec.update(
-                model=job_model_config(self.config["model"]),
+                model=dict(self.config["model"]),
                 # log_to: how training is watched, nothing evaluation reads
                 train=without_logging(train_config(self.config, method)),
             )

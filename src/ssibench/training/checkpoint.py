@@ -26,7 +26,6 @@ from ssibench.errors import DataFileError
 from ssibench.io import atomic_path
 from ssibench.provenance import code_hash, component_modules, config_differences
 from ssibench.safe_load import load_torch_file
-from ssibench.training.config import recorded_config
 
 __all__ = [
     "CHECKPOINT",
@@ -109,10 +108,8 @@ class TrainingState:
         for group in ("modules", "optimizers", "schedulers"):
             for name, target in getattr(self, group).items():
                 target.load_state_dict(state[group][name])
-        # Checkpoints from before mixed precision have no scalers: theirs were disabled ({}).
-        saved_scalers = state.get("scalers", {})
         for name, scaler in self.scalers.items():
-            scaler.load_state_dict(saved_scalers.get(name, {}))
+            scaler.load_state_dict(state["scalers"][name])
         for name, generator in self.generators.items():
             generator.set_state(state["generators"][name])
 
@@ -183,7 +180,7 @@ _CHECKPOINT_FIELDS: dict[str, type | tuple[type, ...]] = {
     "epoch": int,
     "method": str,
     "seed": int,
-    "identity": (dict, type(None)),
+    "identity": dict,
     "state": dict,
     "log": list,
 }
@@ -201,17 +198,15 @@ def _malformed(saved: object) -> str | None:
 
 
 def restart_reason(
-    saved: Mapping[str, Any] | None, run_id: Mapping[str, Any], saved_epoch: int, epochs: int
+    saved: Mapping[str, Any], run_id: Mapping[str, Any], saved_epoch: int, epochs: int
 ) -> str | None:
     """Why a checkpoint cannot be resumed, or None if it can."""
-    if saved is None:
-        return "made by an older ssibench (no record of its data and configuration)"
     if saved.get("training_hash") != run_id["training_hash"]:
         return (
             f"trained on other data (store training hash {str(saved.get('training_hash'))[:12]}, "
             f"now {run_id['training_hash'][:12]})"
         )
-    changed = config_differences(recorded_config(saved.get("config")), run_id["config"])
+    changed = config_differences(saved.get("config"), run_id["config"])
     if changed:
         return f"made with another configuration ({'; '.join(changed)})"
     if saved.get("code_hash") != run_id["code_hash"]:

@@ -21,13 +21,12 @@ from ssibench.config.records import (
     parse_train_config,
     without_logging,
 )
-from ssibench.errors import ConfigError
 from ssibench.methods import method_options
 from ssibench.models.build import build_model, model_builder
 from ssibench.models.modl import build_modl
 from ssibench.rng import stream
 
-__all__ = ["build_network", "recorded_config", "resolved_config"]
+__all__ = ["build_network", "resolved_config"]
 
 
 def build_network(config: ModelConfig, seed: int) -> nn.Module:
@@ -50,21 +49,6 @@ def build_network(config: ModelConfig, seed: int) -> nn.Module:
         generator=stream(seed, "init"),
         identity_init=config.identity_init,
     )
-
-
-def recorded_config(config: object) -> object:
-    """A recorded run configuration with the ``model`` keys added since filled with defaults.
-
-    Records written before ``model.name``/``model.options`` existed describe the same MoDL; they
-    must compare equal to today's resolved configuration of the same run.
-    """
-    if not isinstance(config, Mapping) or not isinstance(config.get("model"), Mapping):
-        return config
-    try:
-        model = asdict(parse_model_config(config["model"]))
-    except ConfigError:  # a record of another shape: compared as it is, key by key
-        return config
-    return {**config, "model": model}
 
 
 def resolved_config(spec: Mapping[str, Any], method: str) -> dict[str, Any]:
