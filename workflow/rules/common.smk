@@ -2,6 +2,7 @@
 # (tested Python); this file only adapts them to Snakemake: wildcard constraints, input and
 # params functions, report() entries. Rule files only declare.
 
+import functools
 import json
 import re
 import sys
@@ -9,15 +10,17 @@ from pathlib import Path
 
 from ssibench.methods import METHODS
 from ssibench.pipeline import (
-    FIGURES,
     apply_plugins,
     check_config,
     drop_scenarios_without_kspace,
+    figure_entry,
     job_resources,
     plan_runs,
     report_files,
     rule_resource,
     ssibench_command,
+    table_entry,
+    zoom_option,
 )
 
 apply_plugins(config)  # before the checks: plugins add methods, models, metrics, ...
@@ -71,20 +74,41 @@ evaluated_scenarios = PLAN.evaluated_scenarios
 dataset_code = PLAN.dataset_code
 
 
+#: `--zoom ROW COL SIZE` of the sample figures (config report.zoom), or nothing.
+ZOOM_OPTION = zoom_option(config)
+
+
+def figure_report(kind):
+    """The PNG output of figure rule `kind`, flagged for `snakemake --report`."""
+    path, keywords = figure_entry(RESULTS, kind)
+    return report(path, **keywords)
+
+
+def table_report(table, extension):
+    """Output `table` (`{scenario}` or `all`) of a leaderboard rule, flagged for the report."""
+    path, keywords = table_entry(RESULTS, table, extension)
+    return report(path, **keywords)
+
+
 # ---------------------------------------------------------------- resources (ssibench.pipeline)
 
 
-def res(rule_name, key):
-    """A resource of `rule_name` from config.resources (its own entry, else `default`)."""
-    return rule_resource(config, rule_name, key)
-
-
-def resources_of(rule_name):
-    """Snakemake resources of `rule_name`, sized from the config (ssibench.pipeline.resources)."""
-    return job_resources(config, rule_name)
+#: res(rule, key) from config.resources; resources_of(rule): its resources sized from the config
+res = functools.partial(rule_resource, config)
+resources_of = functools.partial(job_resources, config)
 
 
 # ---------------------------------------------------------------- input functions
+
+
+def _of_scenario(plan_method):
+    """An input or params function: `plan_method` of the job's scenario."""
+    return lambda wildcards: plan_method(wildcards.scenario)
+
+
+def _of_external(plan_method):
+    """An input or params function: `plan_method` of the job's external run."""
+    return lambda wildcards: plan_method(wildcards.name)
 
 
 def run_code(wildcards):
@@ -121,9 +145,8 @@ def scenario_samples(wildcards):
     return PLAN.scenario_files(wildcards.scenario, "samples.npz")
 
 
-def sample_metrics(wildcards):
-    """metrics.csv of every run with a samples.npz: all but external runs given as metrics."""
-    return PLAN.sample_metrics(wildcards.scenario)
+#: metrics.csv of every run with a samples.npz: all but external runs given as metrics
+sample_metrics = _of_scenario(PLAN.sample_metrics)
 
 
 # ---------------------------------------------------------------- external runs
@@ -167,21 +190,11 @@ def trained_run_names(wildcards):
 # Each job gets only the config slice it uses, so that an edit re-runs exactly the affected jobs.
 
 
-def simulate_spec(wildcards):
-    return PLAN.simulate_spec(wildcards.scenario)
-
-
-def simulate_inputs(wildcards):
-    return PLAN.simulate_inputs(wildcards.scenario)
-
-
-def simulate_raw_option(wildcards):
-    return PLAN.simulate_raw_option(wildcards.scenario)
-
-
-def measured_kspace_input(wildcards):
-    """The folder of k-space undersampled at acquisition of a training-only scenario."""
-    return PLAN.kspace_dir(wildcards.scenario)
+simulate_spec = _of_scenario(PLAN.simulate_spec)
+simulate_inputs = _of_scenario(PLAN.simulate_inputs)
+simulate_raw_option = _of_scenario(PLAN.simulate_raw_option)
+#: the folder of k-space undersampled at acquisition of a training-only scenario
+measured_kspace_input = _of_scenario(PLAN.kspace_dir)
 
 
 def train_spec(wildcards):
@@ -192,24 +205,16 @@ def evaluate_spec(wildcards):
     return PLAN.evaluate_spec(wildcards.scenario, wildcards.method)
 
 
-def external_evaluate_spec(wildcards):
-    return PLAN.external_evaluate_spec(wildcards.name)
-
-
-def external_state_dict_options(wildcards):
-    """`--method M --model-spec JSON` of a plain state_dict, already shell-quoted; else empty."""
-    return PLAN.external_state_dict_options(wildcards.name)
-
-
-def external_transfer_option(wildcards):
-    """`--transfer` for an external model scored on another scenario's data; else empty."""
-    return PLAN.external_transfer_option(wildcards.name)
+external_evaluate_spec = _of_external(PLAN.external_evaluate_spec)
+#: `--method M [--model-spec JSON]` of a state_dict or DeepInverse checkpoint, shell-quoted
+external_state_dict_options = _of_external(PLAN.external_state_dict_options)
+#: `--transfer` for an external model scored on another scenario's data; else empty
+external_transfer_option = _of_external(PLAN.external_transfer_option)
 
 
 def external_label(wildcards):
     return config["external_runs"][wildcards.name]["label"]
 
 
-def skipped_notes(wildcards):
-    """`method: reason` for each method skipped in the scenario (shown under its leaderboard)."""
-    return PLAN.skipped_notes(wildcards.scenario)
+#: `method: reason` for each method skipped in the scenario (shown under its leaderboard)
+skipped_notes = _of_scenario(PLAN.skipped_notes)

@@ -4,46 +4,6 @@
 # editing that code redoes those tables or figures and nothing upstream.
 
 
-def figure_report(kind):
-    """The PNG output of figure rule `kind`, flagged for `snakemake --report`."""
-    return report(
-        f"{RESULTS}/figures/{kind}_{{scenario}}.png",
-        caption=f"../report/{kind}.rst",
-        category="Scenario {scenario}",
-        subcategory=FIGURES[kind],
-        labels={"figure": FIGURES[kind]},
-    )
-
-
-TABLE_FORMATS = {"csv": "CSV", "md": "Markdown", "tex": "LaTeX"}
-
-
-def table_report(table, extension):
-    """Output `table` (`{scenario}` or `all`) of a leaderboard rule, flagged for the report."""
-    path = f"{RESULTS}/tables/leaderboard_{table}.{extension}"
-    label = {"format": TABLE_FORMATS[extension]}
-    if table == "all":
-        return report(
-            path,
-            caption="../report/leaderboard_all.rst",
-            category="All scenarios",
-            labels={"table": "all scenarios", **label},
-        )
-    return report(
-        path,
-        caption="../report/leaderboard.rst",
-        category="Scenario {scenario}",
-        subcategory="Leaderboard",
-        labels={"table": "leaderboard", **label},
-    )
-
-
-def zoom_option():
-    """`--zoom ROW COL SIZE` from config report.zoom, or nothing (automatic region)."""
-    zoom = config["report"]["zoom"]
-    return "" if zoom is None else "--zoom " + " ".join(str(value) for value in zoom)
-
-
 rule tables:
     input:
         data=scenario_store,
@@ -115,7 +75,7 @@ rule figure_samples:
     params:
         ssibench=SSIBENCH,
         sample_index=config["report"]["sample_index"],
-        zoom=zoom_option(),
+        zoom=ZOOM_OPTION,
     shell:
         "{params.ssibench} figures samples --data {input.data:q} --metrics {input.metrics:q}"
         " --samples {input.samples:q}"

@@ -24,6 +24,7 @@ from ssibench.pipeline.checks import (
 from ssibench.pipeline.memory import check_config
 from ssibench.pipeline.plan import FIGURES, RunPlan, dataset_name, plan_runs
 from ssibench.pipeline.report_code import report_files
+from ssibench.pipeline.report_entries import figure_entry, table_entry, zoom_option
 from ssibench.pipeline.resources import job_resources, rule_resource
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "check_config",
     "dataset_name",
     "drop_scenarios_without_kspace",
+    "figure_entry",
     "job_resources",
     "n_volumes",
     "plan_runs",
@@ -41,5 +43,7 @@ __all__ = [
     "rule_resource",
     "scenario_spec",
     "ssibench_command",
+    "table_entry",
     "train_config",
+    "zoom_option",
 ]
