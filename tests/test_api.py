@@ -16,16 +16,9 @@ from ssibench.evaluation.evaluate import evaluate
 from ssibench.losses import MCLoss
 from ssibench.simulate import simulate
 from ssibench.training import build_network, train
+from test_trust import SCENARIO  # the tiny single-coil scenario of the run tests
 
 ROOT = Path(__file__).resolve().parents[1]
-SCENARIO = {
-    "physics": "single-coil",
-    "sigma": 0.0,
-    "shared_mask": False,
-    "mask": "gaussian",
-    "acceleration": 4,
-    "center_fraction": None,
-}
 MODEL_SPEC = {"num_iter": 1, "scales": 2, "width": 4}
 TRAIN = {"epochs": 2, "batch_size": 2}
 SPEC = {
@@ -140,3 +133,14 @@ def test_misuse_is_one_clear_error(workspace, tmp_path):
         ssibench.compare(pd.DataFrame({"method": ["x"]}), tmp_path / "results/none", "noisy")
     with pytest.raises(DataFileError, match=r"missing\.h5"):
         ssibench.load_store(tmp_path / "missing.h5")
+
+
+def test_a_network_of_ones_own_gets_the_live_log_it_asks_for(workspace, tmp_path):
+    pytest.importorskip("tensorboard")
+    data = ssibench.load_store(workspace / "data/measurements/demo-40x40/single-coil.h5")
+    network = build_network(parse_model_config(MODEL_SPEC), 0)
+    out = tmp_path / "logged"
+    ssibench.fit(
+        network, [MCLoss()], data, out_dir=out, device="cpu", epochs=1, log_to=["tensorboard"]
+    )
+    assert list((out / "tensorboard").glob("events.out.tfevents.*"))

@@ -30,18 +30,11 @@ from ssibench.models import build_modl
 from ssibench.pipeline import check_config, plan_runs
 from ssibench.simulate import simulate
 from ssibench.training import MODEL, train
+from test_trust import SCENARIO  # the tiny single-coil scenario of the run tests
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = Path("ckpt.pth.tar")
 CPU = torch.device("cpu")
-SCENARIO = {
-    "physics": "single-coil",
-    "sigma": 0.0,
-    "shared_mask": False,
-    "mask": "gaussian",
-    "acceleration": 4,
-    "center_fraction": None,
-}
 MODEL_SPEC = {"num_iter": 2, "scales": 2, "width": 4}
 SPEC = {
     "model": MODEL_SPEC,

@@ -6,33 +6,20 @@ a separate environment, see docs/parity.md.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-sys.path.insert(0, str(BENCHMARKS))
+from parity_gate import deepinv, env  # skips this module without DeepInverse 0.5.0
 
-from parity import env  # noqa: E402 - the benchmark package lives outside src/
-
-try:
-    env.prepare_torchvision()
-except ImportError:
-    pytest.skip("torchvision is not installed (parity extra)", allow_module_level=True)
-deepinv = pytest.importorskip("deepinv")
-if deepinv.__version__ != env.DEEPINV_VERSION:
-    pytest.skip(f"needs deepinv {env.DEEPINV_VERSION}", allow_module_level=True)
-
-from parity import (  # noqa: E402
+# isort: split
+from parity import (  # benchmarks/, put on the path by the gate
     cases_equivariant,
     cases_noise,
     cases_other,
     cases_splitting,
     report,
 )
-from parity.common import Setup  # noqa: E402
+from parity.common import Setup
 
 #: Comparisons of the fast subset: one per mechanism (operators, splitting, weights, replayed
 #: transforms and noise, global-RNG replay, a documented offset, a documented bug).

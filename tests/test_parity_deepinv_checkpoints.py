@@ -14,36 +14,23 @@ a separate environment, see docs/parity.md.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-sys.path.insert(0, str(BENCHMARKS))
-
-from parity import env  # noqa: E402 - the benchmark package lives outside src/
-
-try:
-    env.prepare_torchvision()
-except ImportError:
-    pytest.skip("torchvision is not installed (parity extra)", allow_module_level=True)
-deepinv = pytest.importorskip("deepinv")
-if deepinv.__version__ != env.DEEPINV_VERSION:
-    pytest.skip(f"needs deepinv {env.DEEPINV_VERSION}", allow_module_level=True)
-
-from ssibench.cli import main  # noqa: E402
-from ssibench.config.records import parse_model_config  # noqa: E402
-from ssibench.data.measurements import read_measurements  # noqa: E402
-from ssibench.evaluation.checkpoint import load_weights, read_checkpoint  # noqa: E402
-from ssibench.interop.checkpoints import to_deepinv  # noqa: E402
-from ssibench.models import build_modl  # noqa: E402
-from ssibench.physics import SingleCoilMRI  # noqa: E402
-from ssibench.safe_load import load_torch_file  # noqa: E402
-from ssibench.simulate import simulate  # noqa: E402
-from ssibench.training import build_network, train  # noqa: E402
+from parity_gate import deepinv, env  # skips this module without DeepInverse 0.5.0
+from ssibench.cli import main
+from ssibench.config.records import parse_model_config
+from ssibench.data.measurements import read_measurements
+from ssibench.evaluation.checkpoint import load_weights, read_checkpoint
+from ssibench.interop.checkpoints import to_deepinv
+from ssibench.models import build_modl
+from ssibench.physics import SingleCoilMRI
+from ssibench.safe_load import load_torch_file
+from ssibench.simulate import simulate
+from ssibench.training import build_network, train
 
 CPU = torch.device("cpu")
 #: Reconstructions agree to float32 rounding (the two FFT-based proxes differ in operation order).

@@ -37,17 +37,10 @@ from ssibench.training import CHECKPOINT, MODEL, RUN_RECORD, TRAIN_LOG, resolved
 from ssibench.training.loop import _magnitude, _validation_pass, divergence_guarded, run_epoch
 from ssibench.training.run import SINKS, build_trainable
 from ssibench.training.tensorboard import TENSORBOARD_DIR
+from test_trust import SCENARIO  # the tiny single-coil scenario of the run tests
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = 16
-SCENARIO = {
-    "physics": "single-coil",
-    "sigma": 0.0,
-    "shared_mask": False,
-    "mask": "gaussian",
-    "acceleration": 4,
-    "center_fraction": None,
-}
 #: 6 training slices in batches of 4: 2 steps per epoch, the second one smaller
 STEPS_PER_EPOCH = 2
 ON = {"log_to": ["tensorboard"]}

@@ -47,7 +47,7 @@ from ssibench.provenance import code_hash
 from ssibench.training import CHECKPOINT, RUN_RECORD, TRAIN_LOG, RunCheckpoint
 from ssibench.training import fit as fit_loop
 from ssibench.training.assemble import plain_trainable, training_state
-from ssibench.training.run import train
+from ssibench.training.run import open_sinks, train
 from ssibench.training.step import adapt, unwrap
 
 __all__ = ["Run", "Store", "compare", "fit", "load_store", "score"]
@@ -285,7 +285,14 @@ def _fit_network(
         run = plain_trainable(network, losses, state)
         out_dir.mkdir(parents=True, exist_ok=True)
         checkpoint = RunCheckpoint(out_dir / CHECKPOINT, name, seed, run_id)
-        log, _ = fit_loop(run, train_set, val_set, config, checkpoint, out_dir / TRAIN_LOG, name)
+        sinks = open_sinks(config.log_to, out_dir)  # train.log_to, as for a method's run
+        try:
+            log, _ = fit_loop(
+                run, train_set, val_set, config, checkpoint, out_dir / TRAIN_LOG, name, sinks
+            )
+        finally:
+            for sink in sinks:
+                sink.close()
         record = {
             "name": name,
             "seed": seed,
@@ -359,7 +366,7 @@ def compare(
     Raises:
         DataFileError: no run of ``scenario`` in ``results``, or metrics of another store.
     """
-    from ssibench.report.inputs import read_metrics
+    from ssibench.report.inputs import check_metrics_table, read_metrics
     from ssibench.report.leaderboard import EXTERNAL_LABEL, LEADERBOARD_MODE, leaderboard_table
     from ssibench.report.stats import paired_p_values, per_slice
 
@@ -377,7 +384,8 @@ def compare(
     name = str(scores["method"].iloc[0])
     run_name = f"{name} (yours)"
     mine = scores.assign(method=run_name, **{EXTERNAL_LABEL: label or run_name})
-    _check_scores(mine, scenario, Path(store))
+    fix = "score the run on this store"
+    check_metrics_table(mine, Path("scores"), scenario, store_identity(store), fix)
     everything = pd.concat([*frames, mine], ignore_index=True)
     table = leaderboard_table(everything)
     main = everything[everything["mode"] == LEADERBOARD_MODE]
@@ -385,13 +393,3 @@ def compare(
         p_values = paired_p_values(per_slice(main, metric), run_name)
         table[f"{metric}_p_vs_run"] = table["method"].map(p_values).astype("float64")
     return table
-
-
-def _check_scores(frame: pd.DataFrame, scenario: str, store: Path) -> None:
-    """Check ``frame`` (scores in memory) as the tables check a ``metrics.csv`` of ``store``."""
-    from ssibench.report.checks import check_metrics
-
-    others = sorted(set(frame["scenario"].astype(str)) - {scenario})
-    if others:
-        raise DataFileError(f"scores: rows of scenario(s) {', '.join(others)}, not {scenario!r}")
-    check_metrics(frame, Path("scores"), store_identity(store), "score the run on this store")

@@ -44,7 +44,11 @@ def _unsafe_types(path: Path) -> list[str]:
 
 
 def load_torch_file(
-    path: Path | str, hint: str, map_location: torch.device | str = "cpu", what: str = "file"
+    path: Path | str,
+    hint: str,
+    map_location: torch.device | str = "cpu",
+    what: str = "file",
+    mmap: bool = False,
 ) -> object:
     """``torch.load`` of ``path`` that never executes code from the file.
 
@@ -53,6 +57,8 @@ def load_torch_file(
         hint: how to get a good file; ends every message.
         map_location: where its tensors go.
         what: what the file should be, for messages ("checkpoint", "model").
+        mmap: map the tensors' bytes instead of reading them (a zip-format file only): its
+            structure and shapes then cost no read.
 
     Returns:
         The loaded object: tensors, dicts, lists, tuples, strings, numbers, None.
@@ -64,7 +70,7 @@ def load_torch_file(
     path = Path(path)
     try:
         with torch.serialization.safe_globals(list(SAFE_GLOBALS)):
-            return torch.load(path, map_location=map_location, weights_only=True)
+            return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except Exception as error:  # refused type, truncated or foreign file
         unsafe = _unsafe_types(path)
         if unsafe:

@@ -7,7 +7,7 @@ by hand), so :func:`~ssibench.data.measurements.read_measurements` trusts nothin
 - before a byte is read, :func:`checked_datasets`: each dataset the read uses is a dataset (not
   a group) stored in this file (not linked from another, virtual or external); its dtype fits
   its role (float ``x``, ``y``, coil maps and per-slice values; numeric masks; integer indices);
-  its declared size is backed by the bytes the file holds for it (:func:`_check_backed`), so a
+  its declared size is backed by the bytes the file holds for it (:func:`check_backed`), so a
   tiny file declaring a terabyte is refused before anything is allocated; and the shapes agree
   with each other and with the physics kind: ``n`` rows as ``index`` has, ``H × W`` (and the
   coils ``N`` or frames ``T``) as ``y`` has;
@@ -33,7 +33,14 @@ from ssibench.config.kinds import PhysicsKind
 from ssibench.data.identity import OPTIONAL_SPLIT_DATASETS, SPLIT_DATASETS, missing_error
 from ssibench.errors import DataFileError, rebuild_hint
 
-__all__ = ["MAX_COMPRESSION_RATIO", "check_values", "checked_datasets", "store_sigma"]
+__all__ = [
+    "MAX_COMPRESSION_RATIO",
+    "check_backed",
+    "check_values",
+    "checked_datasets",
+    "own_dataset",
+    "store_sigma",
+]
 
 #: Deflate's largest compression ratio, 1032:1 (https://zlib.net/zlib_tech.html): a compressed
 #: dataset (the masks) holds at most this many bytes per byte it occupies in the file. Other HDF5
@@ -72,23 +79,38 @@ def _matches(shape: tuple[int, ...], expected: tuple[Dim, ...]) -> bool:
     )
 
 
-def _dataset(
-    path: Path, handle: h5py.File, parent: h5py.Group, key: str, name: str
+def own_dataset(
+    path: Path,
+    handle: h5py.File,
+    parent: h5py.Group,
+    key: str,
+    name: str,
+    fix: str | None = None,
 ) -> h5py.Dataset:
-    """The dataset ``parent[key]`` (``name`` in the file), checked to be data of this file."""
+    """The dataset ``parent[key]`` (``name`` in the file), checked to be data of this file.
+
+    ``fix`` ends every message (default: the command that rebuilds ``path``).
+    """
+    fix = rebuild_hint(path) if fix is None else fix
     if key not in parent:
-        raise missing_error(path, name)
+        raise DataFileError(f"{path}: no dataset {name!r}; {fix}")
     found = parent[key]
     if not isinstance(found, h5py.Dataset):
-        raise DataFileError(
-            f"{path}: {name!r} is a {type(found).__name__}, not a dataset; {rebuild_hint(path)}"
-        )
+        raise DataFileError(f"{path}: {name!r} is a {type(found).__name__}, not a dataset; {fix}")
     # a link into another file, a virtual or an external dataset: data the store does not hold
     if found.id.fileno != handle.id.fileno or found.is_virtual or found.external:
         raise DataFileError(
             f"{path}: dataset {name!r} refers to data outside the file (an external link, "
-            f"virtual or external dataset); {rebuild_hint(path)}"
+            f"virtual or external dataset); {fix}"
         )
+    return found
+
+
+def _dataset(
+    path: Path, handle: h5py.File, parent: h5py.Group, key: str, name: str
+) -> h5py.Dataset:
+    """:func:`own_dataset`, of the dtype a store's dataset ``key`` has."""
+    found = own_dataset(path, handle, parent, key, name)
     kinds, what = _DTYPE_KINDS[key]
     if found.dtype.kind not in kinds:
         raise DataFileError(
@@ -98,7 +120,7 @@ def _dataset(
     return found
 
 
-def _check_backed(path: Path, name: str, dataset: h5py.Dataset) -> None:
+def check_backed(path: Path, name: str, dataset: h5py.Dataset, fix: str | None = None) -> None:
     """Refuse a dataset that declares more data than the file holds for it (nothing is read).
 
     Written uncompressed, a dataset occupies its full size in the file; compressed, at least
@@ -112,7 +134,7 @@ def _check_backed(path: Path, name: str, dataset: h5py.Dataset) -> None:
     if declared > (held * MAX_COMPRESSION_RATIO if filtered else held):
         raise DataFileError(
             f"{path}: dataset {name!r} declares shape {shape} ({declared:,} bytes) but the file "
-            f"holds {held:,} bytes of it; {rebuild_hint(path)}"
+            f"holds {held:,} bytes of it; {rebuild_hint(path) if fix is None else fix}"
         )
 
 
@@ -150,7 +172,7 @@ def checked_datasets(
     for name, dataset in found.items():
         # x without ground truth is never written (NaN fill): y bounds it through the shapes
         if name != f"{split}/x" or kind.ground_truth:
-            _check_backed(path, name, dataset)
+            check_backed(path, name, dataset)
     _check_shapes(path, found, split, kind)
     return found
 

@@ -43,7 +43,7 @@ from torch import Tensor
 
 from ssibench.errors import DataFileError
 from ssibench.models.modl import build_modl
-from ssibench.safe_load import SAFE_GLOBALS
+from ssibench.safe_load import load_torch_file
 
 __all__ = [
     "DEEPINV_INITIAL_VALUES",
@@ -327,13 +327,11 @@ def to_deepinv(weights: Mapping[str, Tensor], path: Path) -> tuple[dict[str, Ten
 def peek_checkpoint(path: Path) -> object | None:
     """The structure of a ``torch.save`` file without reading its tensors' bytes, or None.
 
-    Memory-maps the file (``mmap=True``) under the same weights-only unpickler as
-    :func:`ssibench.safe_load.load_torch_file`, so a config check can tell a DeepInverse checkpoint
-    from a plain state_dict cheaply. None where that is impossible (legacy format, unreadable or
-    refused file): the evaluation job then reports what is wrong.
+    :func:`ssibench.safe_load.load_torch_file` with ``mmap=True``, so a config check can tell a
+    DeepInverse checkpoint from a plain state_dict cheaply. None where that is impossible (legacy
+    format, unreadable or refused file): the evaluation job then reports what is wrong.
     """
     try:
-        with torch.serialization.safe_globals(list(SAFE_GLOBALS)):
-            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception:  # the evaluation's full load names the problem
+        return load_torch_file(path, "", mmap=True)
+    except DataFileError:  # the evaluation's full load names the problem
         return None

@@ -51,7 +51,7 @@ from ssibench.config.kinds import PHYSICS_KINDS
 from ssibench.data.limits import check_read_size
 from ssibench.data.measurements import MeasurementWriter, write_measurements
 from ssibench.data.splits import SPLITS
-from ssibench.data.store_checks import MAX_COMPRESSION_RATIO
+from ssibench.data.store_checks import check_backed, own_dataset
 from ssibench.data.volume_errors import BadVolumeError
 from ssibench.errors import ConfigError, DataFileError
 from ssibench.interop.measurement_checks import (
@@ -112,22 +112,11 @@ class _Split:
 
 def _dataset(path: Path, handle: h5py.File, name: str, kinds: str) -> h5py.Dataset:
     """``handle[name]``, checked: a dataset of this file, of dtype kind ``kinds``, fully held."""
-    found = handle[name]
-    if not isinstance(found, h5py.Dataset):
-        raise DataFileError(f"{path}: {name!r} is a {type(found).__name__}, not a dataset; {_FIX}")
-    if found.id.fileno != handle.id.fileno or found.is_virtual or found.external:
-        raise DataFileError(f"{path}: dataset {name!r} refers to data outside the file; {_FIX}")
+    found = own_dataset(path, handle, handle, name, name, _FIX)
     if found.dtype.kind not in kinds:
         what = "real floats (real/imaginary in dim 1)" if kinds == "f" else "numbers"
         raise DataFileError(f"{path}: dataset {name!r} has dtype {found.dtype}, expected {what}")
-    declared = math.prod(found.shape or ()) * found.dtype.itemsize
-    held = found.id.get_storage_size()
-    filtered = found.id.get_create_plist().get_nfilters() > 0
-    if declared > (held * MAX_COMPRESSION_RATIO if filtered else held):
-        raise DataFileError(
-            f"{path}: dataset {name!r} declares shape {found.shape} ({declared:,} bytes) but the "
-            f"file holds {held:,} bytes of it (rows never written, or a damaged file); {_FIX}"
-        )
+    check_backed(path, name, found, f"rows never written, or a damaged file: {_FIX}")
     return found
 
 

@@ -19,7 +19,16 @@ from ssibench.errors import DataFileError, rebuild_hint
 if TYPE_CHECKING:  # pandas is imported by the functions that use it: ~0.7 s
     import pandas as pd
 
-__all__ = ["read_metrics", "read_records", "read_table", "stale_code_notes", "store_physics"]
+    from ssibench.data.identity import StoreIdentity
+
+__all__ = [
+    "check_metrics_table",
+    "read_metrics",
+    "read_records",
+    "read_table",
+    "stale_code_notes",
+    "store_physics",
+]
 
 
 def read_table(path: Path, what: str, hint: str | None = None, **options: Any) -> Any:
@@ -64,8 +73,7 @@ def read_metrics(
         DataFileError: naming the file, what is wrong and the fix.
     """
     from ssibench.data.identity import store_identity
-    from ssibench.report.checks import check_metrics
-    from ssibench.report.leaderboard import EXTERNAL_LABEL, METRICS_COLUMNS
+    from ssibench.report.leaderboard import EXTERNAL_LABEL
 
     store = store_identity(data)
     frames = []
@@ -73,19 +81,33 @@ def read_metrics(
         fix = rebuild_hint(path) if hint is None else hint
         text_columns = {"store_hash": str, "code_hash": str, EXTERNAL_LABEL: str}
         frame = read_table(path, "metrics", fix, dtype=text_columns)
-        missing = [column for column in METRICS_COLUMNS if column not in frame.columns]
-        if missing or frame.empty:
-            what = f"no column(s) {', '.join(missing)}" if missing else "no rows"
-            raise DataFileError(f"{path}: {what}; {fix}")
-        others = sorted(set(frame["scenario"].astype(str)) - {scenario})
-        if others:
-            raise DataFileError(
-                f"{path}: rows of scenario(s) {', '.join(others)}, expected only {scenario!r}; "
-                f"{fix}"
-            )
-        check_metrics(frame, path, store, fix)
+        check_metrics_table(frame, path, scenario, store, fix)
         frames.append(frame)
     return frames
+
+
+def check_metrics_table(
+    frame: pd.DataFrame, path: Path, scenario: str, store: StoreIdentity, fix: str
+) -> None:
+    """The checks of :func:`read_metrics` on one table, read or in memory (``path`` names it).
+
+    Raises:
+        DataFileError: missing columns, no rows, rows of another scenario, or what
+            :func:`ssibench.report.checks.check_metrics` refuses; the message ends with ``fix``.
+    """
+    from ssibench.report.checks import check_metrics
+    from ssibench.report.leaderboard import METRICS_COLUMNS
+
+    missing = [column for column in METRICS_COLUMNS if column not in frame.columns]
+    if missing or frame.empty:
+        what = f"no column(s) {', '.join(missing)}" if missing else "no rows"
+        raise DataFileError(f"{path}: {what}; {fix}")
+    others = sorted(set(frame["scenario"].astype(str)) - {scenario})
+    if others:
+        raise DataFileError(
+            f"{path}: rows of scenario(s) {', '.join(others)}, expected only {scenario!r}; {fix}"
+        )
+    check_metrics(frame, path, store, fix)
 
 
 def stale_code_notes(
